@@ -1,0 +1,152 @@
+//! Per-core primitives: identity, interrupt masking, sleeping, barriers and the counter.
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTKCTL_EL1, CNTVCT_EL0, DAIF, MPIDR_EL1, TPIDR_EL1};
+
+/// Most cores this kernel brings up (boot stacks are reserved for this many in the linker script).
+pub const MAX_CPUS: usize = 4;
+
+/// Index of the running core, 0..MAX_CPUS (set from MPIDR_EL1.Aff0 by the boot path, kept in TPIDR_EL1).
+#[inline(always)]
+pub fn cpu_id() -> usize {
+    TPIDR_EL1.get() as usize
+}
+
+/// The raw MPIDR_EL1 of the running core.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get()
+}
+
+/// The exception level the kernel runs in (read from CurrentEL; always 1 after boot).
+pub fn current_el() -> u8 {
+    use aarch64_cpu::registers::CurrentEL;
+    CurrentEL.read(CurrentEL::EL) as u8
+}
+
+/// Per-core register setup done on every core before Rust code relies on it.
+pub(crate) fn init_this_cpu() {
+    // EL0 may read CNTVCT_EL0 and CNTFRQ_EL0 (as on Linux, for clock_gettime in user space); the physical
+    // counter and the timers stay EL1-only.
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
+}
+
+/// Masks IRQs on this core and returns the previous DAIF value for `irq_restore`.
+#[inline(always)]
+pub fn irq_save() -> u64 {
+    let previous = DAIF.get();
+    // SAFETY: `msr daifset, #2` only sets the I mask bit of this core; it touches no memory. No `nomem`, so
+    // the compiler does not move memory accesses out of the masked region.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nostack, preserves_flags)) };
+    previous
+}
+
+/// Restores the IRQ mask saved by `irq_save`.
+#[inline(always)]
+pub fn irq_restore(previous: u64) {
+    DAIF.set(previous);
+}
+
+/// Unmasks IRQs on this core.
+#[inline(always)]
+pub fn irq_enable() {
+    // SAFETY: clears the I mask bit; an interrupt may be taken right after, which the vectors handle. Acts as
+    // a compiler barrier (no `nomem`) so that memory accesses stay on their side of the unmask.
+    unsafe { core::arch::asm!("msr daifclr, #2", options(nostack, preserves_flags)) };
+}
+
+/// Masks IRQs on this core.
+#[inline(always)]
+pub fn irq_disable() {
+    irq_save();
+}
+
+/// Whether IRQs are masked on this core.
+pub fn irqs_masked() -> bool {
+    DAIF.get() & (1 << 7) != 0
+}
+
+/// Sleeps until an interrupt is pending (idle loop).
+#[inline(always)]
+pub fn wait_for_interrupt() {
+    // SAFETY: `wfi` only suspends the core; it reads and writes no memory or registers.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Sleeps until an event (`sev`) or interrupt.
+#[inline(always)]
+pub fn wait_for_event() {
+    // SAFETY: `wfe` only suspends the core.
+    unsafe { core::arch::asm!("wfe", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Wakes every core waiting in `wfe`.
+#[inline(always)]
+pub fn send_event() {
+    // SAFETY: `sev` signals an event to all cores; no memory or register effects.
+    unsafe { core::arch::asm!("sev", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Spin-loop hint.
+#[inline(always)]
+pub fn cpu_relax() {
+    core::hint::spin_loop();
+}
+
+/// Full barrier between the cores of the inner-shareable domain: orders every earlier load and store before
+/// every later one, as observed by the other cores (Linux's `smp_mb()` on arm64).
+#[inline(always)]
+pub fn dmb_ish() {
+    barrier::dmb(barrier::ISH);
+}
+
+/// Waits for earlier memory accesses to complete (needed before `sev`, TLB maintenance, or MMIO ordering).
+#[inline(always)]
+pub fn dsb_ish() {
+    barrier::dsb(barrier::ISH);
+}
+
+/// Frequency of the generic counter in Hz (62.5 MHz on QEMU, 54 MHz on a Raspberry Pi 4).
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// The virtual counter (equal to the physical one: CNTVOFF is 0).
+#[inline(always)]
+pub fn counter() -> u64 {
+    // An ISB first so that the counter is read after earlier instructions, not speculatively early.
+    barrier::isb(barrier::SY);
+    CNTVCT_EL0.get()
+}
+
+/// Nanoseconds since the counter started.
+pub fn now_ns() -> u64 {
+    let ticks = counter() as u128;
+    (ticks * 1_000_000_000 / counter_frequency().max(1) as u128) as u64
+}
+
+/// Executes the marker instruction `hint #0x60` (start of a measured region) or `hint #0x61` (end) that the
+/// instruction-counting QEMU plugin watches; both are no-ops on hardware.
+#[inline(always)]
+pub fn measurement_marker(start: bool) {
+    // SAFETY: HINT instructions in the unallocated space execute as NOPs. Not `nomem`: the marker must stay in
+    // program order with the measured memory accesses.
+    unsafe {
+        if start {
+            core::arch::asm!("hint #0x60", options(nostack, preserves_flags))
+        } else {
+            core::arch::asm!("hint #0x61", options(nostack, preserves_flags))
+        }
+    }
+}
+
+/// Reads 8 bytes at `address` with a plain load, whatever is there: used only by the deliberately faulting test
+/// build to provoke a kernel data abort.
+pub fn read_u64_for_fault_test(address: usize) -> u64 {
+    let value: u64;
+    // SAFETY: a single load; if `address` is unmapped the core takes a synchronous exception, which the vectors
+    // report as a kernel fault and end the run: no memory is changed either way.
+    unsafe {
+        core::arch::asm!("ldr {value}, [{address}]", address = in(reg) address, value = out(reg) value, options(nostack, readonly))
+    };
+    value
+}

@@ -1,0 +1,52 @@
+//! Addresses of the kernel image and the linear map, from the linker script (`linker/kernel.ld`).
+
+/// Virtual minus physical address in the kernel's linear map (TTBR1). Must equal `__kernel_virt_offset` in
+/// the board linker scripts.
+pub const KERNEL_VIRT_OFFSET: usize = 0xFFFF_FF80_0000_0000;
+
+/// Size of a translation granule and of a page.
+pub const PAGE_SIZE: usize = 4096;
+
+// Taking the address of an extern static is safe; only reading it would not be.
+unsafe extern "C" {
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __kernel_end: u8;
+    static _secondary_start: u8;
+}
+
+/// Kernel virtual address of a physical address inside the linear map.
+pub const fn phys_to_virt(phys: usize) -> usize {
+    phys + KERNEL_VIRT_OFFSET
+}
+
+/// Physical address of a kernel virtual address inside the linear map.
+pub const fn virt_to_phys(virt: usize) -> usize {
+    virt - KERNEL_VIRT_OFFSET
+}
+
+/// Virtual address of the start of the kernel image.
+pub fn kernel_start() -> usize {
+    core::ptr::addr_of!(__text_start) as usize
+}
+
+/// Virtual address of the first byte after the kernel image (page aligned): free RAM starts here.
+pub fn kernel_end() -> usize {
+    core::ptr::addr_of!(__kernel_end) as usize
+}
+
+/// Virtual address range of the kernel's code.
+pub fn text_range() -> core::ops::Range<usize> {
+    core::ptr::addr_of!(__text_start) as usize..core::ptr::addr_of!(__text_end) as usize
+}
+
+/// End of the read-only part (code and constants) of the image.
+pub fn rodata_end() -> usize {
+    core::ptr::addr_of!(__rodata_end) as usize
+}
+
+/// Physical address secondary cores start at (PSCI CPU_ON entry, or the spin-table release address).
+pub fn secondary_entry_phys() -> usize {
+    virt_to_phys(core::ptr::addr_of!(_secondary_start) as usize)
+}

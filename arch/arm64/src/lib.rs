@@ -1,0 +1,83 @@
+//! AArch64 support for the kernel: boot, exception vectors, CPU and barrier primitives, the GICv2 interrupt
+//! controller, the generic timer, PSCI, the PL011 console and the kernel heap.
+//!
+//! This is the only crate with assembly, and (apart from board MMIO wiring) the only one with `unsafe`: every
+//! other crate reaches the hardware through the safe functions here.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cpu;
+pub mod exceptions;
+pub mod gic;
+pub mod heap;
+pub mod layout;
+pub mod pl011;
+pub mod psci;
+pub mod spin_table;
+pub mod timer;
+
+// The boot path and the exception vectors are long, position-sensitive sequences: they live in their own
+// assembly files. Symbols shared with Rust: `arch_primary_entry`, `arch_secondary_entry`,
+// `arch_handle_exception` (called from assembly), `exception_vectors`, `_secondary_start` (read from Rust).
+core::arch::global_asm!(include_str!("boot.s"));
+core::arch::global_asm!(include_str!("vectors.s"));
+
+/// The arm64 architecture, as a type without values: everything is an associated function.
+pub enum Arm64 {}
+
+/// What the boot path knows about the core it started.
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    /// Index of the core (MPIDR_EL1.Aff0), 0 for the boot core.
+    pub cpu: usize,
+    /// Boot argument in x0: the device tree address on the boot core, when the loader passed one.
+    pub boot_argument: usize,
+    /// Exception level the core was started in (2 or 1); the kernel always runs at EL1.
+    pub entry_el: u8,
+}
+
+// The board crate supplies these two functions through `board_entry!`.
+unsafe extern "Rust" {
+    fn __board_primary_main(boot: BootInfo) -> !;
+    fn __board_secondary_main(boot: BootInfo) -> !;
+}
+
+/// Connects the boot path to a board's `main` functions for the boot core and the secondary cores.
+#[macro_export]
+macro_rules! board_entry {
+    (primary = $primary:path, secondary = $secondary:path $(,)?) => {
+        #[unsafe(no_mangle)]
+        fn __board_primary_main(boot: $crate::BootInfo) -> ! {
+            $primary(boot)
+        }
+        #[unsafe(no_mangle)]
+        fn __board_secondary_main(boot: $crate::BootInfo) -> ! {
+            $secondary(boot)
+        }
+    };
+}
+
+/// Called by boot.s on the boot core, on its boot stack, MMU on, BSS cleared, interrupts masked.
+#[unsafe(no_mangle)]
+extern "C" fn arch_primary_entry(cpu: usize, boot_argument: usize, entry_el: usize) -> ! {
+    cpu::init_this_cpu();
+    let boot = BootInfo { cpu, boot_argument, entry_el: entry_el as u8 };
+    // SAFETY: the board crate defines this symbol through `board_entry!` with exactly this signature; the boot
+    // path calls it once, on the boot core.
+    unsafe { __board_primary_main(boot) }
+}
+
+/// Called by boot.s on cores 1-3, on their own boot stacks, MMU on, interrupts masked.
+#[unsafe(no_mangle)]
+extern "C" fn arch_secondary_entry(cpu: usize, _zero: usize, entry_el: usize) -> ! {
+    cpu::init_this_cpu();
+    let boot = BootInfo { cpu, boot_argument: 0, entry_el: entry_el as u8 };
+    // SAFETY: as above, defined by the board through `board_entry!`; called once per secondary core.
+    unsafe { __board_secondary_main(boot) }
+}
+
+/// Ends a QEMU run with `code` as QEMU's exit status, through semihosting (QEMU needs `-semihosting`).
+pub fn qemu_exit(code: u32) -> ! {
+    use qemu_exit::QEMUExit;
+    qemu_exit::AArch64::new().exit(code)
+}

@@ -1,0 +1,3 @@
+//! Architecture-independent scheduler (placeholder until the crate lands).
+#![no_std]
+#![forbid(unsafe_code)]

@@ -1,0 +1,152 @@
+//! Bring-up of the secondary cores, per-core state, interrupt routing and cross-core calls.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+use arch_arm64::cpu::{self, MAX_CPUS};
+use arch_arm64::exceptions::{Handlers, Syndrome, TrapFrame};
+use arch_arm64::gic::{self, Acknowledged, VIRTUAL_TIMER_PPI};
+use arch_arm64::BootInfo;
+
+use crate::println;
+
+/// SGI that runs the function posted in the target core's mailbox.
+pub const SGI_CALL_FUNCTION: u32 = 0;
+/// SGI used by the IPI test: the receiver counts it per sender.
+pub const SGI_TEST_PING: u32 = 1;
+
+/// What each core reported when it came online.
+pub struct CpuInfo {
+    pub online: AtomicBool,
+    pub mpidr: AtomicU64,
+    pub entry_el: AtomicU8,
+    pub running_el: AtomicU8,
+    /// Timer interrupts taken.
+    pub timer_ticks: AtomicU64,
+    /// Period of this core's timer in microseconds, 0 when stopped.
+    pub timer_period_us: AtomicU64,
+}
+
+const CPU_INFO_INIT: CpuInfo = CpuInfo {
+    online: AtomicBool::new(false),
+    mpidr: AtomicU64::new(0),
+    entry_el: AtomicU8::new(0),
+    running_el: AtomicU8::new(0),
+    timer_ticks: AtomicU64::new(0),
+    timer_period_us: AtomicU64::new(0),
+};
+
+/// Per-core information, indexed by core.
+pub static CPUS: [CpuInfo; MAX_CPUS] = [CPU_INFO_INIT; MAX_CPUS];
+
+/// PINGS_RECEIVED[sender][receiver]: test SGIs counted by the receiver.
+pub static PINGS_RECEIVED: [[AtomicU64; MAX_CPUS]; MAX_CPUS] =
+    [const { [const { AtomicU64::new(0) }; MAX_CPUS] }; MAX_CPUS];
+
+static MAILBOX: [spin::Mutex<Option<fn()>>; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
+
+/// Registers the exception handlers (once, on the boot core).
+pub fn init_interrupts() {
+    arch_arm64::exceptions::set_handlers(Handlers { irq: handle_interrupt, user_sync: handle_user_sync });
+}
+
+/// Per-core bring-up: interrupt controller interface, record the core, unmask IRQs.
+pub fn cpu_online(boot: BootInfo) {
+    gic::init_this_cpu();
+    let info = &CPUS[boot.cpu];
+    info.mpidr.store(cpu::mpidr(), Ordering::Relaxed);
+    info.entry_el.store(boot.entry_el, Ordering::Relaxed);
+    info.running_el.store(cpu::current_el(), Ordering::Relaxed);
+    // Release: the recorded fields are visible to whoever sees `online`.
+    info.online.store(true, Ordering::Release);
+    cpu::irq_enable();
+}
+
+/// Starts cores 1..board.cpus and waits (bounded) for each to report online.
+pub fn start_secondaries(board: &crate::Board) {
+    for core in 1..board.cpus.min(MAX_CPUS) {
+        if let Err(reason) = (board.start_secondary)(core) {
+            println!("CPU {core}: could not be started: {reason}");
+            continue;
+        }
+        if !crate::harness::wait_until(1000, || CPUS[core].online.load(Ordering::Acquire)) {
+            println!("CPU {core}: started but did not come online within 1 s");
+        }
+    }
+}
+
+/// Number of cores online.
+pub fn online_count() -> usize {
+    CPUS.iter().filter(|info| info.online.load(Ordering::Acquire)).count()
+}
+
+/// Bit mask of the online cores.
+pub fn online_mask() -> u64 {
+    CPUS.iter()
+        .enumerate()
+        .filter(|(_, info)| info.online.load(Ordering::Acquire))
+        .fold(0, |mask, (core, _)| mask | 1 << core)
+}
+
+/// A secondary core with nothing to do sleeps here, woken by interrupts.
+pub fn idle_loop() -> ! {
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}
+
+/// Runs `function` on core `target` in interrupt context; false if its mailbox stayed busy for 100 ms.
+pub fn call_on(target: usize, function: fn()) -> bool {
+    let posted = crate::harness::wait_until(100, || {
+        let mut slot = MAILBOX[target].lock();
+        if slot.is_none() {
+            *slot = Some(function);
+            true
+        } else {
+            false
+        }
+    });
+    if posted {
+        gic::send_sgi(1 << target, SGI_CALL_FUNCTION);
+    }
+    posted
+}
+
+/// Starts (period > 0) or stops this core's periodic timer.
+pub fn set_timer_period_us(period_us: u64) {
+    CPUS[cpu::cpu_id()].timer_period_us.store(period_us, Ordering::Relaxed);
+    if period_us == 0 {
+        arch_arm64::timer::disable();
+    } else {
+        arch_arm64::timer::arm_after_ns(period_us * 1000);
+    }
+}
+
+fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
+    let me = cpu::cpu_id();
+    match interrupt.id {
+        SGI_CALL_FUNCTION => {
+            let function = MAILBOX[me].lock().take();
+            if let Some(function) = function {
+                function();
+            }
+        }
+        SGI_TEST_PING => {
+            PINGS_RECEIVED[interrupt.source_cpu()][me].fetch_add(1, Ordering::Relaxed);
+        }
+        VIRTUAL_TIMER_PPI => {
+            let info = &CPUS[me];
+            info.timer_ticks.fetch_add(1, Ordering::Relaxed);
+            let period_us = info.timer_period_us.load(Ordering::Relaxed);
+            if period_us == 0 {
+                arch_arm64::timer::disable();
+            } else {
+                arch_arm64::timer::arm_after_ns(period_us * 1000);
+            }
+        }
+        other => println!("CPU {me}: unexpected interrupt {other}"),
+    }
+}
+
+fn handle_user_sync(syndrome: Syndrome, frame: &mut TrapFrame) {
+    panic!("exception from EL0 with no user tasks: {} at {:#x}", syndrome.class_name(), frame.elr);
+}

@@ -1,0 +1,139 @@
+//! The in-kernel test suite: boot, inter-processor interrupts, timer, and the deliberate kernel fault.
+
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::Ordering;
+
+use arch_arm64::cpu::{self, MAX_CPUS};
+use arch_arm64::gic;
+
+use crate::harness::{run_tests, wait_until, Test};
+use crate::println;
+use crate::smp::{self, CPUS, PINGS_RECEIVED, SGI_TEST_PING};
+
+/// Runs every in-kernel test; true when all passed.
+pub fn run_suite(board: &crate::Board) -> bool {
+    EXPECTED_CPUS.store(board.cpus, Ordering::Relaxed);
+    run_tests(
+        "boot",
+        &[
+            Test { name: "smp_all_cores_online", run: all_cores_online },
+            Test { name: "ipi_every_pair", run: ipi_every_pair },
+            Test { name: "timer_fires_on_every_core", run: timer_fires_on_every_core },
+            Test { name: "heap_alloc_free", run: heap_alloc_free },
+        ],
+    )
+}
+
+static EXPECTED_CPUS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+fn expected_cpus() -> usize {
+    EXPECTED_CPUS.load(Ordering::Relaxed)
+}
+
+fn all_cores_online() -> Result<(), String> {
+    for (core, info) in CPUS.iter().enumerate().take(expected_cpus()) {
+        if !info.online.load(Ordering::Acquire) {
+            return Err(format!("CPU {core} is not online"));
+        }
+        let mpidr = info.mpidr.load(Ordering::Relaxed);
+        let running_el = info.running_el.load(Ordering::Relaxed);
+        println!(
+            "  CPU {core}: MPIDR {mpidr:#x}, entered at EL{}, runs at EL{running_el}",
+            info.entry_el.load(Ordering::Relaxed)
+        );
+        if (mpidr & 0xff) as usize != core {
+            return Err(format!("CPU {core} reports MPIDR {mpidr:#x}"));
+        }
+        if running_el != 1 {
+            return Err(format!("CPU {core} runs at EL{running_el}, not EL1"));
+        }
+    }
+    Ok(())
+}
+
+fn send_pings_to_all_others() {
+    let me = cpu::cpu_id();
+    let others = smp::online_mask() & !(1 << me);
+    gic::send_sgi(others, SGI_TEST_PING);
+}
+
+fn ipi_every_pair() -> Result<(), String> {
+    let cpus = expected_cpus();
+    let before: [[u64; MAX_CPUS]; MAX_CPUS] =
+        core::array::from_fn(|s| core::array::from_fn(|r| PINGS_RECEIVED[s][r].load(Ordering::Relaxed)));
+    send_pings_to_all_others();
+    for core in 1..cpus {
+        if !smp::call_on(core, send_pings_to_all_others) {
+            return Err(format!("could not post a call to CPU {core}"));
+        }
+    }
+    let all_arrived = wait_until(1000, || {
+        (0..cpus).all(|s| (0..cpus).all(|r| s == r || PINGS_RECEIVED[s][r].load(Ordering::Relaxed) > before[s][r]))
+    });
+    if !all_arrived {
+        let missing: String = (0..cpus)
+            .flat_map(|s| (0..cpus).map(move |r| (s, r)))
+            .filter(|&(s, r)| s != r && PINGS_RECEIVED[s][r].load(Ordering::Relaxed) == before[s][r])
+            .map(|(s, r)| format!(" {s}->{r}"))
+            .collect();
+        return Err(format!("SGIs not received:{missing}"));
+    }
+    println!("  {} SGIs delivered, every ordered pair of {cpus} cores", cpus * (cpus - 1));
+    Ok(())
+}
+
+fn start_timer_1ms() {
+    smp::set_timer_period_us(1000);
+}
+
+fn stop_timer() {
+    smp::set_timer_period_us(0);
+}
+
+fn timer_fires_on_every_core() -> Result<(), String> {
+    let cpus = expected_cpus();
+    let before: [u64; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].timer_ticks.load(Ordering::Relaxed));
+    start_timer_1ms();
+    for core in 1..cpus {
+        smp::call_on(core, start_timer_1ms);
+    }
+    let ticked = wait_until(2000, || (0..cpus).all(|c| CPUS[c].timer_ticks.load(Ordering::Relaxed) >= before[c] + 5));
+    stop_timer();
+    for core in 1..cpus {
+        smp::call_on(core, stop_timer);
+    }
+    let counts: String =
+        (0..cpus).map(|c| format!(" {}", CPUS[c].timer_ticks.load(Ordering::Relaxed) - before[c])).collect();
+    if !ticked {
+        return Err(format!("timer ticks per core:{counts} (want >= 5 each)"));
+    }
+    println!("  timer ticks per core:{counts}");
+    Ok(())
+}
+
+fn heap_alloc_free() -> Result<(), String> {
+    let used_before = arch_arm64::heap::used();
+    let data: alloc::vec::Vec<u64> = (0..10_000).collect();
+    let sum: u64 = data.iter().sum();
+    drop(data);
+    if sum != 49_995_000 {
+        return Err(format!("sum {sum}"));
+    }
+    if arch_arm64::heap::used() != used_before {
+        return Err(format!("heap use {} after free, {} before", arch_arm64::heap::used(), used_before));
+    }
+    Ok(())
+}
+
+/// The deliberately faulting build: a kernel read of an unmapped address must end the run with the fault
+/// report (CPU, exception class, ELR, FAR) and a failure status. Returning means the fault was not caught.
+pub fn run_fault_test() -> bool {
+    println!("test kernel_fault_is_reported: reading unmapped kernel address {UNMAPPED_KERNEL_ADDRESS:#x}");
+    let value = arch_arm64::cpu::read_u64_for_fault_test(UNMAPPED_KERNEL_ADDRESS);
+    println!("read returned {value:#x}: the fault was NOT taken");
+    false
+}
+
+/// In TTBR1's range but above the 4 GiB the linear map covers: no translation exists.
+const UNMAPPED_KERNEL_ADDRESS: usize = 0xFFFF_FFF0_0000_0000;

@@ -1,0 +1,150 @@
+//! Running a kernel image in QEMU: the machine arguments per board, a hard timeout, console capture, and a
+//! report of the last console lines when a run hangs.
+
+use crate::{Board, Image};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How many console lines a hang report shows.
+const LAST_LINES: usize = 25;
+
+pub struct QemuRun {
+    pub board: Board,
+    pub smp: u8,
+    pub gdb: bool,
+    pub timeout_secs: u64,
+    /// Print the console as it arrives (interactive runs); tests keep it for the report instead.
+    pub echo: bool,
+}
+
+pub struct Outcome {
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub console: Vec<String>,
+}
+
+impl Outcome {
+    /// The last `count` console lines, for failure reports.
+    pub fn tail(&self, count: usize) -> String {
+        let start = self.console.len().saturating_sub(count);
+        self.console[start..].iter().map(|line| format!("    | {line}\n")).collect()
+    }
+}
+
+impl QemuRun {
+    fn arguments(&self, image: &Image) -> Vec<String> {
+        let mut arguments: Vec<String> = match self.board {
+            Board::QemuVirt => vec![
+                "-machine".into(),
+                "virt".into(),
+                "-cpu".into(),
+                "cortex-a72".into(),
+                "-smp".into(),
+                self.smp.to_string(),
+                "-m".into(),
+                "1G".into(),
+            ],
+        };
+        arguments.extend(
+            [
+                "-display",
+                "none",
+                "-serial",
+                "stdio",
+                "-monitor",
+                "none",
+                // Exit status through semihosting (qemu-exit).
+                "-semihosting",
+                "-kernel",
+            ]
+            .map(String::from),
+        );
+        arguments.push(image.elf.display().to_string());
+        if self.gdb {
+            arguments.extend(["-s", "-S"].map(String::from));
+        }
+        arguments
+    }
+
+    /// Boots `image` and waits for QEMU to exit or the timeout to pass.
+    pub fn run(&self, image: &Image) -> Result<Outcome, String> {
+        crate::setup::ensure_qemu(self.board)?;
+        let arguments = self.arguments(image);
+        eprintln!(
+            "==> booting {} with {} core(s) (timeout {} s): qemu-system-aarch64 {}",
+            self.board.name(),
+            self.smp,
+            self.timeout_secs,
+            arguments.join(" ")
+        );
+        if self.gdb {
+            eprintln!("    waiting for gdb: gdb-multiarch {} -ex 'target remote :1234'", image.elf.display());
+        }
+        let started = Instant::now();
+        let mut child = Command::new("qemu-system-aarch64")
+            .args(&arguments)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot start qemu-system-aarch64: {error}"))?;
+        let (sender, receiver) = mpsc::channel::<String>();
+        let forward = |stream: Box<dyn Read + Send>, sender: mpsc::Sender<String>| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if sender.send(line.trim_end_matches('\r').to_string()).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let stdout_reader = forward(Box::new(child.stdout.take().expect("piped")), sender.clone());
+        let stderr_reader = forward(Box::new(child.stderr.take().expect("piped")), sender);
+        let deadline = started + Duration::from_secs(self.timeout_secs);
+        let mut console = Vec::new();
+        let mut recent: VecDeque<String> = VecDeque::new();
+        let mut timed_out = false;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            match receiver.recv_timeout(deadline - now) {
+                Ok(line) => {
+                    if self.echo {
+                        println!("{line}");
+                    }
+                    recent.push_back(line.clone());
+                    if recent.len() > LAST_LINES {
+                        recent.pop_front();
+                    }
+                    console.push(line);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let status = child.wait().map_err(|error| format!("waiting for QEMU: {error}"))?;
+        let _ = stdout_reader.join();
+        let _ = stderr_reader.join();
+        let elapsed = started.elapsed().as_secs_f64();
+        if timed_out {
+            eprintln!("==> QEMU HUNG: killed after {} s; last console lines:", self.timeout_secs);
+            for line in &recent {
+                eprintln!("    | {line}");
+            }
+        } else {
+            eprintln!(
+                "==> QEMU exited with {} after {elapsed:.1} s",
+                status.code().map_or("a signal".into(), |c| format!("status {c}"))
+            );
+        }
+        Ok(Outcome { exit_code: if timed_out { None } else { status.code() }, timed_out, console })
+    }
+}
