@@ -14,6 +14,21 @@ pub fn set_writer(write: fn(&[u8])) {
     CONSOLE_WRITE.call_once(|| write);
 }
 
+/// Writes raw bytes to the console under the console lock (used by the `write` system call).
+pub fn writer() -> fn(&[u8]) {
+    write_locked
+}
+
+fn write_locked(bytes: &[u8]) {
+    let Some(&write) = CONSOLE_WRITE.get() else { return };
+    let irq_state = arch_arm64::cpu::irq_save();
+    {
+        let _guard = CONSOLE_LOCK.lock();
+        write(bytes);
+    }
+    arch_arm64::cpu::irq_restore(irq_state);
+}
+
 struct Writer(fn(&[u8]));
 
 impl Write for Writer {

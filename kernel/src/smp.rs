@@ -26,32 +26,42 @@ pub struct CpuInfo {
     pub timer_period_us: AtomicU64,
 }
 
-const CPU_INFO_INIT: CpuInfo = CpuInfo {
-    online: AtomicBool::new(false),
-    mpidr: AtomicU64::new(0),
-    entry_el: AtomicU8::new(0),
-    running_el: AtomicU8::new(0),
-    timer_ticks: AtomicU64::new(0),
-    timer_period_us: AtomicU64::new(0),
-};
-
 /// Per-core information, indexed by core.
-pub static CPUS: [CpuInfo; MAX_CPUS] = [CPU_INFO_INIT; MAX_CPUS];
+pub static CPUS: [CpuInfo; MAX_CPUS] = [const {
+    CpuInfo {
+        online: AtomicBool::new(false),
+        mpidr: AtomicU64::new(0),
+        entry_el: AtomicU8::new(0),
+        running_el: AtomicU8::new(0),
+        timer_ticks: AtomicU64::new(0),
+        timer_period_us: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
 
 /// PINGS_RECEIVED[sender][receiver]: test SGIs counted by the receiver.
 pub static PINGS_RECEIVED: [[AtomicU64; MAX_CPUS]; MAX_CPUS] =
     [const { [const { AtomicU64::new(0) }; MAX_CPUS] }; MAX_CPUS];
 
-static MAILBOX: [spin::Mutex<Option<fn()>>; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
+/// A core's mailbox: the function its next SGI_CALL_FUNCTION runs.
+type Mailbox = spin::Mutex<Option<fn()>>;
+
+static MAILBOX: [Mailbox; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
 
 /// Registers the exception handlers (once, on the boot core).
 pub fn init_interrupts() {
     arch_arm64::exceptions::set_handlers(Handlers { irq: handle_interrupt, user_sync: handle_user_sync });
 }
 
-/// Per-core bring-up: interrupt controller interface, record the core, unmask IRQs.
+/// Scheduler tick period.
+pub const TICK_US: u64 = 4000;
+
+/// Per-core bring-up: interrupt controller interface, empty TTBR0, scheduler, tick, record the core, unmask
+/// IRQs.
 pub fn cpu_online(boot: BootInfo) {
     gic::init_this_cpu();
+    arch_arm64::mmu::init_this_cpu();
+    crate::process::init_this_cpu();
+    set_timer_period_us(TICK_US);
     let info = &CPUS[boot.cpu];
     info.mpidr.store(cpu::mpidr(), Ordering::Relaxed);
     info.entry_el.store(boot.entry_el, Ordering::Relaxed);
@@ -63,12 +73,12 @@ pub fn cpu_online(boot: BootInfo) {
 
 /// Starts cores 1..board.cpus and waits (bounded) for each to report online.
 pub fn start_secondaries(board: &crate::Board) {
-    for core in 1..board.cpus.min(MAX_CPUS) {
+    for (core, info) in CPUS.iter().enumerate().take(board.cpus).skip(1) {
         if let Err(reason) = (board.start_secondary)(core) {
             println!("CPU {core}: could not be started: {reason}");
             continue;
         }
-        if !crate::harness::wait_until(1000, || CPUS[core].online.load(Ordering::Acquire)) {
+        if !crate::harness::wait_until(1000, || info.online.load(Ordering::Acquire)) {
             println!("CPU {core}: started but did not come online within 1 s");
         }
     }
@@ -87,11 +97,39 @@ pub fn online_mask() -> u64 {
         .fold(0, |mask, (core, _)| mask | 1 << core)
 }
 
-/// A secondary core with nothing to do sleeps here, woken by interrupts.
+/// A secondary core with nothing to do sleeps here, woken by interrupts (a reschedule IPI when work arrives).
 pub fn idle_loop() -> ! {
     loop {
+        idle_once();
+    }
+}
+
+/// One step of an idle core's loop: run whatever is runnable, else sleep until the next interrupt.
+pub fn idle_once() {
+    let irq_state = cpu::irq_save();
+    if crate::process::SCHED.run_queue(cpu::cpu_id()).queued() > 0 || crate::process::SCHED.need_resched() {
+        crate::process::SCHED.schedule();
+    } else {
+        // With IRQs masked, a pending interrupt still ends `wfi`; it is taken right after the unmask below.
         cpu::wait_for_interrupt();
     }
+    cpu::irq_restore(irq_state);
+}
+
+/// Waits in a kernel thread until `condition` holds or `timeout_ms` pass, giving the CPU to other tasks in
+/// between (and sleeping in `wfi` when there are none); true if the condition held.
+pub fn wait_running_tasks(timeout_ms: u64, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = cpu::now_ns().saturating_add(timeout_ms.saturating_mul(1_000_000));
+    while !condition() {
+        if cpu::now_ns() > deadline {
+            return condition();
+        }
+        crate::process::SCHED.yield_now();
+        if crate::process::SCHED.run_queue(cpu::cpu_id()).queued() == 0 {
+            cpu::wait_for_interrupt();
+        }
+    }
+    true
 }
 
 /// Runs `function` on core `target` in interrupt context; false if its mailbox stayed busy for 100 ms.
@@ -133,8 +171,13 @@ fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
         SGI_TEST_PING => {
             PINGS_RECEIVED[interrupt.source_cpu()][me].fetch_add(1, Ordering::Relaxed);
         }
+        sgi if arch_arm64::sched_arch::ipi_kind_of_sgi(sgi).is_some() => {
+            let kind = arch_arm64::sched_arch::ipi_kind_of_sgi(sgi).expect("checked");
+            crate::process::SCHED.handle_ipi(kind);
+        }
         VIRTUAL_TIMER_PPI => {
             let info = &CPUS[me];
+            crate::process::SCHED.tick();
             info.timer_ticks.fetch_add(1, Ordering::Relaxed);
             let period_us = info.timer_period_us.load(Ordering::Relaxed);
             if period_us == 0 {
@@ -145,8 +188,20 @@ fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
         }
         other => println!("CPU {me}: unexpected interrupt {other}"),
     }
+    // Preemption: switch here, in the interrupt handler, on the interrupted task's kernel stack; the rest of
+    // the exception return happens when this task is switched back in.
+    if crate::process::SCHED.need_resched() && crate::process::SCHED.run_queue(me).is_online() {
+        crate::process::SCHED.schedule();
+        if frame_returns_to_user(_frame) {
+            crate::process::exit_if_process_exiting();
+        }
+    }
+}
+
+fn frame_returns_to_user(frame: &TrapFrame) -> bool {
+    frame.spsr & 0xf == 0
 }
 
 fn handle_user_sync(syndrome: Syndrome, frame: &mut TrapFrame) {
-    panic!("exception from EL0 with no user tasks: {} at {:#x}", syndrome.class_name(), frame.elr);
+    crate::syscalls::handle_user_sync(syndrome, frame);
 }

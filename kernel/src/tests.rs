@@ -14,15 +14,14 @@ use crate::smp::{self, CPUS, PINGS_RECEIVED, SGI_TEST_PING};
 /// Runs every in-kernel test; true when all passed.
 pub fn run_suite(board: &crate::Board) -> bool {
     EXPECTED_CPUS.store(board.cpus, Ordering::Relaxed);
-    run_tests(
-        "boot",
-        &[
-            Test { name: "smp_all_cores_online", run: all_cores_online },
-            Test { name: "ipi_every_pair", run: ipi_every_pair },
-            Test { name: "timer_fires_on_every_core", run: timer_fires_on_every_core },
-            Test { name: "heap_alloc_free", run: heap_alloc_free },
-        ],
-    )
+    let mut tests = alloc::vec![
+        Test { name: "smp_all_cores_online", run: all_cores_online },
+        Test { name: "ipi_every_pair", run: ipi_every_pair },
+        Test { name: "timer_fires_on_every_core", run: timer_fires_on_every_core },
+        Test { name: "heap_alloc_free", run: heap_alloc_free },
+    ];
+    tests.extend(crate::user_tests::TESTS.iter().map(|test| Test { name: test.name, run: test.run }));
+    run_tests("boot, user tasks, membarrier", &tests)
 }
 
 static EXPECTED_CPUS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
@@ -87,8 +86,9 @@ fn start_timer_1ms() {
     smp::set_timer_period_us(1000);
 }
 
+/// Back to the scheduler's tick.
 fn stop_timer() {
-    smp::set_timer_period_us(0);
+    smp::set_timer_period_us(smp::TICK_US);
 }
 
 fn timer_fires_on_every_core() -> Result<(), String> {

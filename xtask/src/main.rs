@@ -2,8 +2,10 @@
 //! its `--help` text.
 
 mod qemu;
+mod rpi4_sd;
 mod setup;
 mod test;
+mod user;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -44,6 +46,11 @@ enum Commands {
         /// Kill QEMU after this many seconds and report the last console lines.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Run a static aarch64 ELF built elsewhere instead of the demo: 'PATH [ARG...]' (repeatable; run in
+        /// order, each as a fresh process with argv = file name and the arguments). Exits 0 only when every
+        /// program exited 0.
+        #[arg(long = "user", value_name = "'PATH [ARG...]'")]
+        user_commands: Vec<String>,
     },
     /// Run every test: host unit tests, then each QEMU suite; prints one `N passed, N failed` line overall.
     Test {
@@ -53,6 +60,22 @@ enum Commands {
     },
     /// Formatting and lints: `cargo fmt --check`, clippy for the host crates and for the kernel target.
     Check,
+    /// Make a Raspberry Pi 4 boot folder (kernel8.img built for hardware, config.txt, firmware when found) to
+    /// copy onto the FAT partition of an SD card; see docs/rpi4.md.
+    Rpi4Sd {
+        /// Folder to create (or fill); existing files with the same names are overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Barrier variant of the kernel.
+        #[arg(long, value_enum, default_value_t = Barrier::Arm64)]
+        barrier: Barrier,
+        /// What the kernel runs after boot (the test suite by default, whose result the UART shows).
+        #[arg(long, value_enum, default_value_t = Payload::Tests)]
+        payload: Payload,
+        /// Build with optimizations.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 /// Which kernel to build.
@@ -74,6 +97,8 @@ pub struct VariantArgs {
 pub enum Board {
     /// QEMU `virt`, Cortex-A72, GICv2, PSCI.
     QemuVirt,
+    /// Raspberry Pi 4 (BCM2711): QEMU `raspi4b` (four cores, 2 GiB), or the board itself via `rpi4-sd`.
+    Rpi4,
 }
 
 /// The implementation of `membarrier_finish_switch_mm`.
@@ -102,16 +127,19 @@ impl Board {
     pub fn name(self) -> &'static str {
         match self {
             Board::QemuVirt => "qemu-virt",
+            Board::Rpi4 => "rpi4",
         }
     }
     fn package(self) -> &'static str {
         match self {
             Board::QemuVirt => "board-qemu-virt",
+            Board::Rpi4 => "board-rpi4",
         }
     }
     fn binary(self) -> &'static str {
         match self {
             Board::QemuVirt => "kernel-qemu-virt",
+            Board::Rpi4 => "kernel-rpi4",
         }
     }
 }
@@ -161,17 +189,41 @@ pub fn workspace_root() -> PathBuf {
 /// A built kernel.
 pub struct Image {
     pub elf: PathBuf,
+    /// The raw binary the Raspberry Pi firmware (and QEMU `raspi4b`) loads at 0x80000; rpi4 only.
+    pub kernel8: Option<PathBuf>,
 }
 
 /// Builds one variant; prints what it builds and how long it took.
 pub fn build(variant: VariantArgs, payload: Payload) -> Result<Image, String> {
+    build_with(variant, payload, None)
+}
+
+/// Builds one variant with an optional extra board feature (`hardware` for a real Raspberry Pi 4), which is
+/// added to the output folder's name.
+pub fn build_with(variant: VariantArgs, payload: Payload, board_feature: Option<&str>) -> Result<Image, String> {
+    build_full(variant, payload, board_feature, &[])
+}
+
+/// Builds one variant with the EL0 programs embedded, plus the `--user` programs to run (if any).
+pub fn build_full(
+    variant: VariantArgs,
+    payload: Payload,
+    board_feature: Option<&str>,
+    user_commands: &[user::UserCommand],
+) -> Result<Image, String> {
     setup::ensure_rust_target()?;
-    let label = format!("{}-{}-{}", variant.board.name(), variant.barrier.name(), payload.name());
+    let (user_programs, user_run) = user::prepare(user_commands)?;
+    let mut label = format!("{}-{}-{}", variant.board.name(), variant.barrier.name(), payload.name());
+    if let Some(feature) = board_feature {
+        label = format!("{label}-{feature}");
+    }
     let broken = if variant.barrier == Barrier::NoneBroken { " (BROKEN barrier variant, for tests only)" } else { "" };
     eprintln!("==> building {label}{broken} ({})", if variant.release { "release" } else { "debug" });
     let started = Instant::now();
-    let features: Vec<&str> = [variant.barrier.feature(), payload.feature()].into_iter().flatten().collect();
+    let features: Vec<&str> =
+        [variant.barrier.feature(), payload.feature(), board_feature].into_iter().flatten().collect();
     let mut cargo = Command::new(env!("CARGO"));
+    cargo.env("KERNEL_USER_PROGRAMS_DIR", &user_programs).env("KERNEL_USER_RUN", &user_run);
     cargo.current_dir(workspace_root()).args([
         "build",
         "--package",
@@ -190,20 +242,29 @@ pub fn build(variant: VariantArgs, payload: Payload) -> Result<Image, String> {
         return Err(format!("building {label} failed"));
     }
     let profile = if variant.release { "release" } else { "debug" };
-    let built = workspace_root().join("target").join(KERNEL_TARGET).join(profile).join(variant.board.binary());
+    // Honour CARGO_TARGET_DIR (absolute), which the cargo run above used too.
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let built = target_dir.join(KERNEL_TARGET).join(profile).join(variant.board.binary());
     let out_dir = workspace_root().join("out").join(&label);
     std::fs::create_dir_all(&out_dir).map_err(|error| format!("cannot create {}: {error}", out_dir.display()))?;
     let elf = out_dir.join("kernel.elf");
     std::fs::copy(&built, &elf).map_err(|error| format!("cannot copy {}: {error}", built.display()))?;
+    let kernel8 = match variant.board {
+        Board::QemuVirt => None,
+        Board::Rpi4 => Some(rpi4_sd::raw_image(&elf, &out_dir.join("kernel8.img"))?),
+    };
     eprintln!("    built {} in {:.1} s", elf.display(), started.elapsed().as_secs_f64());
-    Ok(Image { elf })
+    Ok(Image { elf, kernel8 })
 }
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Commands::Build { variant, payload } => build(variant, payload).map(|_| ()),
-        Commands::Qemu { variant, payload, smp, gdb, timeout } => {
-            let image = build(variant, payload)?;
+        Commands::Qemu { variant, payload, smp, gdb, timeout, user_commands } => {
+            let user_commands =
+                user_commands.iter().map(|text| user::UserCommand::parse(text)).collect::<Result<Vec<_>, _>>()?;
+            let image = build_full(variant, payload, None, &user_commands)?;
             let run = qemu::QemuRun { board: variant.board, smp, gdb, timeout_secs: timeout, echo: true };
             let outcome = run.run(&image)?;
             if outcome.timed_out {
@@ -217,6 +278,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Commands::Test { long } => test::run_all(long),
         Commands::Check => test::check(),
+        Commands::Rpi4Sd { out, barrier, payload, release } => {
+            rpi4_sd::make_boot_folder(&out, VariantArgs { board: Board::Rpi4, barrier, release }, payload)
+        }
     }
 }
 

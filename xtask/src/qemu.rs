@@ -35,7 +35,7 @@ impl Outcome {
 }
 
 impl QemuRun {
-    fn arguments(&self, image: &Image) -> Vec<String> {
+    fn arguments(&self, image: &Image) -> Result<Vec<String>, String> {
         let mut arguments: Vec<String> = match self.board {
             Board::QemuVirt => vec![
                 "-machine".into(),
@@ -47,6 +47,8 @@ impl QemuRun {
                 "-m".into(),
                 "1G".into(),
             ],
+            // raspi4b always has four Cortex-A72 cores and 2 GiB; `-smp` and `-m` cannot change that.
+            Board::Rpi4 => vec!["-machine".into(), "raspi4b".into()],
         };
         arguments.extend(
             [
@@ -62,21 +64,35 @@ impl QemuRun {
             ]
             .map(String::from),
         );
-        arguments.push(image.elf.display().to_string());
+        // raspi4b boots the raw kernel8.img like the firmware does: loaded at 0x80000, core 0 entered at EL2,
+        // cores 1-3 parked on the spin table at 0xd8. (Given the ELF, QEMU would not install the spin table.)
+        let kernel = match self.board {
+            Board::QemuVirt => &image.elf,
+            Board::Rpi4 => image.kernel8.as_ref().ok_or("rpi4 build without kernel8.img")?,
+        };
+        arguments.push(kernel.display().to_string());
         if self.gdb {
             arguments.extend(["-s", "-S"].map(String::from));
         }
-        arguments
+        Ok(arguments)
+    }
+
+    /// Cores the machine has: raspi4b always has four.
+    fn cores(&self) -> u8 {
+        match self.board {
+            Board::QemuVirt => self.smp,
+            Board::Rpi4 => 4,
+        }
     }
 
     /// Boots `image` and waits for QEMU to exit or the timeout to pass.
     pub fn run(&self, image: &Image) -> Result<Outcome, String> {
         crate::setup::ensure_qemu(self.board)?;
-        let arguments = self.arguments(image);
+        let arguments = self.arguments(image)?;
         eprintln!(
             "==> booting {} with {} core(s) (timeout {} s): qemu-system-aarch64 {}",
             self.board.name(),
-            self.smp,
+            self.cores(),
             self.timeout_secs,
             arguments.join(" ")
         );

@@ -54,6 +54,7 @@ fn qemu_major_version() -> Option<u32> {
 fn minimum_major(board: Board) -> u32 {
     match board {
         Board::QemuVirt => 2,
+        Board::Rpi4 => QEMU_MAJOR_FOR_RASPI4B,
     }
 }
 

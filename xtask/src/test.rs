@@ -53,6 +53,25 @@ pub fn run_all(_long: bool) -> Result<(), String> {
             expect: Expect::KernelFaultReported,
             timeout_secs: 60,
         },
+        // The same suites on QEMU raspi4b: BCM2711 memory map, spin-table bring-up, GIC-400, kernel8.img.
+        Suite {
+            variant: variant(Board::Rpi4, Barrier::Arm64),
+            payload: Payload::Tests,
+            expect: Expect::SuitePasses,
+            timeout_secs: 300,
+        },
+        Suite {
+            variant: variant(Board::Rpi4, Barrier::Generic),
+            payload: Payload::Tests,
+            expect: Expect::SuitePasses,
+            timeout_secs: 300,
+        },
+        Suite {
+            variant: variant(Board::Rpi4, Barrier::Arm64),
+            payload: Payload::Fault,
+            expect: Expect::KernelFaultReported,
+            timeout_secs: 60,
+        },
     ];
     for suite in &suites {
         run_qemu_suite(suite, &mut totals)?;
@@ -194,11 +213,29 @@ pub fn check() -> Result<(), String> {
             "--package",
             "board-qemu-virt",
             "--package",
+            "board-rpi4",
+            "--package",
             "kernel",
             "--package",
             "arch-arm64",
             "--package",
             "core-sched",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // The real-board build of rpi4 compiles a different `finish` (print and park instead of semihosting).
+    cargo_step(
+        "clippy (rpi4 hardware build)",
+        &[
+            "clippy",
+            "--target",
+            crate::KERNEL_TARGET,
+            "--package",
+            "board-rpi4",
+            "--features",
+            "hardware",
             "--",
             "-D",
             "warnings",

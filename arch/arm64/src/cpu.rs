@@ -150,3 +150,9 @@ pub fn read_u64_for_fault_test(address: usize) -> u64 {
     };
     value
 }
+
+/// The user thread pointer (TPIDR_EL0) of the task running on this core.
+pub fn user_thread_pointer() -> u64 {
+    use aarch64_cpu::registers::TPIDR_EL0;
+    TPIDR_EL0.get()
+}

@@ -64,9 +64,10 @@ fn cpu_interface() -> &'static CpuInterfaceRegisters {
 
 /// Sets up the distributor once, on the boot core: every shared interrupt disabled, equal priorities, both
 /// groups enabled. Interrupt groups are left as reset or firmware set them: on a GIC without security
-/// extensions (QEMU virt) group 0 is signalled as IRQ, and moving interrupts to group 1 there would make
-/// GICC_IAR answer 1022 (AckCtl is 0); in the non-secure view of a GIC-400 the firmware has put them in group 1
-/// and the group registers are not writable.
+/// extensions (QEMU virt, and QEMU raspi4b's GIC-400, whose GICD_TYPER.SecurityExtn reads 0 and whose
+/// interrupts reset to group 0) group 0 is signalled as IRQ, and moving interrupts to group 1 there would make
+/// GICC_IAR answer 1022 (AckCtl is 0); in the non-secure view of a real Pi 4's GIC-400 the firmware's arm stub
+/// has put them in group 1 and the group registers are not writable.
 ///
 /// # Safety
 /// `distributor_base` and `cpu_interface_base` must be kernel virtual addresses of a GICv2's register blocks,
@@ -104,12 +105,11 @@ pub fn init_this_cpu() {
 
 /// Sends software-generated interrupt `sgi` (0-15) to every core in `cpu_mask` (bit n = core n).
 pub fn send_sgi(cpu_mask: u64, sgi: u32) {
-    let mut targets = 0u32;
-    for cpu in 0..MAX_CPUS {
-        if cpu_mask & (1 << cpu) != 0 {
-            targets |= TARGET_BIT[cpu].load(Ordering::Relaxed) as u32;
-        }
-    }
+    let targets = TARGET_BIT
+        .iter()
+        .enumerate()
+        .filter(|&(cpu, _)| cpu_mask & (1 << cpu) != 0)
+        .fold(0u32, |targets, (_, bit)| targets | bit.load(Ordering::Relaxed) as u32);
     if targets == 0 {
         return;
     }

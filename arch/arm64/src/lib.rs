@@ -6,13 +6,19 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+extern crate alloc;
+
+pub mod context;
 pub mod cpu;
 pub mod exceptions;
+pub mod frames;
 pub mod gic;
 pub mod heap;
 pub mod layout;
+pub mod mmu;
 pub mod pl011;
 pub mod psci;
+pub mod sched_arch;
 pub mod spin_table;
 pub mod timer;
 
@@ -21,6 +27,7 @@ pub mod timer;
 // `arch_handle_exception` (called from assembly), `exception_vectors`, `_secondary_start` (read from Rust).
 core::arch::global_asm!(include_str!("boot.s"));
 core::arch::global_asm!(include_str!("vectors.s"));
+core::arch::global_asm!(include_str!("switch.s"));
 
 /// The arm64 architecture, as a type without values: everything is an associated function.
 pub enum Arm64 {}

@@ -1,0 +1,126 @@
+//! Per-task register state and kernel stacks, and the context switch itself (switch.s).
+
+use crate::exceptions::TrapFrame;
+use alloc::boxed::Box;
+use alloc::vec;
+use core::cell::UnsafeCell;
+
+/// Registers preserved across `switch_context`, in switch.s's layout.
+#[repr(C, align(16))]
+struct SwitchFrame {
+    callee_saved: [u64; 12], // x19-x28, x29, x30
+    stack_pointer: u64,
+    thread_pointer: u64, // TPIDR_EL0
+    fpcr: u64,
+    fpsr: u64,
+    vector_registers: [u128; 32],
+}
+const _: () = assert!(core::mem::size_of::<SwitchFrame>() == 640);
+
+unsafe extern "C" {
+    fn arch_switch_context(prev: *mut SwitchFrame, next: *const SwitchFrame);
+    fn arch_enter_user(frame: *const TrapFrame) -> !;
+    static task_first_entry: u8;
+}
+
+/// Size of every task's kernel stack.
+pub const KERNEL_STACK_SIZE: usize = 32 * 1024;
+
+/// A task's saved registers and its kernel stack.
+pub struct TaskContext {
+    frame: UnsafeCell<SwitchFrame>,
+    stack: Box<[u128]>,
+}
+
+// SAFETY: the frame is written only by `switch_context` on the core that is switching the task out, and read
+// only by the core switching it in; core-sched never switches a task in while its `on_cpu` flag says another
+// core is still switching it out (release/acquire on that flag orders the frame accesses). The stack is used only
+// by the core running the task.
+unsafe impl Sync for TaskContext {}
+// SAFETY: nothing in the context is tied to the core that created it.
+unsafe impl Send for TaskContext {}
+
+impl TaskContext {
+    /// A task that starts by calling `entry(argument)` on a fresh kernel stack. `entry` must call core-sched's
+    /// `finish_switch()` first and never return.
+    pub fn new_task(entry: extern "C" fn(usize) -> !, argument: usize) -> Self {
+        let stack = vec![0u128; KERNEL_STACK_SIZE / 16].into_boxed_slice();
+        let mut frame = SwitchFrame {
+            callee_saved: [0; 12],
+            stack_pointer: 0,
+            thread_pointer: 0,
+            fpcr: 0,
+            fpsr: 0,
+            vector_registers: [0; 32],
+        };
+        frame.callee_saved[0] = entry as usize as u64; // x19
+        frame.callee_saved[1] = argument as u64; // x20
+        frame.callee_saved[11] = core::ptr::addr_of!(task_first_entry) as u64; // x30
+                                                                               // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
+                                                                               // user mode), so kernel code starts below it.
+        frame.stack_pointer = (stack.as_ptr() as usize + stack.len() * 16 - TrapFrame::SIZE) as u64;
+        Self { frame: UnsafeCell::new(frame), stack }
+    }
+
+    /// A context for a core's boot flow (its idle task): nothing to set up, the first switch away saves into it.
+    pub fn for_boot_flow() -> Self {
+        let mut context = Self::new_task(unreachable_entry, 0);
+        context.stack = alloc::boxed::Box::new([]);
+        context
+    }
+
+    /// The TrapFrame slot at the top of this task's kernel stack: where an exception from EL0 saves the user
+    /// registers, and what `enter_user` returns through.
+    pub fn user_frame(&self) -> *mut TrapFrame {
+        (self.stack.as_ptr() as usize + self.stack.len() * 16 - TrapFrame::SIZE) as *mut TrapFrame
+    }
+
+    /// Sets up the first return to EL0 for a new user task: entry point, user stack pointer, argument registers.
+    pub fn set_user_entry(&mut self, entry: u64, user_stack: u64, arguments: [u64; 3]) {
+        // SPSR 0: EL0t with interrupts unmasked.
+        let mut frame = TrapFrame { elr: entry, sp_el0: user_stack, spsr: 0, ..TrapFrame::default() };
+        frame.x[..3].copy_from_slice(&arguments);
+        // SAFETY: `&mut self`: the task has not run yet, so nothing else uses its stack; the slot is inside it.
+        unsafe { self.user_frame().write(frame) };
+    }
+
+    /// Copies `frame` as the first user-mode state of a new thread (clone): same registers, with the given stack
+    /// and return value.
+    pub fn set_user_frame(&mut self, frame: TrapFrame) {
+        // SAFETY: as in `set_user_entry`.
+        unsafe { self.user_frame().write(frame) };
+    }
+
+    /// Sets the user thread pointer (TPIDR_EL0) the task starts with.
+    pub fn set_thread_pointer(&mut self, value: u64) {
+        self.frame.get_mut().thread_pointer = value;
+    }
+}
+
+extern "C" fn unreachable_entry(_: usize) -> ! {
+    panic!("a boot-flow context was entered as a new task")
+}
+
+/// Saves the running task's registers into `prev` and continues `next`; returns when `prev` is switched in again.
+///
+/// # Safety
+/// Both pointers must be valid contexts that stay alive until the switch has completed on the new stack
+/// (core-sched's `finish_switch`), `prev` the running task's.
+pub unsafe fn switch_context_raw(prev: *const TaskContext, next: *const TaskContext) {
+    // SAFETY: the caller guarantees both contexts are alive for the whole switch.
+    let (prev, next) = unsafe { (&*prev, &*next) };
+    // SAFETY: `prev` is the context of the task running on this core (its frame is ours to write) and `next`'s
+    // frame was saved by an earlier switch or built by `new_task` (core-sched's on_cpu handshake guarantees no
+    // other core is still writing it). The assembly preserves the callee-saved registers of the caller's ABI by
+    // saving them in `prev`, so to Rust this is an ordinary call.
+    unsafe { arch_switch_context(prev.frame.get(), next.frame.get()) }
+}
+
+/// Leaves the kernel for EL0 through the running task's user frame. Called at the end of a new user task's
+/// kernel entry function.
+pub fn enter_user(context: &TaskContext) -> ! {
+    // SAFETY: the user frame was written by `set_user_entry`/`set_user_frame` and lies at the top of the running
+    // task's own kernel stack, above everything still live (this function never returns, so the Rust frames below
+    // are abandoned). The frame's SPSR selects EL0t, so the ERET cannot raise privilege.
+    unsafe { arch_enter_user(context.user_frame()) }
+}

@@ -1,0 +1,61 @@
+//! Physical page frames for page tables and user memory: a bump pointer over free RAM plus a free list.
+
+use crate::layout::{phys_to_virt, PAGE_SIZE};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+struct FrameAllocator {
+    next: usize,
+    end: usize,
+    free: Vec<usize>,
+}
+
+static FRAMES: spin::Mutex<FrameAllocator> = spin::Mutex::new(FrameAllocator { next: 0, end: 0, free: Vec::new() });
+static FRAMES_IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// Hands the physical range `[start, end)` to the frame allocator (page-aligned inwards). Later calls replace
+/// the range only while no frame has been handed out.
+pub fn init(start_phys: usize, end_phys: usize) {
+    let mut frames = FRAMES.lock();
+    if frames.next == 0 {
+        frames.next = start_phys.next_multiple_of(PAGE_SIZE);
+        frames.end = end_phys & !(PAGE_SIZE - 1);
+    }
+}
+
+/// A zeroed frame's physical address, or `None` when memory is exhausted.
+pub fn allocate_zeroed() -> Option<usize> {
+    let irq_state = crate::cpu::irq_save();
+    let frame = {
+        let mut frames = FRAMES.lock();
+        match frames.free.pop() {
+            Some(frame) => Some(frame),
+            None if frames.next + PAGE_SIZE <= frames.end => {
+                let frame = frames.next;
+                frames.next += PAGE_SIZE;
+                Some(frame)
+            }
+            None => None,
+        }
+    };
+    crate::cpu::irq_restore(irq_state);
+    let frame = frame?;
+    // SAFETY: the frame was just taken from the allocator, so nothing else refers to it; it lies in RAM
+    // covered by the linear map.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE) };
+    FRAMES_IN_USE.fetch_add(1, Ordering::Relaxed);
+    Some(frame)
+}
+
+/// Returns a frame obtained from `allocate_zeroed`.
+pub fn free(frame_phys: usize) {
+    let irq_state = crate::cpu::irq_save();
+    FRAMES.lock().free.push(frame_phys);
+    crate::cpu::irq_restore(irq_state);
+    FRAMES_IN_USE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Frames currently handed out (for leak checks).
+pub fn in_use() -> usize {
+    FRAMES_IN_USE.load(Ordering::Relaxed)
+}

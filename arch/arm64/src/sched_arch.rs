@@ -1,0 +1,123 @@
+//! `Arm64` as core-sched's architecture: the one seam between the generic scheduler and this crate.
+
+use crate::context::{self, TaskContext};
+use crate::mmu::UserAddressSpace;
+use crate::Arm64;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core_sched::{Arch, CpuSet, IpiKind, IrqState, Mm, Task};
+
+/// SGI numbers: 0 and 1 belong to the kernel (cross-core calls, tests); these carry core-sched's IPIs.
+pub const SGI_RESCHEDULE: u32 = 2;
+pub const SGI_MEMBARRIER_BARRIER: u32 = 3;
+pub const SGI_MEMBARRIER_SYNC_STATE: u32 = 4;
+pub const SGI_SYNC_CORE: u32 = 5;
+
+/// The IPI kind an SGI carries, if it is one of core-sched's.
+pub fn ipi_kind_of_sgi(sgi: u32) -> Option<IpiKind> {
+    match sgi {
+        SGI_RESCHEDULE => Some(IpiKind::Reschedule),
+        SGI_MEMBARRIER_BARRIER => Some(IpiKind::MembarrierBarrier),
+        SGI_MEMBARRIER_SYNC_STATE => Some(IpiKind::MembarrierSyncState),
+        SGI_SYNC_CORE => Some(IpiKind::SyncCore),
+        _ => None,
+    }
+}
+
+static ADDRESS_SPACES_FREED: AtomicU64 = AtomicU64::new(0);
+
+/// How many mms core-sched has released (`mm_free`), for leak checks.
+pub fn address_spaces_freed() -> u64 {
+    ADDRESS_SPACES_FREED.load(Ordering::Relaxed)
+}
+
+/// Which post-switch barrier this build uses, for reports.
+pub const POST_SWITCH_BARRIER: &str = if cfg!(feature = "no-post-switch-barrier") {
+    "none (BROKEN test variant)"
+} else if cfg!(feature = "generic-barrier") {
+    "generic smp_mb fallback"
+} else {
+    "arm64 override (dmb ish)"
+};
+
+impl Arch for Arm64 {
+    type TaskContext = TaskContext;
+    type MmContext = UserAddressSpace;
+
+    #[inline(always)]
+    fn cpu_id() -> usize {
+        crate::cpu::cpu_id()
+    }
+
+    /// The generic full barrier: `fence(SeqCst)`, which LLVM emits as `dmb ish` on AArch64.
+    #[inline(always)]
+    fn smp_mb() {
+        core::sync::atomic::fence(Ordering::SeqCst);
+    }
+
+    fn switch_mm(_prev: Option<&Mm<Self>>, next: &Mm<Self>) {
+        next.arch().activate();
+    }
+
+    fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
+        let prev_context: *const TaskContext = prev.context();
+        let next_context: *const TaskContext = next.context();
+        // core-sched keeps both tasks alive until `finish_switch` runs after the switch (the run queue's `curr`
+        // and its pending switch hold them), so these references can go now: an exited `prev` never comes back
+        // to drop them.
+        drop(prev);
+        drop(next);
+        // SAFETY: both contexts outlive the switch, as argued above; `prev_context` is the running task's.
+        unsafe { context::switch_context_raw(prev_context, next_context) };
+    }
+
+    fn send_ipi(cpus: CpuSet, kind: IpiKind) {
+        let sgi = match kind {
+            IpiKind::Reschedule => SGI_RESCHEDULE,
+            IpiKind::MembarrierBarrier => SGI_MEMBARRIER_BARRIER,
+            IpiKind::MembarrierSyncState => SGI_MEMBARRIER_SYNC_STATE,
+            IpiKind::SyncCore => SGI_SYNC_CORE,
+        };
+        let mask = cpus.iter().fold(0u64, |mask, cpu| mask | 1 << cpu);
+        crate::gic::send_sgi(mask, sgi);
+    }
+
+    fn irq_save() -> IrqState {
+        IrqState(crate::cpu::irq_save())
+    }
+
+    fn irq_restore(state: IrqState) {
+        crate::cpu::irq_restore(state.0);
+    }
+
+    fn now_ns() -> u64 {
+        crate::cpu::now_ns()
+    }
+
+    fn cpu_relax() {
+        crate::cpu::cpu_relax();
+    }
+
+    fn mm_free(_mm: &Mm<Self>) {
+        // The page tables and pages go with the `UserAddressSpace` when the last `Arc<Mm>` drops.
+        ADDRESS_SPACES_FREED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The arm64 override: an explicit `dmb ish` when the mm is registered for an expedited membarrier.
+    /// `dmb ish` orders all earlier loads and stores before all later ones for every observer in the
+    /// inner-shareable domain (all cores), which is exactly the full barrier the hook must provide: it orders the
+    /// publication of `rq.curr`'s mm (done before this call) before the incoming task's first user access.
+    #[cfg(not(any(feature = "generic-barrier", feature = "no-post-switch-barrier")))]
+    #[inline(always)]
+    fn membarrier_finish_switch_mm(membarrier_state: u32) {
+        if core_sched::arch::membarrier_state_requires_barrier(membarrier_state) {
+            aarch64_cpu::asm::barrier::dmb(aarch64_cpu::asm::barrier::ISH);
+        }
+    }
+
+    /// BROKEN on purpose (feature `no-post-switch-barrier`): no barrier at all after switching to a user mm, so
+    /// that the ordering tests can show they catch the missing barrier. Never the default.
+    #[cfg(feature = "no-post-switch-barrier")]
+    #[inline(always)]
+    fn membarrier_finish_switch_mm(_membarrier_state: u32) {}
+}

@@ -1,0 +1,89 @@
+// Register context switch between two tasks, and the first entry of a new task.
+//
+// arch_switch_context(prev: *mut SwitchFrame, next: *const SwitchFrame): saves the callee-saved registers,
+// the kernel stack pointer, the user thread pointer (TPIDR_EL0) and the FP/SIMD state (user state only: kernel
+// code is built soft-float and never touches these registers) of the running task into `prev`, loads `next`'s,
+// and returns on `next`'s stack to `next`'s saved x30. For a new task, x30 is `task_first_entry`.
+//
+// SwitchFrame layout (context.rs): x19-x28 at 0, x29 at 80, x30 at 88, sp at 96, tpidr_el0 at 104,
+// fpcr at 112, fpsr at 120, q0-q31 at 128 (512 bytes); 640 bytes in all.
+
+.arch_extension fp
+.arch_extension simd
+
+.section .text
+.global arch_switch_context
+arch_switch_context:
+    stp     x19, x20, [x0, #0]
+    stp     x21, x22, [x0, #16]
+    stp     x23, x24, [x0, #32]
+    stp     x25, x26, [x0, #48]
+    stp     x27, x28, [x0, #64]
+    stp     x29, x30, [x0, #80]
+    mov     x9, sp
+    mrs     x10, tpidr_el0
+    stp     x9, x10, [x0, #96]
+    mrs     x9, fpcr
+    mrs     x10, fpsr
+    stp     x9, x10, [x0, #112]
+    add     x9, x0, #128
+    stp     q0, q1, [x9, #0]
+    stp     q2, q3, [x9, #32]
+    stp     q4, q5, [x9, #64]
+    stp     q6, q7, [x9, #96]
+    stp     q8, q9, [x9, #128]
+    stp     q10, q11, [x9, #160]
+    stp     q12, q13, [x9, #192]
+    stp     q14, q15, [x9, #224]
+    stp     q16, q17, [x9, #256]
+    stp     q18, q19, [x9, #288]
+    stp     q20, q21, [x9, #320]
+    stp     q22, q23, [x9, #352]
+    stp     q24, q25, [x9, #384]
+    stp     q26, q27, [x9, #416]
+    stp     q28, q29, [x9, #448]
+    stp     q30, q31, [x9, #480]
+
+    add     x9, x1, #128
+    ldp     q0, q1, [x9, #0]
+    ldp     q2, q3, [x9, #32]
+    ldp     q4, q5, [x9, #64]
+    ldp     q6, q7, [x9, #96]
+    ldp     q8, q9, [x9, #128]
+    ldp     q10, q11, [x9, #160]
+    ldp     q12, q13, [x9, #192]
+    ldp     q14, q15, [x9, #224]
+    ldp     q16, q17, [x9, #256]
+    ldp     q18, q19, [x9, #288]
+    ldp     q20, q21, [x9, #320]
+    ldp     q22, q23, [x9, #352]
+    ldp     q24, q25, [x9, #384]
+    ldp     q26, q27, [x9, #416]
+    ldp     q28, q29, [x9, #448]
+    ldp     q30, q31, [x9, #480]
+    ldp     x9, x10, [x1, #112]
+    msr     fpcr, x9
+    msr     fpsr, x10
+    ldp     x9, x10, [x1, #96]
+    mov     sp, x9
+    msr     tpidr_el0, x10
+    ldp     x19, x20, [x1, #0]
+    ldp     x21, x22, [x1, #16]
+    ldp     x23, x24, [x1, #32]
+    ldp     x25, x26, [x1, #48]
+    ldp     x27, x28, [x1, #64]
+    ldp     x29, x30, [x1, #80]
+    ret
+
+// First instructions of every new task: x19 = entry function, x20 = its argument (set by SwitchFrame::new_task).
+.global task_first_entry
+task_first_entry:
+    mov     x0, x20
+    blr     x19                               // extern "C" fn(usize) -> !, never returns
+    b       park
+
+// Leaves the kernel for EL0 through the TrapFrame at x0 (the top of the task's kernel stack).
+.global arch_enter_user
+arch_enter_user:
+    mov     sp, x0
+    b       exception_return

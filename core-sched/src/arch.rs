@@ -1,0 +1,145 @@
+//! The one seam between generic and architecture code: the [`Arch`] trait.
+//!
+//! Required functions are what only the architecture knows. Provided functions are generic fallbacks; each says
+//! when an architecture overrides it and what the override must still guarantee. An architecture is a type
+//! without values (`pub enum Arm64 {}`), so every call is statically dispatched.
+
+use alloc::sync::Arc;
+
+use crate::cpuset::CpuSet;
+use crate::membarrier::{MEMBARRIER_STATE_GLOBAL_EXPEDITED, MEMBARRIER_STATE_PRIVATE_EXPEDITED};
+use crate::mm::Mm;
+use crate::task::Task;
+
+/// Saved interrupt mask, returned by [`Arch::irq_save`] and given back to [`Arch::irq_restore`]. The arch
+/// decides what the bits mean (arm64: the DAIF register).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqState(pub u64);
+
+/// Why a CPU is interrupted by another. The arch delivers each as an inter-processor interrupt (arm64: a GIC
+/// SGI) and its handler calls [`Scheduler::handle_ipi`](crate::Scheduler::handle_ipi) with the same kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpiKind {
+    /// Set need-resched; the arch calls `schedule()` on the way out of the interrupt.
+    Reschedule,
+    /// membarrier(PRIVATE_EXPEDITED / GLOBAL_EXPEDITED / GLOBAL): run a full barrier, then acknowledge.
+    MembarrierBarrier,
+    /// membarrier registration: refresh the run queue's copy of the current mm's membarrier state, acknowledge.
+    MembarrierSyncState,
+    /// membarrier(PRIVATE_EXPEDITED_SYNC_CORE): full barrier, core serialization before user mode, acknowledge.
+    SyncCore,
+}
+
+/// What the generic scheduler needs from an architecture. Associated functions only: implement it on an
+/// uninhabited type.
+pub trait Arch: 'static + Sized {
+    /// Saved registers of a task. Owned by the task, written only by [`Arch::switch_context`] (the arch uses
+    /// interior mutability).
+    type TaskContext: Send + Sync;
+    /// Page-table root and ASID of an address space.
+    type MmContext: Send + Sync;
+
+    /// Number of the CPU executing the call, below [`MAX_CPUS`](crate::MAX_CPUS).
+    fn cpu_id() -> usize;
+
+    /// Full memory barrier: every load and store before it is ordered before every load and store after it,
+    /// as seen by all CPUs (arm64: `dmb ish`). `core::sync::atomic::fence(SeqCst)` is a correct implementation.
+    fn smp_mb();
+
+    /// Installs `next`'s page tables and ASID for user space (arm64: TTBR0_EL1). `prev` is the mm being
+    /// replaced, `None` when the CPU had none. Called with interrupts disabled, only when the mm changes.
+    fn switch_mm(prev: Option<&Mm<Self>>, next: &Mm<Self>);
+
+    /// Saves the callee-saved registers and stack pointer of the running task into `prev.context()` and
+    /// resumes `next` from `next.context()`. Returns when `prev` is switched back in, possibly on another CPU.
+    ///
+    /// Called with interrupts disabled and no scheduler lock held. Whatever resumes on the CPU afterwards must
+    /// call [`Scheduler::finish_switch`](crate::Scheduler::finish_switch) before anything else: the scheduler
+    /// does that itself when this function returns, and a new task's first entry code (which the arch set up in
+    /// its context) must do it explicitly, then enable interrupts and enter the task.
+    ///
+    /// It takes ownership of the scheduler's references to both tasks, because an exited `prev` never
+    /// resumes: a reference left on its stack would leak the task. The scheduler keeps both tasks alive until
+    /// `finish_switch` (the run queue's `curr` holds `next`, its pending switch holds `prev`), so an
+    /// implementation drops the `Arc`s before switching stacks and reaches the two contexts without them.
+    fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>);
+
+    /// Sends an IPI of `kind` to every CPU of `cpus` (never the sender, which is not in the set).
+    fn send_ipi(cpus: CpuSet, kind: IpiKind);
+
+    /// Disables interrupts on this CPU and returns the previous mask.
+    fn irq_save() -> IrqState;
+
+    /// Restores an interrupt mask returned by [`Arch::irq_save`].
+    fn irq_restore(state: IrqState);
+
+    /// Monotonic time in nanoseconds; bounds the waits for IPI acknowledgements.
+    fn now_ns() -> u64;
+
+    /// Hint inside a spin-wait loop (arm64: `yield`; the arch may also poll its pending interrupts).
+    fn cpu_relax();
+
+    /// Frees the address space's arch resources (ASID, page tables). Called exactly once, when the last
+    /// reference (user or lazy) is dropped; no CPU has `mm` installed any more at that point.
+    fn mm_free(mm: &Mm<Self>);
+
+    /// The post-switch-mm barrier: called after [`Arch::switch_mm`] on every switch to a task that has a user
+    /// mm, *also when the mm did not change* (user -> kernel thread -> user of the same mm, where `switch_mm`
+    /// is skipped), and at the end of `kthread_use_mm`. `membarrier_state` is the run queue's copy of the new
+    /// mm's `MEMBARRIER_STATE_*` bits.
+    ///
+    /// It prevents this store-buffering outcome (thread A has just been switched in on CPU0, B runs
+    /// `membarrier(PRIVATE_EXPEDITED)`):
+    /// ```text
+    /// CPU0 (scheduler, then A)          CPU1 (B)
+    /// publish rq.curr mm = M            y = 1
+    /// [this barrier]                    smp_mb
+    /// x = 1                             read CPU0's mm: still "no user mm" -> no IPI
+    /// r1 = y                            smp_mb
+    ///                                   r2 = x
+    /// forbidden: r1 == 0 && r2 == 0
+    /// ```
+    /// Without the barrier, A's `r1 = y` can be satisfied before the publication of M is visible, B skips
+    /// CPU0, and both loads miss the other side's store. It pairs with the `smp_mb` membarrier executes
+    /// after `y = 1` and before reading the published mm ids.
+    ///
+    /// Most architectures use this default ([`generic_membarrier_finish_switch_mm`]): a full
+    /// [`Arch::smp_mb`] when the state has PRIVATE_EXPEDITED or GLOBAL_EXPEDITED, nothing otherwise (an mm
+    /// nobody registered never has CPUs skipped on its behalf, so it needs no barrier).
+    ///
+    /// Override when the architecture has a cheaper instruction with the same guarantee, or when its
+    /// `switch_mm` already implies one (the override may then do nothing on the paths where `switch_mm` ran,
+    /// but must still order the same-mm path). An override must still guarantee: for a state with either
+    /// expedited bit, every memory access of this CPU before the call (including the publication of the run
+    /// queue's mm) is ordered before every access after it, store -> load included. arm64 overrides with
+    /// `dmb ish`.
+    fn membarrier_finish_switch_mm(membarrier_state: u32) {
+        generic_membarrier_finish_switch_mm::<Self>(membarrier_state);
+    }
+
+    /// Makes the instruction stream of this CPU coherent with code other CPUs modified, before the next
+    /// return to user mode. Called by the SYNC_CORE IPI handler and when a switch enters a task whose mm
+    /// registered PRIVATE_EXPEDITED_SYNC_CORE.
+    ///
+    /// Default: nothing, which is right for architectures whose return to user mode is itself context
+    /// synchronizing (arm64: every return to EL0 is an `eret`). Override on architectures where it is not
+    /// (x86 without a serializing return path needs `sync_core()`); an override must leave the CPU such that
+    /// no instruction fetched before the call is executed in user mode after it.
+    fn membarrier_sync_core_before_usermode() {}
+}
+
+/// The generic post-switch-mm barrier, the default body of [`Arch::membarrier_finish_switch_mm`]: a full
+/// barrier when `membarrier_state` has PRIVATE_EXPEDITED or GLOBAL_EXPEDITED. Public so that an architecture
+/// (or a test double) that overrides the hook for bookkeeping can still delegate to it.
+pub fn generic_membarrier_finish_switch_mm<A: Arch>(membarrier_state: u32) {
+    if membarrier_state_requires_barrier(membarrier_state) {
+        // Pairs with the smp_mb in membarrier's expedited commands before they read the published mm ids
+        // (see the litmus test on `Arch::membarrier_finish_switch_mm`).
+        A::smp_mb();
+    }
+}
+
+/// Whether the post-switch-mm barrier is required for an mm with this membarrier state.
+pub const fn membarrier_state_requires_barrier(membarrier_state: u32) -> bool {
+    membarrier_state & (MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_GLOBAL_EXPEDITED) != 0
+}

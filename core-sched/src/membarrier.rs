@@ -1,0 +1,324 @@
+//! `membarrier()`: Linux's commands, errors and state bits, and the expedited barriers built on the
+//! scheduler's published per-CPU mm ids.
+//!
+//! # The guarantee and the barriers that make it
+//! ```text
+//! thread A (fast path, CPU0)     thread B (slow path, CPU1)
+//! x = 1                          y = 1
+//! compiler barrier only          membarrier(PRIVATE_EXPEDITED)
+//! r1 = y                         r2 = x
+//! forbidden: r1 == 0 && r2 == 0
+//! ```
+//! `membarrier` runs `smp_mb` (1), reads each CPU's published mm id, IPIs the CPUs running the caller's mm,
+//! waits until each has run its barrier, then runs `smp_mb` (2). If CPU0 was IPI'd, its barrier sits between
+//! `x = 1` and `r1 = y` (or before both, or after both), which forbids the outcome. If it was skipped because
+//! it published another mm or "no user mm", A was not running user code at the read, and the scheduler's
+//! barriers order A's accesses: (1) pairs with the post-switch-mm barrier run after publishing the mm A is
+//! switched into (rule 2, [`crate::Arch::membarrier_finish_switch_mm`]),
+//! and (2) pairs with the barrier before the publication that switched A out (rule 1, `schedule`; task exit;
+//! `kthread_unuse_mm`).
+//!
+//! # Choices where Linux relies on facilities we do not have
+//! * GLOBAL (Linux: `synchronize_rcu()`): IPI every other online CPU with a barrier and wait. Interrupts are
+//!   disabled across a whole switch, so each CPU takes the IPI between tasks or in a task, never in the
+//!   middle of a publication; that gives every running thread a barrier, as the RCU grace period does.
+//! * The registration grace period (Linux: `synchronize_rcu()` then IPIs to CPUs running the mm): an IPI to
+//!   every other online CPU whose handler refreshes the run queue's state copy from its current task's mm
+//!   (the calling CPU refreshes its own directly). A CPU acknowledges with interrupts enabled, so it is not
+//!   inside a switch, so any switch it does afterwards reads the new state. Only then is READY set.
+//! * Waiting for acknowledgements is bounded by [`IPI_ACK_TIMEOUT_NS`]; on timeout the command fails with
+//!   `ETIMEDOUT` (Linux would wait forever). Callers such as liburcu treat any failure as fatal, which is the
+//!   right reaction: the barrier was not provided.
+//! * A caller without an mm (a kernel thread) gets `EINVAL` for the commands that need one.
+
+use core::sync::atomic::Ordering;
+
+use crate::arch::{Arch, IpiKind};
+use crate::cpuset::{CpuSet, MAX_CPUS};
+use crate::errno::Errno;
+use crate::mm::Mm;
+use crate::runqueue::bump;
+use crate::sched::Scheduler;
+use crate::task::Task;
+
+/// Returns the bit mask of supported commands.
+pub const MEMBARRIER_CMD_QUERY: i32 = 0;
+/// Barrier on every thread of every process (old name SHARED).
+pub const MEMBARRIER_CMD_GLOBAL: i32 = 1 << 0;
+/// Barrier on CPUs running a process registered for global expedited.
+pub const MEMBARRIER_CMD_GLOBAL_EXPEDITED: i32 = 1 << 1;
+/// Register the calling process for GLOBAL_EXPEDITED (as a target).
+pub const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: i32 = 1 << 2;
+/// Barrier on every running thread of the calling process.
+pub const MEMBARRIER_CMD_PRIVATE_EXPEDITED: i32 = 1 << 3;
+/// Register for PRIVATE_EXPEDITED.
+pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: i32 = 1 << 4;
+/// PRIVATE_EXPEDITED plus core serialization.
+pub const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: i32 = 1 << 5;
+/// Register for PRIVATE_EXPEDITED_SYNC_CORE.
+pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: i32 = 1 << 6;
+/// Restart rseq critical sections (unsupported: EINVAL).
+pub const MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ: i32 = 1 << 7;
+/// Register for PRIVATE_EXPEDITED_RSEQ (unsupported: EINVAL).
+pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ: i32 = 1 << 8;
+/// Returns the REGISTER_* commands the process issued.
+pub const MEMBARRIER_CMD_GET_REGISTRATIONS: i32 = 1 << 9;
+
+/// The only flag: `cpu_id` is meaningful (accepted by PRIVATE_EXPEDITED_RSEQ only).
+pub const MEMBARRIER_CMD_FLAG_CPU: u32 = 1 << 0;
+
+/// What QUERY returns: every command but QUERY itself and the RSEQ pair. 639.
+pub const MEMBARRIER_SUPPORTED_COMMANDS: i32 = MEMBARRIER_CMD_GLOBAL
+    | MEMBARRIER_CMD_GLOBAL_EXPEDITED
+    | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED
+    | MEMBARRIER_CMD_PRIVATE_EXPEDITED
+    | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED
+    | MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE
+    | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
+    | MEMBARRIER_CMD_GET_REGISTRATIONS;
+
+/// PRIVATE_EXPEDITED may be used.
+pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY: u32 = 1 << 0;
+/// The scheduler must provide barriers for this mm (private expedited).
+pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED: u32 = 1 << 1;
+/// Registration for GLOBAL_EXPEDITED complete.
+pub const MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY: u32 = 1 << 2;
+/// The scheduler must provide barriers for this mm (global expedited); GLOBAL_EXPEDITED targets it.
+pub const MEMBARRIER_STATE_GLOBAL_EXPEDITED: u32 = 1 << 3;
+/// PRIVATE_EXPEDITED_SYNC_CORE may be used.
+pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY: u32 = 1 << 4;
+/// Core serialization is requested for this mm.
+pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE: u32 = 1 << 5;
+/// Reserved for rseq.
+pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY: u32 = 1 << 6;
+/// Reserved for rseq.
+pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ: u32 = 1 << 7;
+
+/// How long a membarrier command waits for all targeted CPUs to acknowledge their IPI.
+pub const IPI_ACK_TIMEOUT_NS: u64 = 100_000_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PrivateFlavor {
+    Barrier,
+    SyncCore,
+}
+
+impl<A: Arch> Scheduler<A> {
+    /// The `membarrier(cmd, flags, cpu_id)` system call for `caller`, the task running on this CPU. Returns
+    /// the syscall's non-negative result, or the errno Linux returns for the same input, checked in Linux's
+    /// order (flags, then the command, then registration). See the module documentation.
+    pub fn membarrier(&self, caller: &Task<A>, cmd: i32, flags: u32, cpu_id: i32) -> Result<i64, Errno> {
+        let flags_allowed = if cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ { MEMBARRIER_CMD_FLAG_CPU } else { 0 };
+        if flags & !flags_allowed != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // Without FLAG_CPU, cpu_id is whatever a two-argument caller left in the register: ignore it. With
+        // it, only the (unsupported) RSEQ command gets here.
+        let _cpu_id = if flags & MEMBARRIER_CMD_FLAG_CPU != 0 { cpu_id } else { -1 };
+        match cmd {
+            MEMBARRIER_CMD_QUERY => Ok(MEMBARRIER_SUPPORTED_COMMANDS as i64),
+            MEMBARRIER_CMD_GLOBAL => self.membarrier_global().map(|()| 0),
+            MEMBARRIER_CMD_GLOBAL_EXPEDITED => self.membarrier_global_expedited().map(|()| 0),
+            MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED => {
+                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                self.register(&mm, MEMBARRIER_STATE_GLOBAL_EXPEDITED, MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY)
+                    .map(|()| 0)
+            }
+            MEMBARRIER_CMD_PRIVATE_EXPEDITED => {
+                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                self.membarrier_private_expedited(&mm, PrivateFlavor::Barrier).map(|()| 0)
+            }
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED => {
+                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                self.register(&mm, MEMBARRIER_STATE_PRIVATE_EXPEDITED, MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY)
+                    .map(|()| 0)
+            }
+            MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE => {
+                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                self.membarrier_private_expedited(&mm, PrivateFlavor::SyncCore).map(|()| 0)
+            }
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE => {
+                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                // Like Linux: also the plain PRIVATE_EXPEDITED bit (the scheduler barriers), not its READY.
+                self.register(
+                    &mm,
+                    MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE,
+                    MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY,
+                )
+                .map(|()| 0)
+            }
+            // No rseq yet: Linux without CONFIG_RSEQ answers EINVAL to both.
+            MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ => {
+                Err(Errno::EINVAL)
+            }
+            MEMBARRIER_CMD_GET_REGISTRATIONS => {
+                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                Ok(registrations(mm.membarrier_state()) as i64)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn membarrier_global(&self) -> Result<(), Errno> {
+        if self.online_count() <= 1 {
+            return Ok(());
+        }
+        // Pairs with the barriers of the targets (IPI handler); orders the caller's accesses before the IPIs.
+        A::smp_mb();
+        let _serialized = self.membarrier_mutex.lock();
+        let mut targets = self.online_cpus();
+        targets.remove(A::cpu_id());
+        let result = self.ipi_and_wait(targets, IpiKind::MembarrierBarrier);
+        // Pairs with the targets' barriers before their acks: their earlier accesses precede ours after this.
+        A::smp_mb();
+        result
+    }
+
+    fn membarrier_global_expedited(&self) -> Result<(), Errno> {
+        if self.online_count() <= 1 {
+            return Ok(());
+        }
+        // Pairs with the post-switch-mm barrier (rule 2) of every CPU that publishes a registered mm: either
+        // we see its publication and IPI it, or its task's accesses come after our accesses before this.
+        A::smp_mb();
+        let _serialized = self.membarrier_mutex.lock();
+        let this_cpu = A::cpu_id();
+        let this_rq = self.run_queue(this_cpu);
+        let mut targets = CpuSet::EMPTY;
+        for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
+            let rq = self.run_queue(cpu);
+            if rq.current_mm_id.load(Ordering::Relaxed) == 0 {
+                bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
+            } else if rq.membarrier_state.load(Ordering::Relaxed) & MEMBARRIER_STATE_GLOBAL_EXPEDITED == 0 {
+                bump(&this_rq.stats.membarrier_skipped_other_mm, 1);
+            } else {
+                targets.insert(cpu);
+            }
+        }
+        let result = self.ipi_and_wait(targets, IpiKind::MembarrierBarrier);
+        // Pairs with the barrier before the publication that switches a task out (rule 1): accesses of a
+        // task we skipped because it was switched out are ordered before ours after this.
+        A::smp_mb();
+        result
+    }
+
+    fn membarrier_private_expedited(&self, mm: &Mm<A>, flavor: PrivateFlavor) -> Result<(), Errno> {
+        let ready = match flavor {
+            PrivateFlavor::Barrier => MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY,
+            PrivateFlavor::SyncCore => MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY,
+        };
+        if mm.membarrier_state() & ready == 0 {
+            return Err(Errno::EPERM);
+        }
+        // A single-threaded process, or a single CPU: the system call itself orders the only thread.
+        if flavor != PrivateFlavor::SyncCore && (mm.users() == 1 || self.online_count() <= 1) {
+            return Ok(());
+        }
+        // Barrier (1) of the module documentation. Pairs with the post-switch-mm barrier of a CPU switching
+        // into this mm (rule 2): we see its published id, or its task's accesses are ordered after ours.
+        A::smp_mb();
+        let _serialized = self.membarrier_mutex.lock();
+        let this_cpu = A::cpu_id();
+        let this_rq = self.run_queue(this_cpu);
+        let mut targets = CpuSet::EMPTY;
+        // The calling CPU is skipped: it runs the caller, which is in program order with this call.
+        for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
+            match self.run_queue(cpu).current_mm_id.load(Ordering::Relaxed) {
+                0 => bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1),
+                id if id == mm.id().0 => targets.insert(cpu),
+                _ => bump(&this_rq.stats.membarrier_skipped_other_mm, 1),
+            }
+        }
+        let kind = match flavor {
+            PrivateFlavor::Barrier => IpiKind::MembarrierBarrier,
+            PrivateFlavor::SyncCore => IpiKind::SyncCore,
+        };
+        let result = self.ipi_and_wait(targets, kind);
+        // Barrier (2). Pairs with the barrier before a publication that switched a task of this mm out
+        // (rule 1, exit, kthread_unuse_mm), and with the IPI handlers' barriers before their acks.
+        A::smp_mb();
+        result
+    }
+
+    /// Registration: plain bits, scheduler grace period, READY bits. Idempotent.
+    fn register(&self, mm: &Mm<A>, plain: u32, ready: u32) -> Result<(), Errno> {
+        if mm.membarrier_state() & ready == ready {
+            return Ok(());
+        }
+        mm.membarrier_state_or(plain);
+        self.sync_run_queues_membarrier_state(mm)?;
+        mm.membarrier_state_or(ready);
+        Ok(())
+    }
+
+    /// Makes every CPU's run-queue copy of the membarrier state current (Linux
+    /// `sync_runqueues_membarrier_state`), so that the post-switch barrier is on for `mm` everywhere before
+    /// READY lets the expedited command skip CPUs.
+    fn sync_run_queues_membarrier_state(&self, mm: &Mm<A>) -> Result<(), Errno> {
+        let this_cpu = A::cpu_id();
+        let this_rq = self.run_queue(this_cpu);
+        let irq = A::irq_save();
+        this_rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
+        A::irq_restore(irq);
+        if mm.users() == 1 || self.online_count() <= 1 {
+            // Only the caller's thread uses the mm, on this CPU: its copy is current. The barrier orders the
+            // new state before the caller's later accesses.
+            A::smp_mb();
+            return Ok(());
+        }
+        // Orders the new state bits before the IPIs; pairs with the barrier in the MembarrierSyncState
+        // handler after its refresh.
+        A::smp_mb();
+        let _serialized = self.membarrier_mutex.lock();
+        let mut targets = self.online_cpus();
+        targets.remove(this_cpu);
+        let result = self.ipi_and_wait(targets, IpiKind::MembarrierSyncState);
+        A::smp_mb();
+        result
+    }
+
+    /// Sends `kind` to `targets` and waits (bounded) until each acknowledged. Caller holds the membarrier
+    /// mutex, so the acks counted are for this call's IPIs (or late ones of a timed-out earlier call, whose
+    /// barrier also ran after this call's first barrier).
+    fn ipi_and_wait(&self, targets: CpuSet, kind: IpiKind) -> Result<(), Errno> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let mut acks_before = [0u64; MAX_CPUS];
+        for cpu in targets {
+            acks_before[cpu] = self.run_queue(cpu).ipi_acks.load(Ordering::Acquire);
+        }
+        bump(&self.run_queue(A::cpu_id()).stats.membarrier_ipis_sent, targets.len() as u64);
+        A::send_ipi(targets, kind);
+        let deadline = A::now_ns().saturating_add(IPI_ACK_TIMEOUT_NS);
+        for cpu in targets {
+            // Acquire: pairs with the Release increment in the target's handler, after its barrier.
+            while self.run_queue(cpu).ipi_acks.load(Ordering::Acquire) == acks_before[cpu] {
+                if A::now_ns() > deadline {
+                    return Err(Errno::ETIMEDOUT);
+                }
+                A::cpu_relax();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// GET_REGISTRATIONS: a REGISTER_* command is reported when its plain or its READY bit is set.
+fn registrations(state: u32) -> i32 {
+    let mut mask = 0;
+    if state & (MEMBARRIER_STATE_GLOBAL_EXPEDITED | MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY) != 0 {
+        mask |= MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+    }
+    if state & (MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY) != 0 {
+        mask |= MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
+    }
+    if state & (MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE | MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY) != 0
+    {
+        mask |= MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE;
+    }
+    if state & (MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ | MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY) != 0 {
+        mask |= MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ;
+    }
+    mask
+}

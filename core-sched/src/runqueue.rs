@@ -1,0 +1,196 @@
+//! Per-CPU run queue: `curr`, the FIFO of runnable tasks, the idle task, the published mm id and membarrier
+//! state copy that remote CPUs read, and statistics.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::Arch;
+use crate::mm::{Mm, MmId};
+use crate::task::Task;
+
+/// The state a switch leaves for [`Scheduler::finish_switch`](crate::Scheduler::finish_switch), which runs
+/// on the same CPU once the switch is complete (on the next task's stack).
+pub(crate) struct PendingSwitch<A: Arch> {
+    /// The task switched away from: its `on_cpu` is cleared, and the `Arc` keeps it (its stack) alive until
+    /// then even when it exited.
+    pub(crate) prev: Arc<Task<A>>,
+    /// The lazy `active_mm` reference of a kernel thread (or exited task) switched away from, dropped only
+    /// after the switch: the mm's page tables were loaded until `switch_mm` replaced them.
+    pub(crate) lazy_mm_to_drop: Option<Arc<Mm<A>>>,
+    /// A runnable `prev` whose affinity excludes this CPU is queued on this CPU once its stack is free.
+    pub(crate) migrate_to: Option<usize>,
+}
+
+pub(crate) struct RunQueueInner<A: Arch> {
+    pub(crate) curr: Option<Arc<Task<A>>>,
+    pub(crate) idle: Option<Arc<Task<A>>>,
+    pub(crate) queue: VecDeque<Arc<Task<A>>>,
+    pub(crate) pending: Option<PendingSwitch<A>>,
+}
+
+/// The six kinds of switch, by whether the outgoing and incoming task have an mm (Linux's `task->mm`).
+/// A kernel thread inside `kthread_use_mm` counts as a user side here, as in Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchKind {
+    /// User task to a user task of the same mm (no `switch_mm`).
+    UserToUserSameMm = 0,
+    /// User task to a user task of another mm.
+    UserToUserOtherMm = 1,
+    /// User task to a kernel thread (no `switch_mm`, the mm is kept lazily).
+    UserToKernelThread = 2,
+    /// Kernel thread to a user task whose mm is the lazily kept one (no `switch_mm`, the hook still runs).
+    KernelThreadToUserSameMm = 3,
+    /// Kernel thread to a user task of another mm (or from no mm at all).
+    KernelThreadToUserOtherMm = 4,
+    /// Kernel thread to kernel thread (the lazy reference is handed over).
+    KernelThreadToKernelThread = 5,
+}
+
+/// A snapshot of one run queue's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunQueueStats {
+    /// Switches by [`SwitchKind`] (index = discriminant).
+    pub switches: [u64; 6],
+    /// Calls of `membarrier_finish_switch_mm` (switch to a user mm, or `kthread_use_mm`).
+    pub hook_calls: u64,
+    /// Hook calls where the state had an expedited bit, so the generic hook executes a barrier.
+    pub hook_barriers: u64,
+    /// membarrier IPIs this CPU sent (one per target CPU).
+    pub membarrier_ipis_sent: u64,
+    /// Candidate CPUs this CPU's membarrier calls skipped because they ran no user mm.
+    pub membarrier_skipped_no_user_mm: u64,
+    /// Candidate CPUs skipped because they ran another (for GLOBAL_EXPEDITED: an unregistered) mm.
+    pub membarrier_skipped_other_mm: u64,
+    /// Tasks this CPU took from another CPU's queue.
+    pub migrations: u64,
+}
+
+impl RunQueueStats {
+    /// Switches of one kind.
+    pub fn switches_of(&self, kind: SwitchKind) -> u64 {
+        self.switches[kind as usize]
+    }
+
+    /// All switches.
+    pub fn total_switches(&self) -> u64 {
+        self.switches.iter().sum()
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct StatCounters {
+    pub(crate) switches: [AtomicU64; 6],
+    pub(crate) hook_calls: AtomicU64,
+    pub(crate) hook_barriers: AtomicU64,
+    pub(crate) membarrier_ipis_sent: AtomicU64,
+    pub(crate) membarrier_skipped_no_user_mm: AtomicU64,
+    pub(crate) membarrier_skipped_other_mm: AtomicU64,
+    pub(crate) migrations: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// One CPU's run queue.
+pub struct RunQueue<A: Arch> {
+    pub(crate) inner: Mutex<RunQueueInner<A>>,
+    /// Id of the user mm the CPU's `curr` runs, 0 when none (kernel thread, idle, exited task). Remote
+    /// membarrier callers read it; it is written with plain atomics whose ordering comes from the explicit
+    /// barriers around it (see `Scheduler::schedule`). An id, never a pointer, so a stale read is harmless.
+    pub(crate) current_mm_id: AtomicU32,
+    /// Copy of the current mm's `MEMBARRIER_STATE_*` bits, which decides the post-switch barrier.
+    pub(crate) membarrier_state: AtomicU32,
+    pub(crate) need_resched: AtomicBool,
+    pub(crate) online: AtomicBool,
+    /// Incremented (Release) by this CPU's handler of every membarrier IPI, after its barrier or refresh.
+    pub(crate) ipi_acks: AtomicU64,
+    pub(crate) stats: StatCounters,
+}
+
+impl<A: Arch> RunQueue<A> {
+    pub(crate) const fn new() -> Self {
+        RunQueue {
+            inner: Mutex::new(RunQueueInner { curr: None, idle: None, queue: VecDeque::new(), pending: None }),
+            current_mm_id: AtomicU32::new(0),
+            membarrier_state: AtomicU32::new(0),
+            need_resched: AtomicBool::new(false),
+            online: AtomicBool::new(false),
+            ipi_acks: AtomicU64::new(0),
+            stats: StatCounters {
+                switches: [
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                ],
+                hook_calls: AtomicU64::new(0),
+                hook_barriers: AtomicU64::new(0),
+                membarrier_ipis_sent: AtomicU64::new(0),
+                membarrier_skipped_no_user_mm: AtomicU64::new(0),
+                membarrier_skipped_other_mm: AtomicU64::new(0),
+                migrations: AtomicU64::new(0),
+            },
+        }
+    }
+
+    /// The published id of the user mm this CPU runs ([`MmId::NONE`] when none).
+    pub fn current_mm_id(&self) -> MmId {
+        MmId(self.current_mm_id.load(Ordering::Relaxed))
+    }
+
+    /// The run queue's copy of the current mm's membarrier state.
+    pub fn membarrier_state(&self) -> u32 {
+        self.membarrier_state.load(Ordering::Relaxed)
+    }
+
+    /// The task this CPU runs (`None` before `init_cpu`).
+    pub fn curr(&self) -> Option<Arc<Task<A>>> {
+        with_irqs_disabled::<A, _>(|| self.inner.lock().curr.clone())
+    }
+
+    /// The CPU's idle task.
+    pub fn idle(&self) -> Option<Arc<Task<A>>> {
+        with_irqs_disabled::<A, _>(|| self.inner.lock().idle.clone())
+    }
+
+    /// Number of queued runnable tasks (`curr` not included).
+    pub fn queued(&self) -> usize {
+        with_irqs_disabled::<A, _>(|| self.inner.lock().queue.len())
+    }
+
+    /// Whether the CPU was brought online with `init_cpu` (and not taken offline).
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> RunQueueStats {
+        let s = &self.stats;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RunQueueStats {
+            switches: core::array::from_fn(|i| load(&s.switches[i])),
+            hook_calls: load(&s.hook_calls),
+            hook_barriers: load(&s.hook_barriers),
+            membarrier_ipis_sent: load(&s.membarrier_ipis_sent),
+            membarrier_skipped_no_user_mm: load(&s.membarrier_skipped_no_user_mm),
+            membarrier_skipped_other_mm: load(&s.membarrier_skipped_other_mm),
+            migrations: load(&s.migrations),
+        }
+    }
+}
+
+/// Runs `body` with interrupts disabled. Every spin lock of the scheduler is taken this way: a holder that an
+/// interrupt could preempt (and switch away from) would leave the lock held while the interrupt handler or
+/// another CPU's `schedule` spins on it with interrupts disabled, a deadlock.
+pub(crate) fn with_irqs_disabled<A: Arch, T>(body: impl FnOnce() -> T) -> T {
+    let irq = A::irq_save();
+    let result = body();
+    A::irq_restore(irq);
+    result
+}

@@ -1,0 +1,597 @@
+//! The scheduler: per-CPU run queues, `schedule()` and the context-switch sequence with its barriers,
+//! lazy mm references, `kthread_use_mm`, task exit, wake-up and migration.
+//!
+//! # The switch sequence (Linux `__schedule` / `context_switch` / `finish_task_switch`)
+//! On the CPU that switches, with interrupts disabled from start to end:
+//! 1. lock the run queue; **full barrier** (rule 1, Linux `smp_mb__after_spinlock`);
+//! 2. pick `next` (local FIFO, then steal from another CPU, else idle), publish `curr` and the mm id;
+//! 3. to a kernel thread: no `switch_mm`; `next.active_mm` = `prev.active_mm` (a new `count` reference when
+//!    `prev` owned the mm, the same lazy reference handed over when `prev` was itself lazy); publish "no user mm";
+//! 4. to a task with an mm: publish its id, `membarrier_switch_mm` (refresh the run queue's state copy),
+//!    `switch_mm` only if the mm changed, then **always** `membarrier_finish_switch_mm(rq.membarrier_state)`
+//!    (rule 2) — also when the mm did not change, the kernel thread -> user case;
+//! 5. a lazy `prev` leaves its `active_mm` reference in the run queue; unlock the run queue;
+//! 6. `switch_context(prev, next)`; then [`Scheduler::finish_switch`], on `next`'s stack.
+//!
+//! Rule 1 prevents, with the caller on another CPU doing `y = 1; membarrier(); r2 = x`:
+//! ```text
+//! CPU0: prev: x = 1 ... r1 = y | [rule 1 barrier] | publish "no user mm" for next
+//! CPU1: y = 1; smp_mb; reads "no user mm" -> no IPI; smp_mb; r2 = x
+//! ```
+//! without the barrier, prev's `x = 1` could still sit in CPU0's store buffer when CPU1 reads the
+//! publication, and prev's `r1 = y` could be delayed after it: r1 == 0 && r2 == 0. It pairs with the
+//! `smp_mb` membarrier runs after reading the published ids (before returning to its caller). Rule 2 is the
+//! mirror image for the incoming task; see [`Arch::membarrier_finish_switch_mm`].
+//!
+//! # Why the run-queue lock is released before `switch_context`
+//! Linux keeps the lock across the switch and releases it in `finish_task_switch`. A `spin::MutexGuard`
+//! cannot be handed from one stack to another without `unsafe`, so the lock is released just before
+//! `switch_context`, with interrupts still disabled. What the lock would have protected is protected by
+//! `on_cpu` instead: `prev` keeps `on_cpu` set until `finish_switch` (no CPU picks a task whose `on_cpu` is
+//! set, so nobody else runs on `prev`'s stack), and the per-switch leftovers (`prev`, its lazy mm, a
+//! migration) are parked in the run queue for `finish_switch`, which only the same CPU runs.
+//!
+//! # Contract with the arch and the kernel
+//! * `init_cpu(cpu, idle)` on each CPU at boot, with the boot context as the idle task.
+//! * `Arch::switch_context` saves `prev`, resumes `next`, and returns only when `prev` runs again.
+//! * A task's *first* entry code (set up by the arch in the task's context) calls [`Scheduler::finish_switch`]
+//!   first, with interrupts still disabled, then enables interrupts and enters the task (kernel function or
+//!   `eret` to EL0). Every other resumption returns from `switch_context` into `schedule`, which calls
+//!   `finish_switch` and restores the interrupt mask saved by that same task when it entered `schedule`.
+//! * The IPI handler calls [`Scheduler::handle_ipi`] with interrupts disabled; the timer interrupt calls
+//!   [`Scheduler::tick`]. On the way out of either, if [`Scheduler::need_resched`], call `schedule()`.
+//! * The idle loop: `loop { if need_resched() { schedule() } else { wait for interrupt } }`.
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::{membarrier_state_requires_barrier, Arch, IpiKind};
+use crate::cpuset::{CpuSet, MAX_CPUS};
+use crate::errno::Errno;
+use crate::membarrier::MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE;
+use crate::mm::Mm;
+use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
+use crate::task::{Task, TaskState};
+
+/// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
+pub struct Scheduler<A: Arch> {
+    run_queues: [RunQueue<A>; MAX_CPUS],
+    online_count: AtomicUsize,
+    /// Serializes the expedited membarrier commands (Linux `membarrier_ipi_mutex`).
+    pub(crate) membarrier_mutex: Mutex<()>,
+}
+
+impl<A: Arch> Default for Scheduler<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<A: Arch> Scheduler<A> {
+    /// An empty scheduler with no CPU online. `const`, for `static SCHED: Scheduler<Arm64>`.
+    pub const fn new() -> Self {
+        Scheduler {
+            run_queues: [const { RunQueue::new() }; MAX_CPUS],
+            online_count: AtomicUsize::new(0),
+            membarrier_mutex: Mutex::new(()),
+        }
+    }
+
+    /// The run queue of `cpu`.
+    pub fn run_queue(&self, cpu: usize) -> &RunQueue<A> {
+        &self.run_queues[cpu]
+    }
+
+    fn this_rq(&self) -> &RunQueue<A> {
+        &self.run_queues[A::cpu_id()]
+    }
+
+    /// CPUs brought online.
+    pub fn online_cpus(&self) -> CpuSet {
+        (0..MAX_CPUS).filter(|&cpu| self.run_queues[cpu].is_online()).collect()
+    }
+
+    /// Number of CPUs online.
+    pub fn online_count(&self) -> usize {
+        self.online_count.load(Ordering::Relaxed)
+    }
+
+    /// Brings the calling CPU into the scheduler, with `idle` (a kernel thread representing the boot context)
+    /// as its current task. Call once per CPU, on that CPU, before its first `schedule()`.
+    pub fn init_cpu(&self, idle: Arc<Task<A>>) {
+        let cpu = A::cpu_id();
+        assert!(idle.is_kernel_thread(), "the idle task must be a kernel thread");
+        let irq = A::irq_save();
+        let rq = &self.run_queues[cpu];
+        {
+            let mut inner = rq.inner.lock();
+            assert!(inner.curr.is_none(), "init_cpu twice on CPU {cpu}");
+            {
+                let mut sched = idle.sched.lock();
+                sched.state = TaskState::Running;
+                sched.on_rq = true;
+            }
+            idle.set_cpu(cpu);
+            idle.on_cpu.store(true, Ordering::Relaxed);
+            inner.idle = Some(idle.clone());
+            inner.curr = Some(idle);
+            rq.current_mm_id.store(0, Ordering::Relaxed);
+            rq.membarrier_state.store(0, Ordering::Relaxed);
+        }
+        rq.online.store(true, Ordering::Relaxed);
+        self.online_count.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the smp_mb of membarrier callers before they read `online` and the published ids.
+        A::smp_mb();
+        A::irq_restore(irq);
+    }
+
+    /// Takes the calling CPU offline just before it powers off (PSCI CPU_OFF): it must be running its idle
+    /// task with an empty queue, and must never touch user page tables again. Drops the idle task's lazy mm
+    /// (the only reference a CPU keeps to an address space nobody runs any more).
+    pub fn offline_current_cpu(&self) {
+        let cpu = A::cpu_id();
+        let irq = A::irq_save();
+        let rq = &self.run_queues[cpu];
+        let lazy = {
+            let inner = rq.inner.lock();
+            let curr = inner.curr.clone().expect("offline of a CPU that was never online");
+            let idle = inner.idle.clone().expect("offline of a CPU without idle task");
+            assert!(Arc::ptr_eq(&curr, &idle), "CPU {cpu} goes offline while not idle");
+            assert!(inner.queue.is_empty(), "CPU {cpu} goes offline with queued tasks");
+            rq.online.store(false, Ordering::Relaxed);
+            rq.current_mm_id.store(0, Ordering::Relaxed);
+            rq.membarrier_state.store(0, Ordering::Relaxed);
+            let lazy = idle.active_mm.lock().take();
+            lazy
+        };
+        self.online_count.fetch_sub(1, Ordering::Relaxed);
+        A::irq_restore(irq);
+        if let Some(mm) = lazy {
+            mm.mmdrop();
+        }
+    }
+
+    /// The task running on the calling CPU.
+    ///
+    /// # Panics
+    /// Before `init_cpu` on this CPU.
+    pub fn current(&self) -> Arc<Task<A>> {
+        self.this_rq().curr().expect("no current task: init_cpu not called on this CPU")
+    }
+
+    /// Whether the calling CPU should call `schedule()` at its next opportunity.
+    pub fn need_resched(&self) -> bool {
+        self.this_rq().need_resched.load(Ordering::Relaxed)
+    }
+
+    /// Timer tick: asks for a reschedule when another task could run here (round-robin time slicing).
+    pub fn tick(&self) {
+        let rq = self.this_rq();
+        let irq = A::irq_save();
+        let has_waiting = !rq.inner.lock().queue.is_empty();
+        A::irq_restore(irq);
+        if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued() > 0) {
+            rq.need_resched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the CPU to the next runnable task, if any; the current task stays runnable.
+    pub fn yield_now(&self) {
+        self.schedule();
+    }
+
+    /// Makes a new task runnable, on `cpu_hint` when its affinity allows, else on the lowest allowed CPU.
+    ///
+    /// # Errors
+    /// `EINVAL` when the affinity has no online CPU.
+    pub fn spawn(&self, task: Arc<Task<A>>, cpu_hint: Option<usize>) -> Result<(), Errno> {
+        let cpu = match cpu_hint {
+            Some(_) => self.choose_cpu(task.affinity(), cpu_hint),
+            None => self.least_loaded_cpu(task.affinity()),
+        }
+        .ok_or(Errno::EINVAL)?;
+        let irq = A::irq_save();
+        {
+            let mut sched = task.sched.lock();
+            assert!(!sched.on_rq && sched.state == TaskState::Blocked, "spawn of a task already started");
+            sched.state = TaskState::Runnable;
+            sched.on_rq = true;
+        }
+        self.enqueue(cpu, task);
+        A::irq_restore(irq);
+        Ok(())
+    }
+
+    /// Wakes a blocked task. Waking a task that is not blocked does nothing.
+    pub fn wake(&self, task: &Arc<Task<A>>) {
+        let irq = A::irq_save();
+        self.wake_irqs_disabled(task);
+        A::irq_restore(irq);
+    }
+
+    fn wake_irqs_disabled(&self, task: &Arc<Task<A>>) {
+        let must_enqueue = {
+            let mut sched = task.sched.lock();
+            if sched.state != TaskState::Blocked {
+                return;
+            }
+            sched.state = TaskState::Runnable;
+            // Still on a run queue: it blocked but its CPU has not switched away yet; `schedule` sees
+            // Runnable and keeps it (Linux `ttwu_runnable`).
+            let must_enqueue = !sched.on_rq;
+            sched.on_rq = true;
+            must_enqueue
+        };
+        if must_enqueue {
+            let cpu =
+                self.choose_cpu(task.affinity(), Some(task.cpu())).expect("woken task's affinity has no online CPU");
+            self.enqueue(cpu, task.clone());
+        }
+    }
+
+    /// Changes the CPUs a task may run on. A task queued or running elsewhere moves at its next scheduling
+    /// point (the current task of this CPU: at the next `schedule`, which `need_resched` requests).
+    ///
+    /// # Errors
+    /// `EINVAL` when `cpus` has no online CPU (the affinity is unchanged).
+    pub fn set_affinity(&self, task: &Arc<Task<A>>, cpus: CpuSet) -> Result<(), Errno> {
+        if cpus.intersection(self.online_cpus()).is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        task.set_affinity_raw(cpus);
+        let cpu = task.cpu();
+        if !cpus.contains(cpu) {
+            if cpu == A::cpu_id() {
+                self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed);
+            } else {
+                A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule);
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks the current task until [`Scheduler::wake`].
+    pub fn block_current(&self) {
+        let curr = self.current();
+        let irq = A::irq_save();
+        {
+            let mut sched = curr.sched.lock();
+            assert_eq!(sched.state, TaskState::Running, "block_current of a task that is not running");
+            sched.state = TaskState::Blocked;
+        }
+        self.schedule();
+        A::irq_restore(irq);
+    }
+
+    /// Ends the current task: full barrier, drop its mm (user reference; the lazy `active_mm` reference is
+    /// dropped after the switch away), switch away. On hardware it does not return; with a test arch whose
+    /// `switch_context` returns at once, it returns after the switch.
+    pub fn exit_current(&self) {
+        let irq = A::irq_save();
+        let rq = self.this_rq();
+        let (curr, mm) = {
+            let inner = rq.inner.lock();
+            let curr = inner.curr.clone().expect("exit_current before init_cpu");
+            assert!(!inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &curr)), "the idle task cannot exit");
+            // Full barrier after the task's last user access, before the CPU stops publishing the mm: a
+            // membarrier caller that then reads "no user mm" and skips this CPU must see those accesses
+            // (`x = 1; [mb]; publish 0` vs `y = 1; mb; read 0; mb; r2 = x`). Pairs with membarrier's smp_mb
+            // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
+            A::smp_mb();
+            let mm = curr.mm.lock().take();
+            if mm.is_some() {
+                rq.current_mm_id.store(0, Ordering::Relaxed);
+                rq.membarrier_state.store(0, Ordering::Relaxed);
+            }
+            curr.sched.lock().state = TaskState::Exited;
+            (curr, mm)
+        };
+        A::irq_restore(irq);
+        // `active_mm` still holds its own count reference: it is now the lazy one.
+        if let Some(mm) = mm {
+            mm.mmput();
+        }
+        drop(curr);
+        self.schedule();
+    }
+
+    /// Makes the current kernel thread operate on `mm` (Linux `kthread_use_mm`). The caller must hold a user
+    /// reference on `mm` (e.g. from [`Mm::mmget`]) until the matching [`Scheduler::kthread_unuse_mm`].
+    ///
+    /// Sequence: take a `count` reference for `active_mm`; publish the mm id and copy its membarrier state;
+    /// `switch_mm` if it changes; then `membarrier_finish_switch_mm` (rule 3): without that barrier the
+    /// thread's first access to user memory could be ordered before the publication, the rule 2 litmus.
+    pub fn kthread_use_mm(&self, mm: &Arc<Mm<A>>) {
+        let irq = A::irq_save();
+        let rq = self.this_rq();
+        let old_active = {
+            let inner = rq.inner.lock();
+            let curr = inner.curr.clone().expect("kthread_use_mm before init_cpu");
+            assert!(curr.is_kernel_thread(), "kthread_use_mm from a user task");
+            let mut task_mm = curr.mm.lock();
+            assert!(task_mm.is_none(), "kthread_use_mm while already using an mm");
+            let mut active = curr.active_mm.lock();
+            let changed = !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, mm));
+            let old_active = if changed { active.replace(mm.mmgrab()) } else { None };
+            *task_mm = Some(mm.clone());
+            rq.current_mm_id.store(mm.id().0, Ordering::Relaxed);
+            rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
+            if changed {
+                A::switch_mm(old_active.as_deref(), mm);
+            }
+            self.finish_switch_mm_hook(rq);
+            old_active
+        };
+        A::irq_restore(irq);
+        if let Some(old) = old_active {
+            old.mmdrop();
+        }
+    }
+
+    /// Ends [`Scheduler::kthread_use_mm`]: full barrier, stop publishing the mm, keep it lazily as
+    /// `active_mm` (as Linux does), so no `switch_mm` happens.
+    pub fn kthread_unuse_mm(&self) {
+        let irq = A::irq_save();
+        let rq = self.this_rq();
+        {
+            let inner = rq.inner.lock();
+            let curr = inner.curr.clone().expect("kthread_unuse_mm before init_cpu");
+            assert!(curr.is_kernel_thread(), "kthread_unuse_mm from a user task");
+            // Full barrier after the thread's last user access, before clearing the published mm: the
+            // exit_current litmus. Pairs with membarrier's smp_mb after its IPIs.
+            A::smp_mb();
+            let mm = curr.mm.lock().take();
+            assert!(mm.is_some(), "kthread_unuse_mm without kthread_use_mm");
+            rq.current_mm_id.store(0, Ordering::Relaxed);
+            rq.membarrier_state.store(0, Ordering::Relaxed);
+        }
+        A::irq_restore(irq);
+    }
+
+    /// Chooses the next task and switches to it (see the module documentation for the sequence).
+    pub fn schedule(&self) {
+        let irq = A::irq_save();
+        let cpu = A::cpu_id();
+        let rq = &self.run_queues[cpu];
+        let mut inner = rq.inner.lock();
+        // Rule 1 (Linux smp_mb__after_spinlock): orders prev's user accesses before the publication of the
+        // next task's mm below. Pairs with the smp_mb membarrier runs after its IPIs (litmus in the module
+        // documentation).
+        A::smp_mb();
+        rq.need_resched.store(false, Ordering::Relaxed);
+
+        let prev = inner.curr.clone().expect("schedule() before init_cpu on this CPU");
+        let idle = inner.idle.clone().expect("schedule() before init_cpu on this CPU");
+        let prev_is_idle = Arc::ptr_eq(&prev, &idle);
+        let prev_runnable = {
+            let mut sched = prev.sched.lock();
+            match sched.state {
+                TaskState::Running | TaskState::Runnable => true,
+                TaskState::Blocked | TaskState::Exited => {
+                    sched.on_rq = false;
+                    false
+                }
+            }
+        };
+        let prev_stays_here = prev_runnable && prev.affinity().contains(cpu);
+
+        let next = match self.pick_next(cpu, &mut inner) {
+            Some(task) => task,
+            None if prev_stays_here && !prev_is_idle => prev.clone(),
+            None => idle.clone(),
+        };
+        drop(idle);
+        if Arc::ptr_eq(&next, &prev) {
+            prev.sched.lock().state = TaskState::Running;
+            drop(inner);
+            A::irq_restore(irq);
+            return;
+        }
+
+        let mut migrate_to = None;
+        if prev_runnable && !prev_is_idle {
+            prev.sched.lock().state = TaskState::Runnable;
+            if prev_stays_here {
+                // Its on_cpu stays set until finish_switch, so no other CPU steals it before that.
+                inner.queue.push_back(prev.clone());
+            } else {
+                migrate_to =
+                    Some(self.choose_cpu(prev.affinity(), None).expect("runnable task's affinity has no online CPU"));
+            }
+        }
+        next.sched.lock().state = TaskState::Running;
+        next.set_cpu(cpu);
+        next.on_cpu.store(true, Ordering::Relaxed);
+        inner.curr = Some(next.clone());
+
+        let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next);
+        debug_assert!(inner.pending.is_none(), "finish_switch missed for the previous switch");
+        inner.pending = Some(PendingSwitch { prev: prev.clone(), lazy_mm_to_drop, migrate_to });
+        drop(inner);
+
+        // The two references move into switch_context: an exited `prev` never returns here, so nothing may be
+        // left on this stack that owns a reference. `inner.curr` (next) and `inner.pending` (prev) keep both
+        // tasks alive until finish_switch.
+        A::switch_context(prev, next);
+        // Here `prev` runs again (or, with a test arch, the switch just recorded completed).
+        self.finish_switch();
+        A::irq_restore(irq);
+    }
+
+    /// The address-space part of a switch (steps 3-5 of the module documentation). Returns the lazy
+    /// reference to drop after the switch.
+    fn context_switch_mm(&self, rq: &RunQueue<A>, prev: &Task<A>, next: &Task<A>) -> Option<Arc<Mm<A>>> {
+        let prev_owns_mm = prev.mm.lock().is_some();
+        let next_mm = next.mm.lock().clone();
+        let stats = &rq.stats;
+        match next_mm {
+            None => {
+                // To a kernel thread: keep the loaded page tables, hold a reference to them.
+                let borrowed = if prev_owns_mm {
+                    prev.active_mm.lock().as_ref().map(|mm| mm.mmgrab())
+                } else {
+                    prev.active_mm.lock().take()
+                };
+                let stale = core::mem::replace(&mut *next.active_mm.lock(), borrowed);
+                debug_assert!(stale.is_none(), "a switched-out lazy task kept its active_mm");
+                rq.current_mm_id.store(0, Ordering::Relaxed);
+                let kind =
+                    if prev_owns_mm { SwitchKind::UserToKernelThread } else { SwitchKind::KernelThreadToKernelThread };
+                bump(&stats.switches[kind as usize], 1);
+                stale
+            }
+            Some(next_mm) => {
+                let prev_active = prev.active_mm.lock().clone();
+                let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm));
+                rq.current_mm_id.store(next_mm.id().0, Ordering::Relaxed);
+                self.membarrier_switch_mm(rq, &next_mm);
+                if !same_mm {
+                    A::switch_mm(prev_active.as_deref(), &next_mm);
+                }
+                // Rule 2, the explicit post-switch-mm barrier: also when !same_mm is false.
+                self.finish_switch_mm_hook(rq);
+                debug_assert!(next.active_mm.lock().as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm)));
+                let kind = match (prev_owns_mm, same_mm) {
+                    (true, true) => SwitchKind::UserToUserSameMm,
+                    (true, false) => SwitchKind::UserToUserOtherMm,
+                    (false, true) => SwitchKind::KernelThreadToUserSameMm,
+                    (false, false) => SwitchKind::KernelThreadToUserOtherMm,
+                };
+                bump(&stats.switches[kind as usize], 1);
+                if prev_owns_mm {
+                    None
+                } else {
+                    // Linux rq->prev_mm: the lazy reference outlives the switch, dropped in finish_switch.
+                    prev.active_mm.lock().take()
+                }
+            }
+        }
+    }
+
+    /// Linux `membarrier_switch_mm`: refresh the run queue's copy of the membarrier state before
+    /// `switch_mm`, so that the post-switch barrier decision uses the incoming mm's registrations.
+    fn membarrier_switch_mm(&self, rq: &RunQueue<A>, next_mm: &Mm<A>) {
+        let state = next_mm.membarrier_state();
+        if rq.membarrier_state.load(Ordering::Relaxed) != state {
+            rq.membarrier_state.store(state, Ordering::Relaxed);
+        }
+    }
+
+    fn finish_switch_mm_hook(&self, rq: &RunQueue<A>) {
+        let state = rq.membarrier_state.load(Ordering::Relaxed);
+        bump(&rq.stats.hook_calls, 1);
+        if membarrier_state_requires_barrier(state) {
+            bump(&rq.stats.hook_barriers, 1);
+        }
+        A::membarrier_finish_switch_mm(state);
+        if state & MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE != 0 {
+            A::membarrier_sync_core_before_usermode();
+        }
+    }
+
+    /// Completes the last switch on this CPU: clears `on_cpu` of the task switched away from (its stack is
+    /// free from now on), drops its lazy mm reference, queues it on another CPU if its affinity moved it.
+    ///
+    /// Runs on the calling CPU after every switch, with interrupts disabled, on the incoming task's stack:
+    /// `schedule` calls it when `switch_context` returns; a new task's first entry code must call it before
+    /// anything else (then enable interrupts). Calling it when no switch is pending does nothing. It never
+    /// changes the interrupt mask.
+    pub fn finish_switch(&self) {
+        let cpu = A::cpu_id();
+        let pending = self.run_queues[cpu].inner.lock().pending.take();
+        let Some(pending) = pending else { return };
+        // Release: the saved context of prev (written by switch_context) is visible to the CPU that picks
+        // prev next. Pairs with the Acquire load of on_cpu in pick_next.
+        pending.prev.on_cpu.store(false, Ordering::Release);
+        if let Some(mm) = pending.lazy_mm_to_drop {
+            mm.mmdrop();
+        }
+        if let Some(target) = pending.migrate_to {
+            self.enqueue(target, pending.prev);
+        }
+    }
+
+    /// Handles an IPI of `kind` on the calling CPU; the arch's IPI handler calls it with interrupts disabled.
+    pub fn handle_ipi(&self, kind: IpiKind) {
+        let rq = self.this_rq();
+        match kind {
+            IpiKind::Reschedule => rq.need_resched.store(true, Ordering::Relaxed),
+            IpiKind::MembarrierBarrier => {
+                // The barrier membarrier asked for: orders this CPU's accesses before the ack with the caller's
+                // accesses after its wait. Pairs with the smp_mb the caller runs after the acks.
+                A::smp_mb();
+                self.ack_ipi(rq);
+            }
+            IpiKind::SyncCore => {
+                A::smp_mb();
+                A::membarrier_sync_core_before_usermode();
+                self.ack_ipi(rq);
+            }
+            IpiKind::MembarrierSyncState => {
+                {
+                    let inner = rq.inner.lock();
+                    if let Some(mm) = inner.curr.as_ref().and_then(|curr| curr.mm.lock().clone()) {
+                        rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
+                    }
+                }
+                // Orders the refreshed copy before the ack, so the registering CPU sets READY only after.
+                A::smp_mb();
+                self.ack_ipi(rq);
+            }
+        }
+    }
+
+    fn ack_ipi(&self, rq: &RunQueue<A>) {
+        // Release: pairs with the Acquire loads in the membarrier wait loop.
+        rq.ipi_acks.fetch_add(1, Ordering::Release);
+    }
+
+    /// Picks a runnable task for `cpu` from its queue, else steals one from another CPU. Skips tasks whose
+    /// stack is still in use (`on_cpu`) or whose affinity excludes `cpu`.
+    fn pick_next(&self, cpu: usize, inner: &mut RunQueueInner<A>) -> Option<Arc<Task<A>>> {
+        // Acquire: pairs with the Release store of on_cpu in finish_switch.
+        let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
+        if let Some(position) = inner.queue.iter().position(can_run) {
+            return inner.queue.remove(position);
+        }
+        for other in self.online_cpus().iter().filter(|&other| other != cpu) {
+            // try_lock: we hold our own run-queue lock; waiting for another CPU's could deadlock with a CPU
+            // stealing in the opposite direction.
+            let Some(mut other_inner) = self.run_queues[other].inner.try_lock() else { continue };
+            if let Some(position) = other_inner.queue.iter().position(can_run) {
+                let task = other_inner.queue.remove(position);
+                bump(&self.run_queues[cpu].stats.migrations, 1);
+                return task;
+            }
+        }
+        None
+    }
+
+    /// The allowed online CPU with the fewest queued tasks (lowest number on ties). Takes each run queue's lock
+    /// in turn, so it must not be called with a run-queue lock held.
+    fn least_loaded_cpu(&self, affinity: CpuSet) -> Option<usize> {
+        affinity.intersection(self.online_cpus()).iter().min_by_key(|&cpu| self.run_queues[cpu].queued())
+    }
+
+    fn choose_cpu(&self, affinity: CpuSet, hint: Option<usize>) -> Option<usize> {
+        let allowed = affinity.intersection(self.online_cpus());
+        match hint {
+            Some(cpu) if allowed.contains(cpu) => Some(cpu),
+            _ => allowed.lowest(),
+        }
+    }
+
+    fn enqueue(&self, cpu: usize, task: Arc<Task<A>>) {
+        task.set_cpu(cpu);
+        let irq = A::irq_save();
+        self.run_queues[cpu].inner.lock().queue.push_back(task);
+        A::irq_restore(irq);
+        if cpu == A::cpu_id() {
+            self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed);
+        } else {
+            A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Tasks: user tasks (threads owning an mm) and kernel threads (borrowing the previous `active_mm` lazily).
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::Arch;
+use crate::cpuset::CpuSet;
+use crate::mm::Mm;
+use crate::runqueue::with_irqs_disabled;
+
+/// Identifier of a task (Linux's tid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u32);
+
+/// What a task is, fixed at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A thread of a user process; has an mm until it exits.
+    User,
+    /// A kernel thread: no mm of its own (except between `kthread_use_mm` and `kthread_unuse_mm`); it runs
+    /// on whatever address space the CPU had loaded (`active_mm`), holding a reference to it.
+    KernelThread,
+}
+
+/// Scheduling state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Waiting in a run queue.
+    Runnable,
+    /// Some CPU's `curr`.
+    Running,
+    /// Waiting for [`Scheduler::wake`](crate::Scheduler::wake).
+    Blocked,
+    /// Gone; it never runs again.
+    Exited,
+}
+
+pub(crate) struct SchedFields {
+    pub(crate) state: TaskState,
+    /// Linux's `on_rq`: the task is some CPU's `curr` or in a run queue. A wake-up of a task that is still
+    /// `on_rq` only makes it runnable again; otherwise it enqueues it.
+    pub(crate) on_rq: bool,
+}
+
+/// A task. Shared as `Arc<Task<A>>`.
+pub struct Task<A: Arch> {
+    id: TaskId,
+    kind: TaskKind,
+    /// The owned address space: for a user task one *user* reference (`Mm::mmput` at exit); for a kernel
+    /// thread inside `kthread_use_mm`, a borrow covered by the caller's user reference and `active_mm`.
+    pub(crate) mm: Mutex<Option<Arc<Mm<A>>>>,
+    /// The address space whose page tables are loaded while the task runs. When `Some`, always holds one
+    /// `count` reference (a user task's is taken at creation; a kernel thread's is the lazy one).
+    pub(crate) active_mm: Mutex<Option<Arc<Mm<A>>>>,
+    affinity: AtomicU64,
+    pub(crate) sched: Mutex<SchedFields>,
+    /// Set while a CPU uses the task's stack and registers: from the moment it is picked until
+    /// `finish_switch` after the switch away. No CPU may switch to a task whose `on_cpu` is still set.
+    pub(crate) on_cpu: AtomicBool,
+    cpu: AtomicUsize,
+    context: A::TaskContext,
+}
+
+impl<A: Arch> Task<A> {
+    /// A user task running in `mm`. Adopts one user reference of `mm`: the one [`Mm::new`] returns with, for
+    /// the first thread of a process, or one from [`Mm::mmget`] for further threads.
+    pub fn new_user(id: TaskId, mm: Arc<Mm<A>>, affinity: CpuSet, context: A::TaskContext) -> Arc<Self> {
+        let active = mm.mmgrab();
+        Self::new(id, TaskKind::User, Some(mm), Some(active), affinity, context)
+    }
+
+    /// A kernel thread (also the per-CPU idle task).
+    pub fn new_kernel_thread(id: TaskId, affinity: CpuSet, context: A::TaskContext) -> Arc<Self> {
+        Self::new(id, TaskKind::KernelThread, None, None, affinity, context)
+    }
+
+    fn new(
+        id: TaskId,
+        kind: TaskKind,
+        mm: Option<Arc<Mm<A>>>,
+        active_mm: Option<Arc<Mm<A>>>,
+        affinity: CpuSet,
+        context: A::TaskContext,
+    ) -> Arc<Self> {
+        Arc::new(Task {
+            id,
+            kind,
+            mm: Mutex::new(mm),
+            active_mm: Mutex::new(active_mm),
+            affinity: AtomicU64::new(affinity.0),
+            sched: Mutex::new(SchedFields { state: TaskState::Blocked, on_rq: false }),
+            on_cpu: AtomicBool::new(false),
+            cpu: AtomicUsize::new(0),
+            context,
+        })
+    }
+
+    /// The task id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// User task or kernel thread.
+    pub fn kind(&self) -> TaskKind {
+        self.kind
+    }
+
+    /// Whether this is a kernel thread.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.kind == TaskKind::KernelThread
+    }
+
+    /// The owned address space, `None` for kernel threads (outside `kthread_use_mm`) and exited tasks.
+    pub fn mm(&self) -> Option<Arc<Mm<A>>> {
+        with_irqs_disabled::<A, _>(|| self.mm.lock().clone())
+    }
+
+    /// The address space loaded while the task runs (lazily borrowed for kernel threads).
+    pub fn active_mm(&self) -> Option<Arc<Mm<A>>> {
+        with_irqs_disabled::<A, _>(|| self.active_mm.lock().clone())
+    }
+
+    /// CPUs the task may run on.
+    pub fn affinity(&self) -> CpuSet {
+        CpuSet(self.affinity.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_affinity_raw(&self, cpus: CpuSet) {
+        self.affinity.store(cpus.0, Ordering::Relaxed);
+    }
+
+    /// Scheduling state.
+    pub fn state(&self) -> TaskState {
+        with_irqs_disabled::<A, _>(|| self.sched.lock().state)
+    }
+
+    /// Whether a CPU still uses the task's stack (see the field's documentation).
+    pub fn is_on_cpu(&self) -> bool {
+        self.on_cpu.load(Ordering::Acquire)
+    }
+
+    /// The CPU the task last ran or was queued on.
+    pub fn cpu(&self) -> usize {
+        self.cpu.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_cpu(&self, cpu: usize) {
+        self.cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// The saved registers, for the arch's `switch_context`.
+    pub fn context(&self) -> &A::TaskContext {
+        &self.context
+    }
+}
+
+impl<A: Arch> core::fmt::Debug for Task<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Task").field("id", &self.id).field("kind", &self.kind).finish()
+    }
+}

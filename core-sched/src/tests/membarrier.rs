@@ -1,0 +1,282 @@
+//! membarrier conformance (every row of shared/membarrier.md, Linux's selftest sequence, errno order) and
+//! CPU selection of the expedited commands, on the mock arch.
+
+use alloc::sync::Arc;
+use std::vec::Vec;
+
+use super::mock::*;
+use crate::membarrier::*;
+use crate::task::Task;
+use crate::{CpuSet, Errno, IpiKind, Scheduler};
+
+fn call(sched: &Scheduler<Mock>, caller: &Task<Mock>, cmd: i32, flags: u32, cpu_id: i32) -> Result<i64, Errno> {
+    sched.membarrier(caller, cmd, flags, cpu_id)
+}
+
+/// Linux's selftest sequence (tools/testing/selftests/membarrier), plus the error rows of the table.
+fn selftest_sequence(sched: &Scheduler<Mock>, caller: &Task<Mock>) {
+    let get = |s: &Scheduler<Mock>| call(s, caller, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
+    assert_eq!(get(sched), Ok(0));
+    let query = call(sched, caller, MEMBARRIER_CMD_QUERY, 0, 0).unwrap();
+    assert_eq!(query, 639);
+    assert_ne!(query & MEMBARRIER_CMD_GLOBAL as i64, 0);
+    assert_eq!(call(sched, caller, -1, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_QUERY, 1, 0), Err(Errno::EINVAL));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::EPERM));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Err(Errno::EPERM));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_GLOBAL, 0, 0), Ok(0));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(get(sched), Ok(16));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Err(Errno::EPERM));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    assert_eq!(get(sched), Ok(80));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0), "valid unregistered");
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(get(sched), Ok(84));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    // Idempotent registration.
+    for cmd in [
+        MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+        MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+        MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+    ] {
+        assert_eq!(call(sched, caller, cmd, 0, 0), Ok(0));
+    }
+    assert_eq!(get(sched), Ok(84));
+    // cpu_id is ignored without FLAG_CPU (two-argument callers leave garbage there).
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 12345), Ok(0));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_GLOBAL, 0, -7), Ok(0));
+    // Flags other than FLAG_CPU on RSEQ: EINVAL before anything else, also for valid commands.
+    for cmd in [MEMBARRIER_CMD_QUERY, MEMBARRIER_CMD_PRIVATE_EXPEDITED, MEMBARRIER_CMD_GLOBAL] {
+        assert_eq!(call(sched, caller, cmd, MEMBARRIER_CMD_FLAG_CPU, 0), Err(Errno::EINVAL));
+        assert_eq!(call(sched, caller, cmd, 2, 0), Err(Errno::EINVAL));
+    }
+    // RSEQ is not supported: EINVAL with or without FLAG_CPU, and its registration too.
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, 1),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 2, 0), Err(Errno::EINVAL));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), Err(Errno::EINVAL));
+    // Unknown commands.
+    for cmd in [3, 5, 1024, 1 << 10, i32::MIN, i32::MAX] {
+        assert_eq!(call(sched, caller, cmd, 0, 0), Err(Errno::EINVAL), "cmd {cmd}");
+    }
+    assert_eq!(get(sched), Ok(84));
+}
+
+#[test]
+fn selftest_single_task() {
+    let sched = setup(2);
+    let mm = new_mm(1);
+    let t = user(1, mm.clone(), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    selftest_sequence(sched, &t);
+    // A single-threaded process needs no IPI.
+    let ipis = take_log().iter().filter(|r| matches!(r.event, Event::SendIpi { .. })).count();
+    assert_eq!(ipis, 2, "only GLOBAL's IPIs to the other CPU: {ipis}");
+}
+
+#[test]
+fn selftest_with_second_thread_alive() {
+    let sched = setup(2);
+    let mm = new_mm(1);
+    let t = user(1, mm.clone(), CpuSet::single(0));
+    let other = user(2, mm.mmget(), CpuSet::single(1));
+    sched.spawn(t.clone(), None).unwrap();
+    sched.spawn(other.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    run_on(sched, 1, &other);
+    clear_log();
+    selftest_sequence(sched, &t);
+    let log = take_log();
+    let sent = |kind| log.iter().filter(|r| r.event == Event::SendIpi { cpus: CpuSet::single(1), kind }).count();
+    // 3 registrations with a grace period each; PRIVATE_EXPEDITED twice; SYNC_CORE once; GLOBAL twice;
+    // GLOBAL_EXPEDITED once after registering (before it, CPU 1's mm was not registered).
+    assert_eq!(sent(IpiKind::MembarrierSyncState), 3);
+    assert_eq!(sent(IpiKind::MembarrierBarrier), 2 + 2 + 1);
+    assert_eq!(sent(IpiKind::SyncCore), 1);
+    assert!(log.iter().any(|r| r.cpu == 1 && r.event == Event::SyncCore));
+    // CPU 1's run-queue copy was refreshed by the grace period.
+    let plain = MEMBARRIER_STATE_PRIVATE_EXPEDITED
+        | MEMBARRIER_STATE_GLOBAL_EXPEDITED
+        | MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE;
+    assert_eq!(sched.run_queue(1).membarrier_state() & plain, plain);
+}
+
+#[test]
+fn sync_core_registration_alone_keeps_private_expedited_eperm() {
+    let sched = setup(1);
+    let t = user(1, new_mm(1), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0), Ok(80));
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::EPERM));
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    // The scheduler barriers are on for this mm (the plain PRIVATE_EXPEDITED bit).
+    assert_ne!(t.mm().unwrap().membarrier_state() & MEMBARRIER_STATE_PRIVATE_EXPEDITED, 0);
+}
+
+#[test]
+fn kernel_thread_caller_gets_einval_for_mm_commands() {
+    let sched = setup(1);
+    let k = sched.current();
+    assert_eq!(call(sched, &k, MEMBARRIER_CMD_QUERY, 0, 0), Ok(639));
+    assert_eq!(call(sched, &k, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(call(sched, &k, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+}
+
+struct Layout {
+    sched: &'static Scheduler<Mock>,
+    a0: Arc<Task<Mock>>,
+    b: Arc<Task<Mock>>,
+}
+
+/// CPU0: a0 (mm A, the caller); CPU1: a1 (mm A); CPU2: b (mm B); CPU3: idle.
+fn layout() -> Layout {
+    let sched = setup(4);
+    let a = new_mm(1);
+    let a0 = user(1, a.clone(), CpuSet::single(0));
+    let a1 = user(2, a.mmget(), CpuSet::single(1));
+    let b = user(3, new_mm(2), CpuSet::single(2));
+    for (cpu, task) in [(0, &a0), (1, &a1), (2, &b)] {
+        sched.spawn(task.clone(), None).unwrap();
+        run_on(sched, cpu, task);
+    }
+    set_cpu(0);
+    Layout { sched, a0, b }
+}
+
+fn ipis(log: &[Record]) -> Vec<(CpuSet, IpiKind)> {
+    log.iter()
+        .filter_map(|r| match r.event {
+            Event::SendIpi { cpus, kind } if kind != IpiKind::Reschedule => Some((cpus, kind)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn private_expedited_targets_exactly_the_cpus_running_the_mm() {
+    let Layout { sched, a0, .. } = layout();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    let before = sched.run_queue(0).stats();
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    let log = take_log();
+    assert_eq!(ipis(&log), [(CpuSet::single(1), IpiKind::MembarrierBarrier)]);
+    // smp_mb on the caller, IPI, the target's barrier, smp_mb on the caller.
+    let order: Vec<(usize, Event)> = log
+        .iter()
+        .filter(|r| r.event == Event::SmpMb || matches!(r.event, Event::SendIpi { .. }))
+        .map(|r| (r.cpu, r.event))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (0, Event::SmpMb),
+            (0, Event::SendIpi { cpus: CpuSet::single(1), kind: IpiKind::MembarrierBarrier }),
+            (1, Event::SmpMb),
+            (0, Event::SmpMb)
+        ]
+    );
+    let after = sched.run_queue(0).stats();
+    assert_eq!(after.membarrier_ipis_sent - before.membarrier_ipis_sent, 1);
+    assert_eq!(after.membarrier_skipped_no_user_mm - before.membarrier_skipped_no_user_mm, 1);
+    assert_eq!(after.membarrier_skipped_other_mm - before.membarrier_skipped_other_mm, 1);
+
+    // A kernel thread on CPU 3 that uses mm A is a target too; SYNC_CORE uses its own IPI.
+    set_cpu(3);
+    let a = a0.mm().unwrap();
+    let borrowed = a.mmget();
+    sched.kthread_use_mm(&borrowed);
+    set_cpu(0);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    let log = take_log();
+    assert_eq!(ipis(&log), [(CpuSet(0b1010), IpiKind::SyncCore)]);
+    assert_eq!(log.iter().filter(|r| r.event == Event::SyncCore).count(), 2);
+    set_cpu(3);
+    sched.kthread_unuse_mm();
+    borrowed.mmput();
+}
+
+#[test]
+fn global_expedited_targets_registered_mms_running_user_code() {
+    let Layout { sched, a0, b } = layout();
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(ipis(&take_log()), []);
+    let stats = sched.run_queue(0).stats();
+    assert_eq!((stats.membarrier_skipped_no_user_mm, stats.membarrier_skipped_other_mm), (1, 2));
+
+    set_cpu(2);
+    assert_eq!(call(sched, &b, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    assert_ne!(sched.run_queue(2).membarrier_state() & MEMBARRIER_STATE_GLOBAL_EXPEDITED, 0);
+    set_cpu(0);
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(ipis(&take_log()), [(CpuSet::single(2), IpiKind::MembarrierBarrier)]);
+
+    // A kernel thread using B on CPU 3 runs B's (registered) mm: targeted. Its idle lazy mm alone is not.
+    set_cpu(3);
+    let b_mm = b.mm().unwrap().mmget();
+    sched.kthread_use_mm(&b_mm);
+    set_cpu(0);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(ipis(&take_log()), [(CpuSet(0b1110), IpiKind::MembarrierBarrier)]);
+    set_cpu(3);
+    sched.kthread_unuse_mm();
+    b_mm.mmput();
+    set_cpu(0);
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(ipis(&take_log()), [(CpuSet(0b0110), IpiKind::MembarrierBarrier)]);
+}
+
+#[test]
+fn global_targets_every_other_online_cpu() {
+    let Layout { sched, a0, .. } = layout();
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_GLOBAL, 0, 0), Ok(0));
+    assert_eq!(ipis(&take_log()), [(CpuSet(0b1110), IpiKind::MembarrierBarrier)]);
+}
+
+#[test]
+fn registration_grace_period_refreshes_every_cpu_before_ready() {
+    let Layout { sched, a0, .. } = layout();
+    assert_eq!(sched.run_queue(1).membarrier_state(), 0);
+    clear_log();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    let log = take_log();
+    assert_eq!(ipis(&log), [(CpuSet(0b1110), IpiKind::MembarrierSyncState)]);
+    let state = a0.mm().unwrap().membarrier_state();
+    assert_eq!(state, MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY);
+    // The caller's CPU copied the state (plain bit) before READY was set.
+    assert_eq!(sched.run_queue(0).membarrier_state(), MEMBARRIER_STATE_PRIVATE_EXPEDITED);
+    assert_ne!(sched.run_queue(1).membarrier_state() & MEMBARRIER_STATE_PRIVATE_EXPEDITED, 0, "refreshed");
+    assert_eq!(sched.run_queue(2).membarrier_state(), 0, "runs another mm");
+}
+
+#[test]
+fn lost_ipi_times_out_instead_of_hanging() {
+    let Layout { sched, a0, .. } = layout();
+    set_delivery(IpiDelivery::Dropped);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Err(Errno::ETIMEDOUT));
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0), Ok(16), "plain bit only");
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::EPERM), "not READY");
+    set_delivery(IpiDelivery::Immediate);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    set_delivery(IpiDelivery::Dropped);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::ETIMEDOUT));
+    set_delivery(IpiDelivery::Immediate);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+}

@@ -1,0 +1,203 @@
+//! The mock architecture: records every arch call, with the calling CPU and that CPU's published mm id at
+//! the time, in a per-thread log (each test runs on its own thread). `switch_context` returns at once;
+//! IPIs are delivered synchronously by calling `Scheduler::handle_ipi` "on" the target CPU.
+
+use std::boxed::Box;
+use std::cell::{Cell, RefCell};
+use std::vec::Vec;
+
+use alloc::sync::Arc;
+
+use crate::arch::{generic_membarrier_finish_switch_mm, Arch, IpiKind, IrqState};
+use crate::cpuset::CpuSet;
+use crate::mm::{Mm, MmId};
+use crate::sched::Scheduler;
+use crate::task::{Task, TaskId};
+
+/// One arch call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    SmpMb,
+    SwitchMm { prev: Option<u32>, next: u32 },
+    SwitchContext { prev: u32, next: u32 },
+    SendIpi { cpus: CpuSet, kind: IpiKind },
+    IrqSave,
+    IrqRestore,
+    Hook { state: u32 },
+    SyncCore,
+    MmFree { mm: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub cpu: usize,
+    pub event: Event,
+    /// The calling CPU's published mm id when the call was made.
+    pub published_mm: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpiDelivery {
+    /// Handled at once on the target.
+    Immediate,
+    /// Lost: the target never acknowledges (for the timeout path).
+    Dropped,
+}
+
+std::thread_local! {
+    static CPU: Cell<usize> = const { Cell::new(0) };
+    static LOG: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
+    static NOW: Cell<u64> = const { Cell::new(0) };
+    static SCHED: Cell<Option<&'static Scheduler<Mock>>> = const { Cell::new(None) };
+    static DELIVERY: Cell<IpiDelivery> = const { Cell::new(IpiDelivery::Immediate) };
+    static HOOK_IS_NOOP: Cell<bool> = const { Cell::new(false) };
+    static IRQS_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+pub enum Mock {}
+
+fn record(event: Event) {
+    let cpu = CPU.with(Cell::get);
+    let published_mm = SCHED.with(Cell::get).map_or(0, |s| s.run_queue(cpu).current_mm_id().0);
+    LOG.with(|log| log.borrow_mut().push(Record { cpu, event, published_mm }));
+}
+
+impl Arch for Mock {
+    type TaskContext = ();
+    type MmContext = ();
+
+    fn cpu_id() -> usize {
+        CPU.with(Cell::get)
+    }
+    fn smp_mb() {
+        record(Event::SmpMb);
+    }
+    fn switch_mm(prev: Option<&Mm<Self>>, next: &Mm<Self>) {
+        record(Event::SwitchMm { prev: prev.map(|m| m.id().0), next: next.id().0 });
+    }
+    fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
+        record(Event::SwitchContext { prev: prev.id().0, next: next.id().0 });
+    }
+    fn send_ipi(cpus: CpuSet, kind: IpiKind) {
+        record(Event::SendIpi { cpus, kind });
+        assert!(!cpus.contains(Self::cpu_id()), "IPI to self");
+        if DELIVERY.with(Cell::get) == IpiDelivery::Dropped {
+            return;
+        }
+        let sched = SCHED.with(Cell::get).expect("mock scheduler not installed");
+        let sender = CPU.with(Cell::get);
+        let irqs = IRQS_ENABLED.with(|e| e.replace(false));
+        for cpu in cpus {
+            CPU.with(|c| c.set(cpu));
+            sched.handle_ipi(kind);
+        }
+        CPU.with(|c| c.set(sender));
+        IRQS_ENABLED.with(|e| e.set(irqs));
+    }
+    fn irq_save() -> IrqState {
+        record(Event::IrqSave);
+        IrqState(IRQS_ENABLED.with(|e| e.replace(false)) as u64)
+    }
+    fn irq_restore(state: IrqState) {
+        record(Event::IrqRestore);
+        IRQS_ENABLED.with(|e| e.set(state.0 != 0));
+    }
+    fn now_ns() -> u64 {
+        // Each reading advances time by 1 ms, so a wait for a lost IPI times out after ~100 readings.
+        NOW.with(|n| {
+            n.set(n.get() + 1_000_000);
+            n.get()
+        })
+    }
+    fn cpu_relax() {}
+    fn mm_free(mm: &Mm<Self>) {
+        record(Event::MmFree { mm: mm.id().0 });
+    }
+    fn membarrier_finish_switch_mm(state: u32) {
+        record(Event::Hook { state });
+        if !HOOK_IS_NOOP.with(Cell::get) {
+            generic_membarrier_finish_switch_mm::<Self>(state);
+        }
+    }
+    fn membarrier_sync_core_before_usermode() {
+        record(Event::SyncCore);
+    }
+}
+
+/// A fresh scheduler with CPUs `0..cpus` online (idle task ids 1000 + cpu), installed for this thread.
+pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
+    let sched: &'static Scheduler<Mock> = Box::leak(Box::new(Scheduler::new()));
+    SCHED.with(|s| s.set(Some(sched)));
+    LOG.with(|l| l.borrow_mut().clear());
+    HOOK_IS_NOOP.with(|h| h.set(false));
+    DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
+    for cpu in 0..cpus {
+        set_cpu(cpu);
+        sched.init_cpu(Task::new_kernel_thread(TaskId(1000 + cpu as u32), CpuSet::single(cpu), ()));
+    }
+    set_cpu(0);
+    clear_log();
+    sched
+}
+
+pub fn set_cpu(cpu: usize) {
+    CPU.with(|c| c.set(cpu));
+}
+
+pub fn cpu() -> usize {
+    CPU.with(Cell::get)
+}
+
+pub fn set_hook_noop(noop: bool) {
+    HOOK_IS_NOOP.with(|h| h.set(noop));
+}
+
+pub fn set_delivery(delivery: IpiDelivery) {
+    DELIVERY.with(|d| d.set(delivery));
+}
+
+pub fn irqs_enabled() -> bool {
+    IRQS_ENABLED.with(Cell::get)
+}
+
+pub fn clear_log() {
+    LOG.with(|l| l.borrow_mut().clear());
+}
+
+pub fn take_log() -> Vec<Record> {
+    LOG.with(|l| core::mem::take(&mut *l.borrow_mut()))
+}
+
+pub fn events() -> Vec<Event> {
+    take_log().into_iter().map(|r| r.event).collect()
+}
+
+pub fn mm_free_count(log: &[Record], id: u32) -> usize {
+    log.iter().filter(|r| r.event == Event::MmFree { mm: id }).count()
+}
+
+pub fn new_mm(id: u32) -> Arc<Mm<Mock>> {
+    Mm::new(MmId(id), ())
+}
+
+pub fn user(id: u32, mm: Arc<Mm<Mock>>, affinity: CpuSet) -> Arc<Task<Mock>> {
+    Task::new_user(TaskId(id), mm, affinity, ())
+}
+
+pub fn kthread(id: u32, affinity: CpuSet) -> Arc<Task<Mock>> {
+    Task::new_kernel_thread(TaskId(id), affinity, ())
+}
+
+/// Runs `schedule()` on `cpu` until `task` is its current task (panics after 50 tries).
+pub fn run_on(sched: &Scheduler<Mock>, cpu: usize, task: &Arc<Task<Mock>>) {
+    let saved = self::cpu();
+    set_cpu(cpu);
+    for _ in 0..50 {
+        if Arc::ptr_eq(&sched.current(), task) {
+            set_cpu(saved);
+            return;
+        }
+        sched.schedule();
+    }
+    panic!("task {:?} never ran on CPU {cpu}", task.id());
+}

@@ -1,0 +1,296 @@
+//! The switch sequence, checked on the mock's recorded arch calls: where `switch_mm` and the post-switch
+//! hook happen for each kind of switch, the barrier before publishing, lazy references, on_cpu, migration.
+
+use alloc::sync::Arc;
+use std::vec::Vec;
+
+use super::mock::*;
+use crate::arch::membarrier_state_requires_barrier;
+use crate::membarrier::*;
+use crate::runqueue::SwitchKind;
+use crate::task::TaskState;
+use crate::{CpuSet, IpiKind};
+
+fn position(log: &[Record], pred: impl Fn(&Record) -> bool) -> Option<usize> {
+    log.iter().position(pred)
+}
+
+/// The recorded calls of one switch into a user task: rule-1 barrier while the old id is published, then
+/// (optionally) switch_mm, then the hook with the new id published and the rq's state, then the switch.
+fn assert_switch_into_user(log: &[Record], mm: u32, expect_switch_mm: bool, state: u32) {
+    let first_mb = position(log, |r| r.event == Event::SmpMb).expect("no barrier before publishing curr");
+    let published_before = log[0].published_mm;
+    assert_eq!(log[first_mb].published_mm, published_before, "barrier before the publication: {log:#?}");
+    let hook = position(log, |r| matches!(r.event, Event::Hook { .. })).expect("hook missing");
+    assert_eq!(log[hook].event, Event::Hook { state });
+    assert_eq!(log[hook].published_mm, mm, "hook after publishing the mm");
+    assert!(first_mb < hook);
+    let switch_mm = position(log, |r| matches!(r.event, Event::SwitchMm { .. }));
+    match switch_mm {
+        Some(i) => {
+            assert!(expect_switch_mm, "unexpected switch_mm: {log:#?}");
+            assert!(i < hook, "hook must follow switch_mm");
+            assert!(first_mb < i);
+        }
+        None => assert!(!expect_switch_mm, "switch_mm missing: {log:#?}"),
+    }
+    let context = position(log, |r| matches!(r.event, Event::SwitchContext { .. })).expect("no switch");
+    assert!(hook < context);
+    let barrier_after_hook = log.get(hook + 1).is_some_and(|r| r.event == Event::SmpMb);
+    assert_eq!(barrier_after_hook, membarrier_state_requires_barrier(state), "hook barrier: {log:#?}");
+}
+
+#[test]
+fn generic_hook_barriers_exactly_for_expedited_states() {
+    for state in 0..256u32 {
+        let expected = state & (MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_GLOBAL_EXPEDITED) != 0;
+        assert_eq!(membarrier_state_requires_barrier(state), expected, "state {state:#x}");
+        clear_log();
+        crate::generic_membarrier_finish_switch_mm::<Mock>(state);
+        let barriers = events().iter().filter(|e| **e == Event::SmpMb).count();
+        assert_eq!(barriers, usize::from(expected), "state {state:#x}");
+    }
+}
+
+#[test]
+fn user_kthread_user_same_mm_calls_hook_without_switch_mm() {
+    let sched = setup(1);
+    let mm = new_mm(7);
+    let t1 = user(1, mm.clone(), CpuSet::single(0));
+    let t2 = user(2, mm.mmget(), CpuSet::single(0));
+    let k = kthread(3, CpuSet::single(0));
+    sched.spawn(t1.clone(), None).unwrap();
+    run_on(sched, 0, &t1);
+    assert_eq!(sched.membarrier(&t1, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    let state = mm.membarrier_state();
+    assert_ne!(state & MEMBARRIER_STATE_PRIVATE_EXPEDITED, 0);
+
+    // user -> kernel thread: no switch_mm, no hook, "no user mm" published, K borrows M.
+    sched.spawn(k.clone(), None).unwrap();
+    clear_log();
+    sched.block_current();
+    let log = take_log();
+    assert!(Arc::ptr_eq(&sched.current(), &k));
+    assert_eq!(position(&log, |r| matches!(r.event, Event::SwitchMm { .. })), None, "{log:#?}");
+    assert_eq!(position(&log, |r| matches!(r.event, Event::Hook { .. })), None, "{log:#?}");
+    assert!(log[position(&log, |r| r.event == Event::SmpMb).unwrap()].published_mm == 7);
+    assert_eq!(sched.run_queue(0).current_mm_id().0, 0);
+    assert!(Arc::ptr_eq(&k.active_mm().unwrap(), &mm));
+    // users hold 1, t1 and t2 active_mm 1 each, K's lazy reference 1.
+    assert_eq!(mm.count(), 4);
+
+    // kernel thread -> user, same mm: no switch_mm, the hook runs with the rq's state and barriers.
+    sched.spawn(t2.clone(), None).unwrap();
+    clear_log();
+    sched.block_current();
+    let log = take_log();
+    assert!(Arc::ptr_eq(&sched.current(), &t2));
+    assert_switch_into_user(&log, 7, false, state);
+    assert_eq!(sched.run_queue(0).stats().switches_of(SwitchKind::KernelThreadToUserSameMm), 1);
+    assert_eq!(sched.run_queue(0).stats().switches_of(SwitchKind::UserToKernelThread), 1);
+    // K's lazy reference is dropped after the switch.
+    assert!(k.active_mm().is_none());
+    assert_eq!(mm.count(), 3);
+    assert!(irqs_enabled());
+}
+
+#[test]
+fn first_switch_and_other_mm_switch_call_switch_mm_then_hook() {
+    let sched = setup(1);
+    let a = new_mm(1);
+    let b = new_mm(2);
+    let ta = user(1, a.clone(), CpuSet::single(0));
+    let tb = user(2, b.clone(), CpuSet::single(0));
+    sched.spawn(ta.clone(), None).unwrap();
+    clear_log();
+    sched.schedule();
+    let log = take_log();
+    assert_switch_into_user(&log, 1, true, 0);
+    assert!(log.iter().any(|r| r.event == Event::SwitchMm { prev: None, next: 1 }));
+    sched.spawn(tb.clone(), None).unwrap();
+    clear_log();
+    sched.yield_now();
+    let log = take_log();
+    assert!(Arc::ptr_eq(&sched.current(), &tb));
+    assert_switch_into_user(&log, 2, true, 0);
+    assert!(log.iter().any(|r| r.event == Event::SwitchMm { prev: Some(1), next: 2 }));
+    // ta was requeued (yield) and runs again: user -> user other mm once more, hook each time.
+    clear_log();
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &ta));
+    assert_switch_into_user(&take_log(), 1, true, 0);
+    let stats = sched.run_queue(0).stats();
+    assert_eq!(stats.switches_of(SwitchKind::KernelThreadToUserOtherMm), 1);
+    assert_eq!(stats.switches_of(SwitchKind::UserToUserOtherMm), 2);
+    assert_eq!(stats.hook_calls, 3);
+    assert_eq!(stats.hook_barriers, 0);
+    assert!(!tb.is_on_cpu() && ta.is_on_cpu());
+}
+
+#[test]
+fn user_to_user_same_mm_skips_switch_mm_and_barriers_when_registered() {
+    let sched = setup(1);
+    let mm = new_mm(3);
+    let t1 = user(1, mm.clone(), CpuSet::single(0));
+    let t2 = user(2, mm.mmget(), CpuSet::single(0));
+    sched.spawn(t1.clone(), None).unwrap();
+    run_on(sched, 0, &t1);
+    sched.membarrier(&t1, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0).unwrap();
+    sched.spawn(t2.clone(), None).unwrap();
+    clear_log();
+    sched.yield_now();
+    let log = take_log();
+    assert_switch_into_user(&log, 3, false, mm.membarrier_state());
+    assert_eq!(sched.run_queue(0).stats().switches_of(SwitchKind::UserToUserSameMm), 1);
+    assert_eq!(sched.run_queue(0).stats().hook_barriers, 1);
+}
+
+#[test]
+fn kthread_use_mm_publishes_switches_and_calls_hook() {
+    let sched = setup(1);
+    let mm = new_mm(9);
+    let t = user(1, mm.clone(), CpuSet::single(0));
+    let t_other = user(2, mm.mmget(), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    sched.membarrier(&t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0).unwrap();
+    let k = kthread(3, CpuSet::single(0));
+    sched.spawn(k.clone(), None).unwrap();
+    sched.exit_current();
+    assert!(Arc::ptr_eq(&sched.current(), &k));
+    // K lazily holds mm 9 (from the exited task); use another mm to see switch_mm.
+    let other = new_mm(10);
+    clear_log();
+    sched.kthread_use_mm(&other);
+    let log = take_log();
+    let switch_mm = position(&log, |r| r.event == Event::SwitchMm { prev: Some(9), next: 10 }).unwrap();
+    let hook = position(&log, |r| r.event == Event::Hook { state: 0 }).unwrap();
+    assert!(switch_mm < hook);
+    assert_eq!(log[hook].published_mm, 10);
+    assert_eq!(sched.run_queue(0).current_mm_id().0, 10);
+    clear_log();
+    sched.kthread_unuse_mm();
+    let log = take_log();
+    let mb = position(&log, |r| r.event == Event::SmpMb).expect("barrier before clearing the mm");
+    assert_eq!(log[mb].published_mm, 10, "barrier must precede the clearing");
+    assert_eq!(sched.run_queue(0).current_mm_id().0, 0);
+    assert!(Arc::ptr_eq(&k.active_mm().unwrap(), &other), "kept lazily");
+    other.clone().mmput();
+    assert!(!other.is_freed(), "the lazy reference keeps it");
+
+    // Same mm as the lazy one: no switch_mm, hook with the registered state, barrier.
+    sched.kthread_use_mm(&other);
+    sched.kthread_unuse_mm();
+    let registered = mm.mmget();
+    clear_log();
+    sched.kthread_use_mm(&registered);
+    let log = take_log();
+    assert!(position(&log, |r| r.event == Event::SwitchMm { prev: Some(10), next: 9 }).is_some());
+    let hook = position(&log, |r| matches!(r.event, Event::Hook { .. })).unwrap();
+    assert_eq!(log[hook].event, Event::Hook { state: mm.membarrier_state() });
+    assert_eq!(log[hook + 1].event, Event::SmpMb);
+    assert_eq!(mm_free_count(&log, 10), 1, "old lazy mm dropped after switching away from it");
+    sched.kthread_unuse_mm();
+    registered.mmput();
+    drop(t_other);
+}
+
+#[test]
+fn exit_barrier_then_lazy_mm_freed_after_switch() {
+    let sched = setup(1);
+    let mm = new_mm(4);
+    let t = user(1, mm.clone(), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    clear_log();
+    sched.exit_current();
+    let log = take_log();
+    let mb = position(&log, |r| r.event == Event::SmpMb).unwrap();
+    assert_eq!(log[mb].published_mm, 4, "barrier before clearing the mm");
+    assert_eq!(t.state(), TaskState::Exited);
+    assert_eq!(mm.users(), 0);
+    assert_eq!(mm.count(), 1, "idle holds it lazily");
+    assert!(!mm.is_freed());
+    let other = new_mm(5);
+    let t2 = user(2, other.clone(), CpuSet::single(0));
+    sched.spawn(t2.clone(), None).unwrap();
+    clear_log();
+    sched.schedule();
+    let log = take_log();
+    let switch = position(&log, |r| matches!(r.event, Event::SwitchContext { .. })).unwrap();
+    let freed = position(&log, |r| r.event == Event::MmFree { mm: 4 }).unwrap();
+    assert!(switch < freed, "the lazy mm is dropped in finish_switch, after the switch");
+    assert!(mm.is_freed());
+    assert_eq!(Arc::strong_count(&t), 1, "the scheduler released the exited task");
+}
+
+#[test]
+fn migration_steals_only_tasks_off_cpu_and_allowed() {
+    let sched = setup(2);
+    let mm = new_mm(1);
+    let pinned = user(1, mm.clone(), CpuSet::single(0));
+    let free = user(2, mm.mmget(), CpuSet::all());
+    set_cpu(0);
+    sched.spawn(pinned.clone(), Some(0)).unwrap();
+    sched.spawn(free.clone(), Some(0)).unwrap();
+    free.on_cpu.store(true, core::sync::atomic::Ordering::Relaxed);
+    set_cpu(1);
+    sched.schedule();
+    assert!(sched.current().is_kernel_thread(), "nothing stealable while on_cpu is set");
+    free.on_cpu.store(false, core::sync::atomic::Ordering::Relaxed);
+    sched.schedule();
+    assert!(Arc::ptr_eq(&sched.current(), &free));
+    assert_eq!(free.cpu(), 1);
+    assert_eq!(sched.run_queue(1).stats().migrations, 1);
+    // The pinned task is never stolen by CPU 1.
+    sched.block_current();
+    assert!(sched.current().is_kernel_thread());
+    run_on(sched, 0, &pinned);
+
+    // Affinity change of a running task: it moves at its next schedule.
+    sched.wake(&free);
+    set_cpu(0);
+    sched.set_affinity(&pinned, CpuSet::single(1)).unwrap();
+    assert!(sched.need_resched());
+    sched.schedule();
+    assert!(!Arc::ptr_eq(&sched.current(), &pinned));
+    run_on(sched, 1, &pinned);
+    assert_eq!(sched.set_affinity(&pinned, CpuSet::single(5)), Err(crate::Errno::EINVAL));
+}
+
+#[test]
+fn wake_of_running_task_that_blocked_keeps_it_runnable() {
+    let sched = setup(1);
+    let k = kthread(1, CpuSet::single(0));
+    sched.spawn(k.clone(), None).unwrap();
+    run_on(sched, 0, &k);
+    // It marked itself blocked but a wake-up arrived before it switched away (on_rq still set).
+    k.sched.lock().state = TaskState::Blocked;
+    sched.wake(&k);
+    assert_eq!(sched.run_queue(0).queued(), 0, "not queued twice");
+    sched.schedule();
+    assert!(Arc::ptr_eq(&sched.current(), &k));
+    sched.block_current();
+    assert!(!Arc::ptr_eq(&sched.current(), &k));
+    sched.wake(&k);
+    sched.wake(&k);
+    assert_eq!(sched.run_queue(0).queued(), 1);
+}
+
+#[test]
+fn spawn_on_other_cpu_sends_reschedule_and_tick_requests_resched() {
+    let sched = setup(2);
+    let k = kthread(1, CpuSet::single(1));
+    clear_log();
+    sched.spawn(k, Some(0)).unwrap();
+    let log: Vec<Event> = events();
+    assert!(log.contains(&Event::SendIpi { cpus: CpuSet::single(1), kind: IpiKind::Reschedule }));
+    set_cpu(1);
+    assert!(sched.need_resched());
+    sched.schedule();
+    assert!(!sched.need_resched());
+    let k2 = kthread(2, CpuSet::single(1));
+    sched.spawn(k2, None).unwrap();
+    sched.tick();
+    assert!(sched.need_resched());
+}

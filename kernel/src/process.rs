@@ -1,0 +1,216 @@
+//! Processes and threads on top of core-sched: the scheduler instance, user processes loaded from ELF images,
+//! threads (clone), kernel threads, exit and user faults.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+
+use arch_arm64::context::TaskContext;
+use arch_arm64::exceptions::TrapFrame;
+use arch_arm64::Arm64;
+use core_sched::{CpuSet, Errno, Mm, MmId, Scheduler, Task, TaskId};
+
+use crate::println;
+
+/// The scheduler of every core.
+pub static SCHED: Scheduler<Arm64> = Scheduler::new();
+
+/// A task as core-sched sees it, on arm64.
+pub type KernelTask = Task<Arm64>;
+
+/// A user process: its threads share one mm.
+pub struct Process {
+    pub pid: u32,
+    pub name: String,
+    pub mm_id: MmId,
+    /// Addresses of the argument strings on the initial user stack.
+    pub argv_addresses: alloc::vec::Vec<u64>,
+    threads_alive: AtomicU32,
+    exit_status: AtomicI32,
+    /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
+    exiting: AtomicBool,
+    finished: AtomicBool,
+}
+
+impl Process {
+    /// Whether every thread has exited.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+    /// The exit status (valid once finished).
+    pub fn exit_status(&self) -> i32 {
+        self.exit_status.load(Ordering::Relaxed)
+    }
+}
+
+/// A live user thread: its process and its task.
+struct ThreadEntry {
+    process: Arc<Process>,
+    task: Arc<KernelTask>,
+}
+
+/// Thread id -> its entry. Kernel threads are not in here.
+static THREADS: spin::Mutex<BTreeMap<u32, ThreadEntry>> = spin::Mutex::new(BTreeMap::new());
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A fresh id for a task, process or mm (shared counter, like Linux's pid space; 0 is never used).
+pub fn next_id() -> u32 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+fn with_irqs_masked<T>(body: impl FnOnce() -> T) -> T {
+    let state = arch_arm64::cpu::irq_save();
+    let result = body();
+    arch_arm64::cpu::irq_restore(state);
+    result
+}
+
+/// The process of the running thread, `None` for a kernel thread.
+pub fn current_process() -> Option<Arc<Process>> {
+    let tid = SCHED.current().id().0;
+    process_of(tid)
+}
+
+/// The process of thread `tid`.
+pub fn process_of(tid: u32) -> Option<Arc<Process>> {
+    with_irqs_masked(|| THREADS.lock().get(&tid).map(|entry| entry.process.clone()))
+}
+
+/// The task of user thread `tid`.
+pub fn thread_task(tid: u32) -> Option<Arc<KernelTask>> {
+    with_irqs_masked(|| THREADS.lock().get(&tid).map(|entry| entry.task.clone()))
+}
+
+/// Every CPU online, as a core-sched set.
+pub fn all_cpus() -> CpuSet {
+    SCHED.online_cpus()
+}
+
+/// Brings the calling core into the scheduler: its boot flow becomes its idle task.
+pub fn init_this_cpu() {
+    let me = arch_arm64::cpu::cpu_id();
+    let idle = Task::new_kernel_thread(TaskId(next_id()), CpuSet::single(me), TaskContext::for_boot_flow());
+    SCHED.init_cpu(idle);
+}
+
+extern "C" fn user_task_first_entry(_argument: usize) -> ! {
+    SCHED.finish_switch();
+    let current = SCHED.current();
+    arch_arm64::context::enter_user(current.context())
+}
+
+/// Loads `image` as a new process with `argv` and makes its first thread runnable. Returns the process.
+pub fn spawn_process(image: &[u8], argv: &[&str], cpu_hint: Option<usize>) -> Result<Arc<Process>, String> {
+    let program = crate::elf_loader::load(image, argv).map_err(|error| alloc::format!("{error}"))?;
+    let pid = next_id();
+    let mm = Mm::new(MmId(pid), program.address_space);
+    let mut context = TaskContext::new_task(user_task_first_entry, 0);
+    context.set_user_entry(program.entry, program.stack_pointer, [0; 3]);
+    let process = Arc::new(Process {
+        pid,
+        name: String::from(argv.first().copied().unwrap_or("?")),
+        mm_id: MmId(pid),
+        argv_addresses: program.argv_addresses,
+        threads_alive: AtomicU32::new(1),
+        exit_status: AtomicI32::new(0),
+        exiting: AtomicBool::new(false),
+        finished: AtomicBool::new(false),
+    });
+    let task = Task::new_user(TaskId(pid), mm, all_cpus(), context);
+    with_irqs_masked(|| THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone() }));
+    SCHED.spawn(task, cpu_hint).map_err(|error| alloc::format!("cannot schedule it: {error:?}"))?;
+    Ok(process)
+}
+
+/// clone() for a thread: same mm, the caller's registers with x0 = 0 and the given stack (and TLS).
+pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option<u64>) -> Result<u32, Errno> {
+    let parent = SCHED.current();
+    let process = current_process().ok_or(Errno::EINVAL)?;
+    let mm = parent.mm().ok_or(Errno::EINVAL)?;
+    let tid = next_id();
+    let mut context = TaskContext::new_task(user_task_first_entry, 0);
+    let mut frame = *parent_frame;
+    frame.x[0] = 0;
+    frame.sp_el0 = stack;
+    context.set_user_frame(frame);
+    context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
+    let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
+    process.threads_alive.fetch_add(1, Ordering::Relaxed);
+    with_irqs_masked(|| THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone() }));
+    if let Err(error) = SCHED.spawn(task, None) {
+        process.threads_alive.fetch_sub(1, Ordering::Relaxed);
+        with_irqs_masked(|| THREADS.lock().remove(&tid));
+        return Err(error);
+    }
+    Ok(tid)
+}
+
+/// Ends the running user thread; the process finishes with its last thread. Never returns.
+pub fn exit_current_thread(status: i32, whole_process: bool) -> ! {
+    let tid = SCHED.current().id().0;
+    if let Some(ThreadEntry { process, task }) = with_irqs_masked(|| THREADS.lock().remove(&tid)) {
+        drop(task);
+        // The first exit_group (or fault) decides the status; before it, the last exit() does.
+        let status_is_decided = if whole_process {
+            process.exiting.swap(true, Ordering::Relaxed)
+        } else {
+            process.exiting.load(Ordering::Relaxed)
+        };
+        if !status_is_decided {
+            process.exit_status.store(status, Ordering::Relaxed);
+        }
+        if process.threads_alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            process.finished.store(true, Ordering::Release);
+        }
+    }
+    SCHED.exit_current();
+    unreachable!("an exited task was switched back in")
+}
+
+/// Called before returning to EL0: a thread whose process is exiting (exit_group, fault) ends here.
+pub fn exit_if_process_exiting() {
+    if let Some(process) = current_process() {
+        if process.exiting.load(Ordering::Relaxed) {
+            exit_current_thread(process.exit_status(), false);
+        }
+    }
+}
+
+/// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
+/// leaving the kernel and every other process running.
+pub fn kill_current_for_fault(what: &str, pc: u64, address: u64) -> ! {
+    let tid = SCHED.current().id().0;
+    let (pid, name) = current_process().map_or((0, String::from("?")), |process| (process.pid, process.name.clone()));
+    println!("user fault: task {tid} (process {pid} '{name}') killed: {what} at pc {pc:#x}, address {address:#x}");
+    if let Some(process) = current_process() {
+        process.exit_status.store(139, Ordering::Relaxed);
+        process.exiting.store(true, Ordering::Relaxed);
+    }
+    exit_current_thread(139, true)
+}
+
+/// A kernel thread running `body(argument)` then exiting.
+pub fn spawn_kernel_thread(body: fn(usize), argument: usize, affinity: CpuSet) -> Result<Arc<KernelTask>, Errno> {
+    let id = next_id();
+    with_irqs_masked(|| KERNEL_THREAD_BODIES.lock().insert(id, (body, argument)));
+    let context = TaskContext::new_task(kernel_thread_first_entry, id as usize);
+    let task = Task::new_kernel_thread(TaskId(id), affinity, context);
+    SCHED.spawn(task.clone(), None)?;
+    Ok(task)
+}
+
+/// What each new kernel thread runs, by task id, until it starts.
+type KernelThreadBody = (fn(usize), usize);
+static KERNEL_THREAD_BODIES: spin::Mutex<BTreeMap<u32, KernelThreadBody>> = spin::Mutex::new(BTreeMap::new());
+
+extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
+    SCHED.finish_switch();
+    let (body, argument) =
+        KERNEL_THREAD_BODIES.lock().remove(&(id as u32)).expect("a kernel thread starts with its body registered");
+    arch_arm64::cpu::irq_enable();
+    body(argument);
+    arch_arm64::cpu::irq_disable();
+    SCHED.exit_current();
+    unreachable!("an exited kernel thread was switched back in")
+}

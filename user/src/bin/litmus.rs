@@ -1,0 +1,11 @@
+//! Placeholder for the store-buffering litmus (issue 5): prints and exits 0.
+#![no_std]
+#![no_main]
+
+use ulib::{println, sys};
+
+fn main(args: ulib::Args) -> i32 {
+    println!("hello from EL0: {} (argc {}), pid {}, tid {}, cpu {}", args.get(0), args.argc, sys::getpid(), sys::gettid(), sys::getcpu());
+    0
+}
+ulib::entry!(main);

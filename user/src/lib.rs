@@ -1,0 +1,154 @@
+//! A tiny runtime for EL0 test programs: the `_start` entry (Linux's initial stack layout), raw Linux arm64
+//! system calls, `print!`, and threads via `clone`. Programs built with it run unchanged on Linux.
+#![no_std]
+
+use core::fmt::{self, Write};
+
+pub mod sys;
+
+/// Linux's initial stack, as seen by `main`.
+pub struct Args {
+    pub argc: usize,
+    argv: *const *const u8,
+}
+
+impl Args {
+    /// The `index`-th argument as a string (empty when absent or not UTF-8).
+    pub fn get(&self, index: usize) -> &'static str {
+        if index >= self.argc {
+            return "";
+        }
+        // SAFETY: argv[0..argc] are NUL-terminated strings the kernel placed on the initial stack.
+        unsafe {
+            let pointer = *self.argv.add(index);
+            let mut length = 0;
+            while *pointer.add(length) != 0 {
+                length += 1;
+            }
+            core::str::from_utf8(core::slice::from_raw_parts(pointer, length)).unwrap_or("")
+        }
+    }
+}
+
+core::arch::global_asm!(
+    ".global _start",
+    "_start:",
+    "mov x0, sp", // x0 = &argc (Linux's initial stack)
+    "bl ulib_start",
+);
+
+unsafe extern "Rust" {
+    fn user_main(args: Args) -> i32;
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn ulib_start(stack: *const usize) -> ! {
+    // SAFETY: the kernel (or Linux) starts us with argc at the stack pointer, then argv pointers.
+    let args = unsafe { Args { argc: *stack, argv: stack.add(1) as *const *const u8 } };
+    // SAFETY: `entry!` defines `user_main` with this signature.
+    let status = unsafe { user_main(args) };
+    sys::exit_group(status)
+}
+
+/// Declares the program's `main(args) -> i32`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        fn user_main(args: $crate::Args) -> i32 {
+            $main(args)
+        }
+    };
+}
+
+struct Stdout;
+
+impl Write for Stdout {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        sys::write(1, text.as_bytes());
+        Ok(())
+    }
+}
+
+#[doc(hidden)]
+pub fn print_args(arguments: fmt::Arguments) {
+    // Format into a buffer first so that a line reaches the console in one write.
+    let mut buffer = Buffer { bytes: [0; 256], length: 0 };
+    let _ = buffer.write_fmt(arguments);
+    sys::write(1, &buffer.bytes[..buffer.length]);
+}
+
+struct Buffer {
+    bytes: [u8; 256],
+    length: usize,
+}
+
+impl Write for Buffer {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for &byte in text.as_bytes() {
+            if self.length == self.bytes.len() {
+                sys::write(1, &self.bytes);
+                self.length = 0;
+            }
+            self.bytes[self.length] = byte;
+            self.length += 1;
+        }
+        Ok(())
+    }
+}
+
+#[macro_export]
+macro_rules! print {
+    ($($argument:tt)*) => { $crate::print_args(format_args!($($argument)*)) };
+}
+
+#[macro_export]
+macro_rules! println {
+    ($($argument:tt)*) => { $crate::print_args(format_args!("{}\n", format_args!($($argument)*))) };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let _ = Stdout.write_fmt(format_args!("user panic: {info}\n"));
+    sys::exit_group(101)
+}
+
+/// A thread's stack, provided by the caller as Linux's clone expects.
+#[repr(C, align(16))]
+pub struct ThreadStack(pub [u8; 16384]);
+
+/// Starts `function(argument)` as a new thread of this process on `stack`; returns the new thread id or -errno.
+pub fn spawn_thread(stack: &'static mut ThreadStack, function: extern "C" fn(usize) -> !, argument: usize) -> i64 {
+    let top = stack.0.as_mut_ptr() as usize + stack.0.len();
+    sys::clone_thread(top, function, argument)
+}
+
+/// Counts checks for test programs: prints one line per check and returns the exit status.
+pub struct Checker {
+    pub name: &'static str,
+    pub failed: u32,
+    pub passed: u32,
+}
+
+impl Checker {
+    pub const fn new(name: &'static str) -> Self {
+        Self { name, failed: 0, passed: 0 }
+    }
+
+    /// Checks that `got == want`, printing one line.
+    pub fn expect(&mut self, what: &str, got: i64, want: i64) {
+        if got == want {
+            self.passed += 1;
+            println!("  {}: {} ... ok ({})", self.name, what, got);
+        } else {
+            self.failed += 1;
+            println!("  {}: {} ... FAILED: got {}, want {}", self.name, what, got, want);
+        }
+    }
+
+    /// Exit status: 0 when every check passed.
+    pub fn finish(&self) -> i32 {
+        println!("{}: {} checks passed, {} failed", self.name, self.passed, self.failed);
+        if self.failed == 0 { 0 } else { 1 }
+    }
+}

@@ -1,0 +1,72 @@
+//! Builds the EL0 programs (`user/`, a workspace of its own for the aarch64-unknown-none target) and gathers
+//! them, plus any `--user` files, into the folder the kernel's build script embeds.
+
+use crate::workspace_root;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The programs of `user/src/bin`.
+pub const BUILTIN_PROGRAMS: &[&str] =
+    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox"];
+
+/// A `--user 'PATH [ARG...]'` command line.
+pub struct UserCommand {
+    pub path: PathBuf,
+    pub arguments: Vec<String>,
+}
+
+impl UserCommand {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut words = text.split_whitespace();
+        let path = PathBuf::from(words.next().ok_or("--user needs a program path")?);
+        if !path.is_file() {
+            return Err(format!("--user: {} is not a file", path.display()));
+        }
+        Ok(Self { path, arguments: words.map(String::from).collect() })
+    }
+
+    /// The name the kernel knows the program by (its file name, unique-ified by position).
+    fn embedded_name(&self, index: usize) -> String {
+        let file = self.path.file_name().map_or("program".into(), |name| name.to_string_lossy().to_string());
+        format!("{index}-{file}")
+    }
+}
+
+/// Builds the user programs and returns (folder to embed, run list for the kernel).
+pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String), String> {
+    let user_root = workspace_root().join("user");
+    eprintln!("==> building EL0 programs (user/, release)");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&user_root)
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["build", "--release", "--quiet"])
+        .status()
+        .map_err(|error| format!("cannot run cargo for user/: {error}"))?;
+    if !status.success() {
+        return Err("building the EL0 programs failed".into());
+    }
+    let built = user_root.join("target/aarch64-unknown-none/release");
+    let folder =
+        workspace_root().join("out").join(if commands.is_empty() { "user-programs" } else { "user-programs-run" });
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+    for program in BUILTIN_PROGRAMS {
+        copy(&built.join(program), &folder.join(program))?;
+    }
+    let mut run_list = String::new();
+    for (index, command) in commands.iter().enumerate() {
+        let name = command.embedded_name(index);
+        copy(&command.path, &folder.join(&name))?;
+        run_list.push_str(&name);
+        for argument in &command.arguments {
+            run_list.push(' ');
+            run_list.push_str(argument);
+        }
+        run_list.push('\n');
+    }
+    Ok((folder, run_list))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to).map(|_| ()).map_err(|error| format!("cannot copy {}: {error}", from.display()))
+}
