@@ -94,8 +94,10 @@ pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY: u32 = 1 << 6;
 /// Reserved for rseq.
 pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ: u32 = 1 << 7;
 
-/// How long a membarrier command waits for all targeted CPUs to acknowledge their IPI.
-pub const IPI_ACK_TIMEOUT_NS: u64 = 100_000_000;
+/// How long a membarrier command waits for all targeted CPUs to acknowledge their IPI. Generous: under
+/// emulation a virtual CPU can be descheduled by the host for tens of milliseconds (seen: over 100 ms with four
+/// QEMU vCPUs on two host cores), which is slowness, not a lost IPI.
+pub const IPI_ACK_TIMEOUT_NS: u64 = 2_000_000_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PrivateFlavor {
@@ -189,6 +191,7 @@ impl<A: Arch> Scheduler<A> {
             let rq = self.run_queue(cpu);
             if rq.current_mm_id.load(Ordering::Relaxed) == 0 {
                 bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
+                bump(&rq.stats.membarrier_skipped_here_no_user_mm, 1);
             } else if rq.membarrier_state.load(Ordering::Relaxed) & MEMBARRIER_STATE_GLOBAL_EXPEDITED == 0 {
                 bump(&this_rq.stats.membarrier_skipped_other_mm, 1);
             } else {
@@ -224,7 +227,10 @@ impl<A: Arch> Scheduler<A> {
         // The calling CPU is skipped: it runs the caller, which is in program order with this call.
         for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
             match self.run_queue(cpu).current_mm_id.load(Ordering::Relaxed) {
-                0 => bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1),
+                0 => {
+                    bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
+                    bump(&self.run_queue(cpu).stats.membarrier_skipped_here_no_user_mm, 1);
+                }
                 id if id == mm.id().0 => targets.insert(cpu),
                 _ => bump(&this_rq.stats.membarrier_skipped_other_mm, 1),
             }

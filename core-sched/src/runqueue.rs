@@ -64,6 +64,9 @@ pub struct RunQueueStats {
     pub membarrier_skipped_no_user_mm: u64,
     /// Candidate CPUs skipped because they ran another (for GLOBAL_EXPEDITED: an unregistered) mm.
     pub membarrier_skipped_other_mm: u64,
+    /// Times a membarrier caller (on another CPU) skipped this CPU because it ran no user mm, e.g. a kernel
+    /// thread that keeps the caller's mm lazily: the case only the post-switch barrier covers.
+    pub membarrier_skipped_here_no_user_mm: u64,
     /// Tasks this CPU took from another CPU's queue.
     pub migrations: u64,
 }
@@ -88,6 +91,7 @@ pub(crate) struct StatCounters {
     pub(crate) membarrier_ipis_sent: AtomicU64,
     pub(crate) membarrier_skipped_no_user_mm: AtomicU64,
     pub(crate) membarrier_skipped_other_mm: AtomicU64,
+    pub(crate) membarrier_skipped_here_no_user_mm: AtomicU64,
     pub(crate) migrations: AtomicU64,
 }
 
@@ -134,6 +138,7 @@ impl<A: Arch> RunQueue<A> {
                 membarrier_ipis_sent: AtomicU64::new(0),
                 membarrier_skipped_no_user_mm: AtomicU64::new(0),
                 membarrier_skipped_other_mm: AtomicU64::new(0),
+                membarrier_skipped_here_no_user_mm: AtomicU64::new(0),
                 migrations: AtomicU64::new(0),
             },
         }
@@ -180,6 +185,7 @@ impl<A: Arch> RunQueue<A> {
             membarrier_ipis_sent: load(&s.membarrier_ipis_sent),
             membarrier_skipped_no_user_mm: load(&s.membarrier_skipped_no_user_mm),
             membarrier_skipped_other_mm: load(&s.membarrier_skipped_other_mm),
+            membarrier_skipped_here_no_user_mm: load(&s.membarrier_skipped_here_no_user_mm),
             migrations: load(&s.migrations),
         }
     }

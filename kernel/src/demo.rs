@@ -25,10 +25,38 @@ pub fn run() -> i32 {
     let finished = wait_running_tasks(60_000, || processes.iter().all(|process| process.is_finished()));
     let all_zero = processes.iter().all(|process| process.is_finished() && process.exit_status() == 0);
     println!("demo: {} processes {}", processes.len(), if finished && all_zero { "exited 0" } else { "FAILED" });
-    if finished && all_zero {
-        0
-    } else {
-        1
+    if !(finished && all_zero) {
+        return 1;
+    }
+    switching_demo()
+}
+
+/// Litmus iterations per switching CPU in the demo.
+const DEMO_LITMUS_ITERATIONS: u64 = 1_000;
+
+/// The switching workload on four cores: on CPUs 1 and 2, user thread T1, kernel thread K and user thread T2 of
+/// one process take turns while membarrier callers on CPUs 3 and 0 run the store-buffering litmus against T2.
+fn switching_demo() -> i32 {
+    println!(
+        "demo: switching workload: T1 -> K -> T2 on CPUs {:?}, membarrier(PRIVATE_EXPEDITED) callers on the others",
+        crate::switching::SWITCHING_CPUS
+    );
+    match crate::switching::run("membarrier", DEMO_LITMUS_ITERATIONS, crate::switching::SWITCHING_CPUS.len()) {
+        Ok(report) => {
+            crate::switching::print_table("demo: per-CPU scheduler statistics", &report.stats);
+            if let Err(error) = &report.mm_released {
+                println!("demo: {error}");
+            }
+            if report.exit_status == 0 && report.mm_released.is_ok() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(error) => {
+            println!("demo: switching workload failed: {error}");
+            1
+        }
     }
 }
 
@@ -36,6 +64,7 @@ pub fn run() -> i32 {
 const CANNOT_EXECUTE: i32 = 126;
 
 fn run_user_command_lines() -> i32 {
+    let before = crate::switching::snapshot();
     let mut first_failure = 0i32;
     for command_line in crate::user_programs::USER_RUN {
         let name = command_line[0];
@@ -62,5 +91,9 @@ fn run_user_command_lines() -> i32 {
             }
         }
     }
+    let after = crate::switching::snapshot();
+    let stats: alloc::vec::Vec<_> =
+        (0..core_sched::MAX_CPUS).map(|cpu| crate::switching::difference(&after[cpu], &before[cpu])).collect();
+    crate::switching::print_table("per-CPU scheduler statistics", &stats);
     first_failure
 }

@@ -6,12 +6,14 @@
 
 extern crate alloc;
 
+mod bench;
 pub mod console;
 mod demo;
 pub mod elf_loader;
 pub mod harness;
 pub mod process;
 pub mod smp;
+pub mod switching;
 pub mod syscalls;
 mod tests;
 mod user_tests;
@@ -94,6 +96,8 @@ fn main_thread(_: usize) {
         } else {
             1
         }
+    } else if cfg!(feature = "bench") {
+        bench::run()
     } else if cfg!(feature = "test-suite") {
         if tests::run_suite(board) {
             0

@@ -102,6 +102,16 @@ extern "C" fn user_task_first_entry(_argument: usize) -> ! {
 
 /// Loads `image` as a new process with `argv` and makes its first thread runnable. Returns the process.
 pub fn spawn_process(image: &[u8], argv: &[&str], cpu_hint: Option<usize>) -> Result<Arc<Process>, String> {
+    spawn_process_with_affinity(image, argv, cpu_hint, all_cpus())
+}
+
+/// `spawn_process` with the first thread restricted to `affinity`.
+pub fn spawn_process_with_affinity(
+    image: &[u8],
+    argv: &[&str],
+    cpu_hint: Option<usize>,
+    affinity: CpuSet,
+) -> Result<Arc<Process>, String> {
     let program = crate::elf_loader::load(image, argv).map_err(|error| alloc::format!("{error}"))?;
     let pid = next_id();
     let mm = Mm::new(MmId(pid), program.address_space);
@@ -117,7 +127,7 @@ pub fn spawn_process(image: &[u8], argv: &[&str], cpu_hint: Option<usize>) -> Re
         exiting: AtomicBool::new(false),
         finished: AtomicBool::new(false),
     });
-    let task = Task::new_user(TaskId(pid), mm, all_cpus(), context);
+    let task = Task::new_user(TaskId(pid), mm, affinity, context);
     with_irqs_masked(|| THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone() }));
     SCHED.spawn(task, cpu_hint).map_err(|error| alloc::format!("cannot schedule it: {error:?}"))?;
     Ok(process)
@@ -213,4 +223,34 @@ extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
     arch_arm64::cpu::irq_disable();
     SCHED.exit_current();
     unreachable!("an exited kernel thread was switched back in")
+}
+
+/// Tasks sleeping until a deadline (nanosleep), woken by the timer tick.
+static SLEEPERS: spin::Mutex<alloc::vec::Vec<(u64, Arc<KernelTask>)>> = spin::Mutex::new(alloc::vec::Vec::new());
+
+/// Blocks the running task until `deadline` (in `now_ns` time), waking at the first tick after it.
+pub fn sleep_until(deadline: u64) {
+    let current = SCHED.current();
+    with_irqs_masked(|| SLEEPERS.lock().push((deadline, current.clone())));
+    while arch_arm64::cpu::now_ns() < deadline {
+        // A tick that found us still running left us in the list; the next one after we blocked wakes us.
+        SCHED.block_current();
+    }
+    with_irqs_masked(|| SLEEPERS.lock().retain(|(_, task)| !Arc::ptr_eq(task, &current)));
+}
+
+/// Called from every timer tick: wakes the blocked sleepers whose deadline passed.
+pub fn wake_sleepers() {
+    let now = arch_arm64::cpu::now_ns();
+    let due: alloc::vec::Vec<Arc<KernelTask>> = {
+        let Some(sleepers) = SLEEPERS.try_lock() else { return };
+        sleepers
+            .iter()
+            .filter(|(deadline, task)| *deadline <= now && task.state() == core_sched::TaskState::Blocked)
+            .map(|(_, task)| task.clone())
+            .collect()
+    };
+    for task in due {
+        SCHED.wake(&task);
+    }
 }

@@ -178,6 +178,7 @@ fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
         VIRTUAL_TIMER_PPI => {
             let info = &CPUS[me];
             crate::process::SCHED.tick();
+            crate::process::wake_sleepers();
             info.timer_ticks.fetch_add(1, Ordering::Relaxed);
             let period_us = info.timer_period_us.load(Ordering::Relaxed);
             if period_us == 0 {

@@ -120,13 +120,7 @@ fn sys_nanosleep(request: u64) -> Result<i64, i64> {
         return Err(Errno::EINVAL.to_syscall_return());
     }
     let deadline = arch_arm64::cpu::now_ns() + seconds as u64 * 1_000_000_000 + nanoseconds as u64;
-    // Sleep by giving the CPU away until the deadline; an idle CPU waits in `wfi` between timer ticks.
-    while arch_arm64::cpu::now_ns() < deadline {
-        SCHED.yield_now();
-        if arch_arm64::cpu::now_ns() < deadline && SCHED.run_queue(arch_arm64::cpu::cpu_id()).queued() == 0 {
-            arch_arm64::cpu::wait_for_interrupt();
-        }
-    }
+    process::sleep_until(deadline);
     Ok(0)
 }
 

@@ -23,7 +23,91 @@ pub const TESTS: &[Test] = &[
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
     Test { name: "membarrier_conformance_single_thread", run: membarrier_single },
     Test { name: "membarrier_conformance_with_threads", run: membarrier_threads },
+    Test { name: "hook_issues_no_barrier_for_unregistered_mm", run: hook_unregistered },
+    Test { name: "litmus_control_without_membarrier_shows_reordering", run: litmus_control },
+    Test { name: "switching_user_kernel_user_litmus_with_membarrier", run: switching_litmus },
 ];
+
+/// Litmus iterations per switching CPU (xtask sets KERNEL_LITMUS_ITERATIONS; `--long` raises it).
+fn litmus_iterations() -> u64 {
+    option_env!("KERNEL_LITMUS_ITERATIONS").and_then(|text| text.parse().ok()).unwrap_or(20_000)
+}
+
+fn hook_unregistered() -> Result<(), String> {
+    let before = crate::switching::snapshot();
+    run_expecting(&["threads", "4"], 0)?;
+    let after = crate::switching::snapshot();
+    let (mut calls, mut barriers) = (0, 0);
+    for cpu in 0..core_sched::MAX_CPUS {
+        let delta = crate::switching::difference(&after[cpu], &before[cpu]);
+        calls += delta.hook_calls;
+        barriers += delta.hook_barriers;
+    }
+    println!("  unregistered process: {calls} hook calls, {barriers} barriers");
+    if calls == 0 {
+        return Err("no switch into the process called the hook".into());
+    }
+    if barriers != 0 {
+        return Err(format!("{barriers} barriers issued for an unregistered mm"));
+    }
+    Ok(())
+}
+
+fn litmus_control() -> Result<(), String> {
+    let report = crate::switching::run("control", litmus_iterations() * 5, 1)?;
+    match report.exit_status {
+        2 => Ok(()),
+        0 => Err("no forbidden outcome without membarrier: the litmus cannot see reordering here".into()),
+        status => Err(format!("litmus exited with {status}")),
+    }
+}
+
+fn switching_litmus() -> Result<(), String> {
+    let report = crate::switching::run("membarrier", litmus_iterations(), 1)?;
+    crate::switching::print_table("  per-CPU switching statistics", &report.stats);
+    let broken = cfg!(feature = "no-post-switch-barrier");
+    let mut problems: Vec<String> = Vec::new();
+    match (report.exit_status, broken) {
+        (0, _) => {}
+        (2, true) => problems.push("forbidden outcome observed (expected for the BROKEN variant)".into()),
+        (2, false) => problems.push("FORBIDDEN OUTCOME observed with the post-switch barrier".into()),
+        (status, _) => problems.push(format!("litmus exited with {status}")),
+    }
+    let mut skipped = 0;
+    for &cpu in &crate::switching::SWITCHING_CPUS[..1] {
+        let stats = &report.stats[cpu];
+        let into_user = crate::switching::switches_into_user(stats);
+        let kernel_to_user_same_mm = stats.switches[core_sched::SwitchKind::KernelThreadToUserSameMm as usize];
+        if stats.hook_calls != into_user {
+            problems
+                .push(format!("CPU {cpu}: {} hook calls for {into_user} switches into user tasks", stats.hook_calls));
+        }
+        if stats.hook_barriers != stats.hook_calls {
+            problems.push(format!(
+                "CPU {cpu}: {} barriers for {} hook calls into a registered mm",
+                stats.hook_barriers, stats.hook_calls
+            ));
+        }
+        if kernel_to_user_same_mm == 0 {
+            problems.push(format!("CPU {cpu}: no kernel thread -> user switch on the same mm"));
+        }
+    }
+    for &cpu in &crate::switching::SWITCHING_CPUS[..1] {
+        skipped += report.stats[cpu].membarrier_skipped_here_no_user_mm;
+    }
+    println!("  membarrier callers skipped a switching CPU while it ran no user mm (K) {skipped} times");
+    if skipped == 0 {
+        problems.push("the membarrier callers never skipped a CPU running K: the interesting path was not hit".into());
+    }
+    if let Err(error) = report.mm_released {
+        problems.push(error);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
 
 fn start(argv: &[&str]) -> Result<Arc<Process>, String> {
     let image = crate::user_programs::find(argv[0]).ok_or(format!("program {} is not embedded", argv[0]))?;

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the single entry point to build, run and test the kernel. Each subcommand's doc comment is
 //! its `--help` text.
 
+mod compare;
 mod qemu;
 mod rpi4_sd;
 mod setup;
@@ -60,6 +61,21 @@ enum Commands {
     },
     /// Formatting and lints: `cargo fmt --check`, clippy for the host crates and for the kernel target.
     Check,
+    /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
+    /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
+    Bench {
+        /// Post-switch-mm barrier implementation.
+        #[arg(long, value_enum, default_value_t = Barrier::Arm64)]
+        barrier: Barrier,
+        #[command(flatten)]
+        options: compare::BenchOptions,
+    },
+    /// Measure the arm64 override, the generic fallback and the BROKEN variant side by side; prints a table and
+    /// writes out/compare/{results.csv,results.md,switch-cost.svg}.
+    Compare {
+        #[command(flatten)]
+        options: compare::BenchOptions,
+    },
     /// Make a Raspberry Pi 4 boot folder (kernel8.img built for hardware, config.txt, firmware when found) to
     /// copy onto the FAT partition of an SD card; see docs/rpi4.md.
     Rpi4Sd {
@@ -121,6 +137,8 @@ pub enum Payload {
     Tests,
     /// A test build that takes a kernel fault on purpose (must fail with a fault report).
     Fault,
+    /// The measured regions of `bench` / `compare` (kernel/src/bench.rs), then the litmus.
+    Bench,
 }
 
 impl Board {
@@ -167,6 +185,7 @@ impl Payload {
             Payload::Demo => "demo",
             Payload::Tests => "tests",
             Payload::Fault => "fault",
+            Payload::Bench => "bench",
         }
     }
     fn feature(self) -> Option<&'static str> {
@@ -174,6 +193,7 @@ impl Payload {
             Payload::Demo => None,
             Payload::Tests => Some("test-suite"),
             Payload::Fault => Some("test-fault"),
+            Payload::Bench => Some("bench"),
         }
     }
 }
@@ -278,6 +298,8 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Commands::Test { long } => test::run_all(long),
         Commands::Check => test::check(),
+        Commands::Bench { barrier, options } => compare::bench(barrier, options),
+        Commands::Compare { options } => compare::compare(options),
         Commands::Rpi4Sd { out, barrier, payload, release } => {
             rpi4_sd::make_boot_folder(&out, VariantArgs { board: Board::Rpi4, barrier, release }, payload)
         }

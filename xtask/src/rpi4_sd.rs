@@ -121,5 +121,6 @@ fn payload_note(payload: Payload) -> &'static str {
         Payload::Demo => "boots, reports the cores online and parks",
         Payload::Tests => "runs the in-kernel test suite, prints `N passed, N failed` and parks",
         Payload::Fault => "takes a kernel fault on purpose, prints the report and parks",
+        Payload::Bench => "runs the measured regions (no instruction counts without the QEMU plugin) and parks",
     }
 }

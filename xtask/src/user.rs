@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// The programs of `user/src/bin`.
 pub const BUILTIN_PROGRAMS: &[&str] =
-    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox"];
+    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox", "bench"];
 
 /// A `--user 'PATH [ARG...]'` command line.
 pub struct UserCommand {

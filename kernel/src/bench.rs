@@ -1,0 +1,231 @@
+//! The `bench` payload (feature `bench`, `cargo xtask bench` / `cargo xtask compare`): measured regions for
+//! the costs issue 7 asks about, run under QEMU with the `insn-counter` plugin, which counts the guest
+//! instructions between the markers `hint #0x60` / `hint #0x61` on each vCPU.
+//!
+//! Every region runs on [`MEASURED_CPU`], with that CPU's timer tick stopped so that no interrupt lands in a
+//! region: a ping-pong of yields then runs the same instructions every time. The EL0 program
+//! (user/src/bin/bench.rs) emits the markers around N iterations; the other side of a ping-pong (a thread,
+//! another process, or a kernel thread) runs on the same CPU, so it is counted too. After each region the
+//! kernel prints one line, `bench: region=<k> scenario=<name> mm=<registered|unregistered> n=<N>
+//! switches_per_iteration=<s> rep=<r>`; the k-th region the plugin reports is the k-th such line. Each
+//! scenario runs [`repetitions`] times. At the end the store-buffering litmus runs once (its own line,
+//! `litmus: variant=... forbidden=<k>`), so one run answers cost and correctness for the variant built.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use core_sched::CpuSet;
+
+use crate::println;
+use crate::process::{self, SCHED};
+use crate::smp::{self, wait_running_tasks};
+
+/// The CPU every measured region runs on (CPU 0 runs the main kernel thread, which waits between regions).
+pub const MEASURED_CPU: usize = 1;
+/// CPUs that run the extra threads of the mm for `membarrier` with 1, 2, 3 other CPUs, in that order.
+const OTHER_CPUS: [usize; 3] = [2, 3, 0];
+/// Yields (or membarrier calls) before the first marker: every peer is running and every path is warm.
+const WARMUP: u64 = 64;
+
+/// Iterations per region (xtask sets KERNEL_BENCH_ITERATIONS).
+fn iterations() -> u64 {
+    option_env!("KERNEL_BENCH_ITERATIONS").and_then(|text| text.parse().ok()).unwrap_or(1000)
+}
+
+/// Repetitions of each scenario (xtask sets KERNEL_BENCH_REPETITIONS).
+fn repetitions() -> u32 {
+    option_env!("KERNEL_BENCH_REPETITIONS").and_then(|text| text.parse().ok()).unwrap_or(5)
+}
+
+/// Litmus iterations per switching CPU at the end of the run; 0 skips it (KERNEL_BENCH_LITMUS_ITERATIONS).
+fn litmus_iterations() -> u64 {
+    option_env!("KERNEL_BENCH_LITMUS_ITERATIONS").and_then(|text| text.parse().ok()).unwrap_or(20_000)
+}
+
+/// What shares the measured CPU with the program that emits the markers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// Nothing: a yield finds no other task.
+    Alone,
+    /// A second thread of the same process (user -> user, same mm).
+    Thread,
+    /// Another process (user -> user, different mm).
+    Process,
+    /// A kernel thread (user -> kernel thread -> user, same mm).
+    KernelThread,
+    /// `membarrier(PRIVATE_EXPEDITED)` with this many other CPUs running threads of the mm.
+    MembarrierOthers(usize),
+}
+
+struct Scenario {
+    name: &'static str,
+    peer: Peer,
+    registered: bool,
+}
+
+impl Scenario {
+    /// Context switches per measured iteration.
+    fn switches_per_iteration(&self) -> u32 {
+        match self.peer {
+            Peer::Alone | Peer::MembarrierOthers(_) => 0,
+            Peer::Thread | Peer::Process | Peer::KernelThread => 2,
+        }
+    }
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario { name: "yield-alone", peer: Peer::Alone, registered: false },
+    Scenario { name: "yield-alone", peer: Peer::Alone, registered: true },
+    Scenario { name: "user-user-same-mm", peer: Peer::Thread, registered: false },
+    Scenario { name: "user-user-same-mm", peer: Peer::Thread, registered: true },
+    Scenario { name: "user-user-other-mm", peer: Peer::Process, registered: false },
+    Scenario { name: "user-user-other-mm", peer: Peer::Process, registered: true },
+    Scenario { name: "user-kthread-user", peer: Peer::KernelThread, registered: false },
+    Scenario { name: "user-kthread-user", peer: Peer::KernelThread, registered: true },
+    Scenario { name: "membarrier-0-others", peer: Peer::MembarrierOthers(0), registered: true },
+    Scenario { name: "membarrier-1-others", peer: Peer::MembarrierOthers(1), registered: true },
+    Scenario { name: "membarrier-2-others", peer: Peer::MembarrierOthers(2), registered: true },
+    Scenario { name: "membarrier-3-others", peer: Peer::MembarrierOthers(3), registered: true },
+];
+
+static STOP_PEER_KERNEL_THREAD: AtomicBool = AtomicBool::new(false);
+static PEER_KERNEL_THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// The kernel-thread side of a user -> kernel thread -> user ping-pong: gives the CPU straight back.
+fn peer_kernel_thread(_: usize) {
+    while !STOP_PEER_KERNEL_THREAD.load(Ordering::Relaxed) {
+        SCHED.yield_now();
+    }
+    PEER_KERNEL_THREADS_RUNNING.fetch_sub(1, Ordering::Release);
+}
+
+fn stop_tick() {
+    smp::set_timer_period_us(0);
+}
+
+fn restart_tick() {
+    smp::set_timer_period_us(smp::TICK_US);
+}
+
+/// Runs on the measured CPU (in its interrupt handler) and waits until it took effect.
+fn set_measured_cpu_tick(running: bool) -> Result<(), String> {
+    let function: fn() = if running { restart_tick } else { stop_tick };
+    if !smp::call_on(MEASURED_CPU, function) {
+        return Err(format!("CPU {MEASURED_CPU} did not take the tick change"));
+    }
+    let info = &smp::CPUS[MEASURED_CPU];
+    let done = wait_running_tasks(1000, || (info.timer_period_us.load(Ordering::Relaxed) != 0) == running);
+    if done {
+        Ok(())
+    } else {
+        Err(format!("CPU {MEASURED_CPU}: tick change not seen"))
+    }
+}
+
+/// Runs one repetition of `scenario`: its processes (and kernel thread) until they all exited. `Ok(false)`:
+/// the region ran but does not measure the scenario (the peer process ran out of yields first).
+fn run_scenario(scenario: &Scenario) -> Result<bool, String> {
+    let image = crate::user_programs::find("bench").ok_or("program bench is not embedded")?;
+    let iterations = iterations();
+    let iterations_text = format!("{iterations}");
+    let warmup_text = format!("{WARMUP}");
+    let registration = if scenario.registered { "registered" } else { "unregistered" };
+    let mode = match scenario.peer {
+        Peer::Alone | Peer::Process | Peer::KernelThread => "yield",
+        Peer::Thread => "threads",
+        Peer::MembarrierOthers(_) => "membarrier",
+    };
+    let measured_cpu = CpuSet::single(MEASURED_CPU);
+    let mut processes = Vec::new();
+    if scenario.peer == Peer::Process {
+        // The peer yields back until the measured process has surely finished: enough for every warm-up and
+        // measured yield, plus the ones it makes alone while the measured program is being loaded.
+        let peer_yields = format!("{}", 4 * (iterations + WARMUP) + 20_000);
+        let argv = ["bench", "peer", peer_yields.as_str(), "0", registration];
+        processes.push(process::spawn_process_with_affinity(image, &argv, Some(MEASURED_CPU), measured_cpu)?);
+    }
+    if scenario.peer == Peer::KernelThread {
+        STOP_PEER_KERNEL_THREAD.store(false, Ordering::Relaxed);
+        PEER_KERNEL_THREADS_RUNNING.fetch_add(1, Ordering::Relaxed);
+        process::spawn_kernel_thread(peer_kernel_thread, 0, measured_cpu)
+            .map_err(|error| format!("cannot start the peer kernel thread: {error:?}"))?;
+    }
+    let others: Vec<String> = match scenario.peer {
+        Peer::MembarrierOthers(count) => OTHER_CPUS[..count].iter().map(|cpu| format!("{cpu}")).collect(),
+        _ => Vec::new(),
+    };
+    let mut argv: Vec<&str> = alloc::vec!["bench", mode, iterations_text.as_str(), warmup_text.as_str(), registration];
+    argv.extend(others.iter().map(String::as_str));
+    let measured = process::spawn_process_with_affinity(image, &argv, Some(MEASURED_CPU), measured_cpu)?;
+    let finished = wait_running_tasks(120_000, || measured.is_finished());
+    let peer_outlived_region = processes.iter().all(|process| !process.is_finished());
+    STOP_PEER_KERNEL_THREAD.store(true, Ordering::Relaxed);
+    let others_finished = wait_running_tasks(120_000, || {
+        processes.iter().all(|process| process.is_finished())
+            && PEER_KERNEL_THREADS_RUNNING.load(Ordering::Acquire) == 0
+    });
+    if !finished || !others_finished {
+        return Err("the bench processes did not finish".into());
+    }
+    match measured.exit_status() {
+        0 => Ok(peer_outlived_region),
+        status => Err(format!("bench exited with status {status}")),
+    }
+}
+
+/// Runs every scenario [`repetitions`] times, then the litmus; returns the exit status (0: all ran).
+pub fn run() -> i32 {
+    if smp::online_count() < 4 {
+        println!("bench: needs four CPUs, {} online", smp::online_count());
+        return 1;
+    }
+    println!(
+        "bench: barrier={} iterations={} repetitions={} measured_cpu={MEASURED_CPU}",
+        arch_arm64::sched_arch::POST_SWITCH_BARRIER,
+        iterations(),
+        repetitions()
+    );
+    if let Err(error) = set_measured_cpu_tick(false) {
+        println!("bench: {error}");
+        return 1;
+    }
+    let mut region = 0u32;
+    let mut status = 0;
+    'scenarios: for scenario in SCENARIOS {
+        for repetition in 0..repetitions() {
+            let valid = match run_scenario(scenario) {
+                Ok(valid) => valid,
+                Err(error) => {
+                    println!("bench: scenario={} FAILED: {error}", scenario.name);
+                    status = 1;
+                    break 'scenarios;
+                }
+            };
+            // A discarded region still ended, so it keeps its number; xtask skips it.
+            println!(
+                "bench: region={region} scenario={} mm={} n={} switches_per_iteration={} rep={repetition}{}",
+                scenario.name,
+                if scenario.registered { "registered" } else { "unregistered" },
+                iterations(),
+                scenario.switches_per_iteration(),
+                if valid { "" } else { " discarded=peer-finished-first" }
+            );
+            region += 1;
+        }
+    }
+    if let Err(error) = set_measured_cpu_tick(true) {
+        println!("bench: {error}");
+        status = 1;
+    }
+    println!("bench: regions={region}");
+    let litmus = litmus_iterations();
+    if status == 0 && litmus > 0 {
+        match crate::switching::run("membarrier", litmus, 1) {
+            Ok(report) => println!("bench: litmus exit_status={}", report.exit_status),
+            Err(error) => println!("bench: litmus could not run: {error}"),
+        }
+    }
+    status
+}

@@ -1,0 +1,183 @@
+//! `insn-counter`: a QEMU TCG plugin that counts guest instructions per vCPU, and the instructions each vCPU
+//! executes between a start marker (`hint #0x60`) and an end marker (`hint #0x61`).
+//!
+//! Counting is an inline per-instruction add into a per-vCPU scoreboard entry, so it is exact for every
+//! instruction that executes (a block left early by an exception counts only what ran) and costs no call into
+//! the plugin. Only the marker instructions get a callback: it reads the vCPU's count and, for an end marker,
+//! records a region. A region is everything the vCPU executed between its two markers, whatever task ran:
+//! a region may span context switches, interrupts and exceptions on that vCPU.
+//!
+//! Multi-threaded TCG runs each vCPU in its own host thread. Each scoreboard entry is written only by the
+//! inline ops of its own vCPU, and the marker callbacks run on that vCPU's thread, so the counts need no
+//! atomics and are exact per vCPU. What multi-threaded TCG makes non-deterministic is the guest's behaviour,
+//! not the counting: a loop spinning on another core's store runs as many times as host scheduling makes it,
+//! so the totals (and regions that wait on other cores) vary from run to run, while a region that runs
+//! straight-line code on one vCPU counts the same every time.
+//!
+//! Regions are numbered in the order they end (a global sequence over all vCPUs): the guest runs its
+//! measured regions one after another and prints a line per region, so the n-th region here is the n-th line
+//! there. The report goes to `outfile=PATH` (or QEMU's log with `-d plugin`) from an atexit callback: a
+//! semihosting exit skips the per-vCPU exit callbacks, the atexit callback still runs.
+//!
+//! Arguments: `outfile=PATH` (where to write the report).
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use qemu_plugin::install::{Args, Info};
+use qemu_plugin::sys::{qemu_plugin_cb_flags, qemu_plugin_op, qemu_plugin_scoreboard, qemu_plugin_u64};
+use qemu_plugin::{HasCallbacks, PluginId, Register, TranslationBlock};
+
+/// `hint #0x60` (HINT with CRm:op2 = 0x60): the start marker. Executes as a NOP on hardware.
+const START_MARKER: u32 = 0xd503_201f | (0x60 << 5);
+/// `hint #0x61`: the end marker.
+const END_MARKER: u32 = 0xd503_201f | (0x61 << 5);
+
+/// vCPUs the report covers (QEMU virt has at most a few hundred; the kernel uses four).
+const MAX_VCPUS: usize = 64;
+
+/// The per-vCPU instruction counter: one u64 at offset 0 of each scoreboard entry.
+#[derive(Clone, Copy)]
+struct Counter(qemu_plugin_u64);
+
+// SAFETY: the scoreboard is allocated once and never freed while QEMU runs (it lives as long as the
+// plugin); QEMU's accessors take a vCPU index and are safe to call from any vCPU thread.
+unsafe impl Send for Counter {}
+// SAFETY: as above: the handle is immutable and the entries are accessed through QEMU's API.
+unsafe impl Sync for Counter {}
+
+impl Counter {
+    fn new() -> Self {
+        // SAFETY: a scoreboard of u64 entries; QEMU grows it as vCPUs appear.
+        let score: *mut qemu_plugin_scoreboard =
+            unsafe { qemu_plugin::sys::qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };
+        Counter(qemu_plugin_u64 { score, offset: 0 })
+    }
+
+    fn get(self, vcpu: u32) -> u64 {
+        qemu_plugin::qemu_plugin_u64_get(self.0, vcpu)
+    }
+}
+
+/// One measured region.
+struct Region {
+    vcpu: u32,
+    instructions: u64,
+    host_nanoseconds: u128,
+}
+
+/// What the marker callbacks share (touched only twice per region, so a mutex is cheap enough).
+struct Markers {
+    /// Per vCPU: the count and host time at its open start marker.
+    open: Vec<Option<(u64, Instant)>>,
+    regions: Vec<Region>,
+    /// End markers without a start marker on the same vCPU, and start markers that replaced an open one.
+    unmatched: u64,
+}
+
+static MARKERS: Mutex<Markers> = Mutex::new(Markers { open: Vec::new(), regions: Vec::new(), unmatched: 0 });
+
+struct InsnCounter {
+    counter: Option<Counter>,
+}
+
+impl Register for InsnCounter {
+    fn register(&mut self, id: PluginId, args: &Args, _info: &Info) -> qemu_plugin::Result<()> {
+        let counter = Counter::new();
+        self.counter = Some(counter);
+        let outfile = args.raw.iter().find_map(|argument| argument.strip_prefix("outfile=").map(String::from));
+        qemu_plugin::qemu_plugin_register_atexit_cb(id, move |_| report(counter, outfile.as_deref()))?;
+        Ok(())
+    }
+}
+
+impl HasCallbacks for InsnCounter {
+    fn on_translation_block_translate(&mut self, _id: PluginId, tb: TranslationBlock) -> qemu_plugin::Result<()> {
+        let Some(counter) = self.counter else { return Ok(()) };
+        for instruction in tb.instructions() {
+            let mut bytes = [0u8; 4];
+            let word = if instruction.size() == 4 && instruction.read_data(&mut bytes) == 4 {
+                u32::from_le_bytes(bytes)
+            } else {
+                0
+            };
+            if word == START_MARKER || word == END_MARKER {
+                let is_start = word == START_MARKER;
+                instruction.register_execute_callback_flags(
+                    move |vcpu| marker_executed(counter, vcpu, is_start),
+                    qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                );
+            }
+            qemu_plugin::qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+                instruction,
+                qemu_plugin_op::QEMU_PLUGIN_INLINE_ADD_U64,
+                counter.0,
+                1,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A marker ran on `vcpu`. Its own inline add and this callback are ordered the same way for both markers,
+/// so `end - start - 1` counts exactly the instructions strictly between them.
+fn marker_executed(counter: Counter, vcpu: u32, is_start: bool) {
+    let count = counter.get(vcpu);
+    let now = Instant::now();
+    let mut markers = MARKERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let index = vcpu as usize;
+    if markers.open.len() <= index {
+        markers.open.resize(index + 1, None);
+    }
+    if is_start {
+        if markers.open[index].replace((count, now)).is_some() {
+            markers.unmatched += 1;
+        }
+    } else if let Some((start, started)) = markers.open[index].take() {
+        let instructions = count.saturating_sub(start).saturating_sub(1);
+        markers.regions.push(Region { vcpu, instructions, host_nanoseconds: (now - started).as_nanos() });
+    } else {
+        markers.unmatched += 1;
+    }
+}
+
+/// Writes the report: one line per vCPU, one per region (in the order they ended), and a summary.
+fn report(counter: Counter, outfile: Option<&str>) {
+    let markers = MARKERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let vcpus = qemu_plugin::qemu_plugin_num_vcpus().unwrap_or(1).clamp(1, MAX_VCPUS as i32) as u32;
+    let mut text = String::new();
+    let mut total = 0u64;
+    for vcpu in 0..vcpus {
+        let count = counter.get(vcpu);
+        total += count;
+        let _ = writeln!(text, "insn-counter: vcpu={vcpu} instructions={count}");
+    }
+    let _ = writeln!(text, "insn-counter: total instructions={total}");
+    for (sequence, region) in markers.regions.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "insn-counter: region={sequence} vcpu={} instructions={} host_ns={}",
+            region.vcpu, region.instructions, region.host_nanoseconds
+        );
+    }
+    let open = markers.open.iter().filter(|entry| entry.is_some()).count();
+    let _ = writeln!(
+        text,
+        "insn-counter: regions={} unmatched_markers={} open_at_exit={open}",
+        markers.regions.len(),
+        markers.unmatched
+    );
+    match outfile {
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, &text) {
+                let _ = qemu_plugin::qemu_plugin_outs(format!("insn-counter: cannot write {path}: {error}\n"));
+            }
+        }
+        None => {
+            let _ = qemu_plugin::qemu_plugin_outs(text);
+        }
+    }
+}
+
+qemu_plugin::register!(InsnCounter { counter: None });

@@ -1,0 +1,144 @@
+//! The EL0 half of the `bench` payload (kernel/src/bench.rs starts it): runs N iterations of one operation
+//! between the measurement markers `hint #0x60` and `hint #0x61`, which the `insn-counter` QEMU plugin turns
+//! into a count of the guest instructions the CPU executed in between (whatever ran on it: the other thread,
+//! process or kernel thread of a ping-pong included).
+//!
+//! `bench MODE N WARMUP registered|unregistered [CPU...]`, MODE one of:
+//! - `yield`: N `sched_yield` calls. Alone on its CPU that is a yield that finds nothing else to run; with a
+//!   peer (another process running `peer`, or a kernel thread the kernel pinned there) every call is a
+//!   round trip through the peer: two context switches.
+//! - `threads`: like `yield`, the peer being a second thread of this process (same mm) that yields back.
+//! - `peer`: yields N times and exits (the other process of a different-mm ping-pong; no markers).
+//! - `membarrier`: N `membarrier(PRIVATE_EXPEDITED)` calls while one thread of this process runs (parked in
+//!   `wfi` at EL0) on each CPU listed after the registration word.
+//!
+//! `registered` registers the mm for PRIVATE_EXPEDITED first, which turns the post-switch barrier on for every
+//! switch into it. Exits 0 when everything ran as asked.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use ulib::{println, sys, ThreadStack};
+
+const PRIVATE_EXPEDITED: i32 = 8;
+const REGISTER_PRIVATE_EXPEDITED: i32 = 16;
+const MAX_SPINNERS: usize = 3;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static PEERS_READY: AtomicUsize = AtomicUsize::new(0);
+static mut STACKS: [ThreadStack; MAX_SPINNERS + 1] = [const { ThreadStack([0; 16384]) }; MAX_SPINNERS + 1];
+
+/// Start of the measured region. HINT #0x60 is a NOP on hardware and executable at EL0.
+#[inline(always)]
+fn region_start() {
+    // SAFETY: a NOP-compatible hint: reads and writes nothing. Not `nomem`, so that it stays in program order
+    // with the measured calls (each a system call, itself not reordered across `asm!` without `nomem`).
+    unsafe { core::arch::asm!("hint #0x60", options(nostack, preserves_flags)) }
+}
+
+/// End of the measured region (`hint #0x61`).
+#[inline(always)]
+fn region_end() {
+    // SAFETY: as for `region_start`.
+    unsafe { core::arch::asm!("hint #0x61", options(nostack, preserves_flags)) }
+}
+
+/// Same-mm peer: yields back until told to stop.
+extern "C" fn yielding_thread(_: usize) -> ! {
+    PEERS_READY.fetch_add(1, Ordering::Release);
+    while !STOP.load(Ordering::Relaxed) {
+        sys::sched_yield();
+    }
+    sys::exit(0)
+}
+
+/// A thread of the mm that stays on CPU `cpu` at EL0 until told to stop, waiting in `wfi` (EL0 may execute it:
+/// the kernel sets SCTLR_EL1.nTWI) so that its vCPU does not take a host core from the measured one. The CPU
+/// keeps running the mm all the while, so membarrier must interrupt it; the IPI (or the tick) wakes it.
+extern "C" fn parked_thread(cpu: usize) -> ! {
+    if sys::sched_setaffinity(0, 1 << cpu) != 0 || sys::getcpu() != cpu as i64 {
+        println!("bench: thread could not move to CPU {cpu}");
+        sys::exit(1)
+    }
+    PEERS_READY.fetch_add(1, Ordering::Release);
+    while !STOP.load(Ordering::Relaxed) {
+        // SAFETY: `wfi` only waits for an interrupt; it reads and writes no memory the compiler knows of.
+        unsafe { core::arch::asm!("wfi", options(nostack, preserves_flags)) }
+    }
+    sys::exit(0)
+}
+
+fn start_thread(index: usize, body: extern "C" fn(usize) -> !, argument: usize) -> bool {
+    // SAFETY: each stack is handed to one thread, once (index < STACKS.len() is checked by the callers).
+    let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[index]) };
+    ulib::spawn_thread(stack, body, argument) > 0
+}
+
+/// Runs `operation` WARMUP times, then N times between the markers.
+fn measure(iterations: u64, warmup: u64, mut operation: impl FnMut() -> i64) -> bool {
+    let mut failures = 0u64;
+    for _ in 0..warmup {
+        failures += (operation() != 0) as u64;
+    }
+    region_start();
+    for _ in 0..iterations {
+        failures += (operation() != 0) as u64;
+    }
+    region_end();
+    failures == 0
+}
+
+fn main(args: ulib::Args) -> i32 {
+    let mode = args.get(1);
+    let (Ok(iterations), Ok(warmup)) = (args.get(2).parse::<u64>(), args.get(3).parse::<u64>()) else {
+        println!("usage: bench yield|threads|peer|membarrier N WARMUP registered|unregistered [CPU...]");
+        return 2;
+    };
+    if args.get(4) == "registered" && sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 {
+        println!("bench: REGISTER_PRIVATE_EXPEDITED failed");
+        return 1;
+    }
+    let succeeded = match mode {
+        "yield" => measure(iterations, warmup, sys::sched_yield),
+        "peer" => {
+            for _ in 0..iterations {
+                sys::sched_yield();
+            }
+            true
+        }
+        "threads" => {
+            if !start_thread(0, yielding_thread, 0) {
+                return 1;
+            }
+            while PEERS_READY.load(Ordering::Acquire) == 0 {
+                sys::sched_yield();
+            }
+            measure(iterations, warmup, sys::sched_yield)
+        }
+        "membarrier" => {
+            let spinners = (args.argc - 5).min(MAX_SPINNERS);
+            for index in 0..spinners {
+                let Ok(cpu) = args.get(5 + index).parse::<usize>() else { return 2 };
+                if !start_thread(index, parked_thread, cpu) {
+                    return 1;
+                }
+            }
+            while PEERS_READY.load(Ordering::Acquire) < spinners {
+                sys::sched_yield();
+            }
+            measure(iterations, warmup, || sys::membarrier(PRIVATE_EXPEDITED, 0, 0))
+        }
+        _ => {
+            println!("bench: unknown mode {mode}");
+            return 2;
+        }
+    };
+    STOP.store(true, Ordering::Relaxed);
+    if succeeded {
+        0
+    } else {
+        println!("bench: a measured call failed in mode {mode}");
+        1
+    }
+}
+ulib::entry!(main);
