@@ -126,6 +126,14 @@ pub trait Arch: 'static + Sized {
     /// (x86 without a serializing return path needs `sync_core()`); an override must leave the CPU such that
     /// no instruction fetched before the call is executed in user mode after it.
     fn membarrier_sync_core_before_usermode() {}
+
+    /// Tracing point: the scheduler has just published `next`'s user mm as this CPU's current one and copied
+    /// its `membarrier_state` (the argument), and the post-switch-mm barrier (rule 2) is next. Does nothing by
+    /// default. Override to let a tracer check what
+    /// follows on the real switch path: arm64 emits a marker instruction (a NOP on hardware) that the QEMU
+    /// barrier audit uses to verify that a full barrier executes before the first user instruction. An
+    /// override must not itself order memory (that would hide a missing hook barrier from the audit).
+    fn trace_user_mm_published(_membarrier_state: u32) {}
 }
 
 /// The generic post-switch-mm barrier, the default body of [`Arch::membarrier_finish_switch_mm`]: a full

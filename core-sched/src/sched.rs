@@ -447,6 +447,7 @@ impl<A: Arch> Scheduler<A> {
                 let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm));
                 rq.current_mm_id.store(next_mm.id().0, Ordering::Relaxed);
                 self.membarrier_switch_mm(rq, &next_mm);
+                A::trace_user_mm_published(rq.membarrier_state.load(Ordering::Relaxed));
                 if !same_mm {
                     A::switch_mm(prev_active.as_deref(), &next_mm);
                 }

@@ -285,7 +285,14 @@ fn run(cli: Cli) -> Result<(), String> {
             let user_commands =
                 user_commands.iter().map(|text| user::UserCommand::parse(text)).collect::<Result<Vec<_>, _>>()?;
             let image = build_full(variant, payload, None, &user_commands)?;
-            let run = qemu::QemuRun { board: variant.board, smp, gdb, timeout_secs: timeout, echo: true };
+            let run = qemu::QemuRun {
+                board: variant.board,
+                smp,
+                gdb,
+                timeout_secs: timeout,
+                echo: true,
+                extra_arguments: Vec::new(),
+            };
             let outcome = run.run(&image)?;
             if outcome.timed_out {
                 return Err(format!("QEMU did not finish within {timeout} s"));

@@ -18,6 +18,8 @@ pub struct QemuRun {
     pub timeout_secs: u64,
     /// Print the console as it arrives (interactive runs); tests keep it for the report instead.
     pub echo: bool,
+    /// More QEMU arguments (e.g. `-plugin ...`).
+    pub extra_arguments: Vec<String>,
 }
 
 pub struct Outcome {
@@ -74,6 +76,7 @@ impl QemuRun {
         if self.gdb {
             arguments.extend(["-s", "-S"].map(String::from));
         }
+        arguments.extend(self.extra_arguments.iter().cloned());
         Ok(arguments)
     }
 

@@ -65,6 +65,7 @@ pub fn run_all(long: bool) -> Result<(), String> {
     for suite in &suites {
         run_qemu_suite(suite, &mut totals)?;
     }
+    run_barrier_audits(&mut totals)?;
     println!();
     println!("ordering (store-buffering litmus, user -> kernel thread -> user switching):");
     for line in &totals.litmus_lines {
@@ -137,7 +138,14 @@ fn run_qemu_suite(suite: &Suite, totals: &mut Totals) -> Result<(), String> {
     }
     let image = build(suite.variant, suite.payload)?;
     let label = format!("{}/{}/{}", suite.variant.board.name(), suite.variant.barrier.name(), suite.payload.name());
-    let run = QemuRun { board: suite.variant.board, smp: 4, gdb: false, timeout_secs: suite.timeout_secs, echo: false };
+    let run = QemuRun {
+        board: suite.variant.board,
+        smp: 4,
+        gdb: false,
+        timeout_secs: suite.timeout_secs,
+        echo: false,
+        extra_arguments: Vec::new(),
+    };
     let outcome = run.run(&image)?;
     let interesting = |line: &&String| {
         line.starts_with("test ")
@@ -276,4 +284,71 @@ pub fn check() -> Result<(), String> {
             "warnings",
         ],
     )
+}
+
+/// The barrier audit: boots the demo (processes, threads, and the T1 -> K -> T2 switching workload) of each
+/// barrier variant under the insn-counter plugin with `audit=on`, which checks on the real switch path that a full
+/// barrier executes between the publication of a user mm (the kernel's `hint #0x62`) and the first EL0
+/// instruction. The arm64 and generic variants must pass every check; the BROKEN variant must be caught.
+fn run_barrier_audits(totals: &mut Totals) -> Result<(), String> {
+    let plugin = crate::compare::build_plugin()?;
+    for barrier in [Barrier::Arm64, Barrier::Generic, Barrier::NoneBroken] {
+        let variant = VariantArgs { board: Board::QemuVirt, barrier, release: true };
+        let image = build(variant, Payload::Demo)?;
+        let label = format!("qemu-virt/{}/audit", barrier.name());
+        let report = workspace_root().join("out").join(format!("barrier-audit-{}.txt", barrier.name()));
+        let _ = std::fs::remove_file(&report);
+        let run = QemuRun {
+            board: Board::QemuVirt,
+            smp: 4,
+            gdb: false,
+            timeout_secs: 600,
+            echo: false,
+            extra_arguments: vec![
+                "-plugin".into(),
+                format!("{},outfile={},audit=on", plugin.display(), report.display()),
+            ],
+        };
+        let outcome = run.run(&image)?;
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        let audit = text.lines().find_map(|line| {
+            let rest = line.strip_prefix("barrier-audit: ")?;
+            let field =
+                |name: &str| rest.split_whitespace().find_map(|word| word.strip_prefix(name)?.parse::<u64>().ok());
+            Some((field("checked=")?, field("violations=")?))
+        });
+        let result = match (audit, outcome.exit_code) {
+            (Some((checked, violations)), Some(0)) => {
+                let line = format!("[{label}] barrier audit: {checked} switches into a user mm checked, {violations} without a full barrier before the first user instruction");
+                println!("  {line}");
+                totals.litmus_lines.push(line);
+                match (barrier, violations) {
+                    (_, _) if checked < 1000 => Err(format!("only {checked} switches checked")),
+                    (Barrier::NoneBroken, 0) => Err("the audit did not catch the BROKEN variant".to_string()),
+                    (Barrier::NoneBroken, _) => Ok(()),
+                    (_, 0) => Ok(()),
+                    (_, violations) => Err(format!("{violations} switches without the post-switch barrier")),
+                }
+            }
+            (None, _) => Err(format!("no audit report from the plugin\n{}", outcome.tail(15))),
+            (_, status) => Err(format!("the demo exited with {status:?}\n{}", outcome.tail(15))),
+        };
+        let name = if barrier == Barrier::NoneBroken {
+            "barrier_audit_catches_missing_barrier"
+        } else {
+            "barrier_audit_finds_barrier_on_every_switch"
+        };
+        match result {
+            Ok(()) => {
+                totals.passed += 1;
+                println!("  [{label}] test {name} ... ok");
+            }
+            Err(why) => {
+                totals.failed += 1;
+                println!("  [{label}] test {name} ... FAILED: {why}");
+                totals.failures.push(format!("{label}: {why}"));
+            }
+        }
+    }
+    Ok(())
 }

@@ -103,6 +103,20 @@ impl Arch for Arm64 {
         ADDRESS_SPACES_FREED.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Marks the publication of a user mm registered for an expedited membarrier with `hint #0x62`: a NOP on
+    /// hardware; the QEMU barrier audit (`tools/insn-counter`, `audit=on`) checks that a full barrier executes
+    /// after it and before the first EL0 instruction. Unregistered mms need no barrier and get no marker.
+    #[inline(always)]
+    fn trace_user_mm_published(membarrier_state: u32) {
+        if !core_sched::arch::membarrier_state_requires_barrier(membarrier_state) {
+            return;
+        }
+        // SAFETY: an unallocated HINT executes as a NOP: no register, flag or memory effect. Not `nomem`: it
+        // stays in program order after the publishing store, which is the point of the marker; it orders
+        // nothing at run time.
+        unsafe { core::arch::asm!("hint #0x62", options(nostack, preserves_flags)) };
+    }
+
     /// The arm64 override: an explicit `dmb ish` when the mm is registered for an expedited membarrier.
     /// `dmb ish` orders all earlier loads and stores before all later ones for every observer in the
     /// inner-shareable domain (all cores), which is exactly the full barrier the hook must provide: it orders the

@@ -19,7 +19,15 @@
 //! there. The report goes to `outfile=PATH` (or QEMU's log with `-d plugin`) from an atexit callback: a
 //! semihosting exit skips the per-vCPU exit callbacks, the atexit callback still runs.
 //!
-//! Arguments: `outfile=PATH` (where to write the report).
+//! Arguments: `outfile=PATH` (where to write the report), `audit=on` (the post-switch barrier audit below).
+//!
+//! The barrier audit checks, on the real switch path, what the post-switch-mm barrier must provide: after the
+//! scheduler publishes a user mm as a CPU's current one (the kernel executes `hint #0x62` right after that store),
+//! a full barrier (`dmb`/`dsb` with ISH, OSH or SY) must execute on that vCPU before its first EL0 instruction.
+//! Without it, a membarrier caller that read the old value and skipped this CPU is not ordered with the user
+//! task's first accesses (the litmus in shared/membarrier.md; core-sched's model checker shows the outcome
+//! becomes reachable). Each such window is one check; a window with no barrier is a violation. EL0 code is
+//! recognised by its address (below 2^39, TTBR0's range), checked at the first instruction of each block.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -33,6 +41,29 @@ use qemu_plugin::{HasCallbacks, PluginId, Register, TranslationBlock};
 const START_MARKER: u32 = 0xd503_201f | (0x60 << 5);
 /// `hint #0x61`: the end marker.
 const END_MARKER: u32 = 0xd503_201f | (0x61 << 5);
+
+/// `hint #0x62`: the kernel published a user mm as this CPU's current one (start of an audit window).
+const AUDIT_MARKER: u32 = 0xd503_201f | (0x62 << 5);
+/// User (EL0) code lives below this address (TTBR0, T0SZ = 25).
+const USER_ADDRESS_LIMIT: u64 = 1 << 39;
+
+/// Whether `word` is a full barrier between the cores: DMB or DSB with the ISH, OSH or SY option.
+fn is_full_barrier(word: u32) -> bool {
+    let is_dmb = word & !0xf00 == 0xd503_30bf;
+    let is_dsb = word & !0xf00 == 0xd503_309f;
+    let option = (word >> 8) & 0xf;
+    (is_dmb || is_dsb) && matches!(option, 0b1011 | 0b0011 | 0b1111)
+}
+
+/// Audit window state per vCPU: 0 closed, 1 open, 2 open and a full barrier seen.
+static AUDIT_STATE: [std::sync::atomic::AtomicU8; MAX_VCPUS] =
+    [const { std::sync::atomic::AtomicU8::new(0) }; MAX_VCPUS];
+static AUDIT_CHECKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static AUDIT_VIOLATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn audit_state(vcpu: u32) -> &'static std::sync::atomic::AtomicU8 {
+    &AUDIT_STATE[(vcpu as usize).min(MAX_VCPUS - 1)]
+}
 
 /// vCPUs the report covers (QEMU virt has at most a few hundred; the kernel uses four).
 const MAX_VCPUS: usize = 64;
@@ -80,6 +111,7 @@ static MARKERS: Mutex<Markers> = Mutex::new(Markers { open: Vec::new(), regions:
 
 struct InsnCounter {
     counter: Option<Counter>,
+    audit: bool,
 }
 
 impl Register for InsnCounter {
@@ -87,6 +119,7 @@ impl Register for InsnCounter {
         let counter = Counter::new();
         self.counter = Some(counter);
         let outfile = args.raw.iter().find_map(|argument| argument.strip_prefix("outfile=").map(String::from));
+        self.audit = args.raw.iter().any(|argument| argument == "audit=on");
         qemu_plugin::qemu_plugin_register_atexit_cb(id, move |_| report(counter, outfile.as_deref()))?;
         Ok(())
     }
@@ -95,7 +128,7 @@ impl Register for InsnCounter {
 impl HasCallbacks for InsnCounter {
     fn on_translation_block_translate(&mut self, _id: PluginId, tb: TranslationBlock) -> qemu_plugin::Result<()> {
         let Some(counter) = self.counter else { return Ok(()) };
-        for instruction in tb.instructions() {
+        for (index, instruction) in tb.instructions().enumerate() {
             let mut bytes = [0u8; 4];
             let word = if instruction.size() == 4 && instruction.read_data(&mut bytes) == 4 {
                 u32::from_le_bytes(bytes)
@@ -108,6 +141,34 @@ impl HasCallbacks for InsnCounter {
                     move |vcpu| marker_executed(counter, vcpu, is_start),
                     qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
                 );
+            }
+            if self.audit {
+                use std::sync::atomic::Ordering::Relaxed;
+                let flags = qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS;
+                if word == AUDIT_MARKER {
+                    instruction.register_execute_callback_flags(move |vcpu| audit_state(vcpu).store(1, Relaxed), flags);
+                } else if is_full_barrier(word) {
+                    instruction.register_execute_callback_flags(
+                        move |vcpu| {
+                            let _ = audit_state(vcpu).compare_exchange(1, 2, Relaxed, Relaxed);
+                        },
+                        flags,
+                    );
+                } else if index == 0 && instruction.vaddr() < USER_ADDRESS_LIMIT {
+                    instruction.register_execute_callback_flags(
+                        move |vcpu| match audit_state(vcpu).swap(0, Relaxed) {
+                            1 => {
+                                AUDIT_CHECKED.fetch_add(1, Relaxed);
+                                AUDIT_VIOLATIONS.fetch_add(1, Relaxed);
+                            }
+                            2 => {
+                                AUDIT_CHECKED.fetch_add(1, Relaxed);
+                            }
+                            _ => {}
+                        },
+                        flags,
+                    );
+                }
             }
             qemu_plugin::qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
                 instruction,
@@ -168,6 +229,12 @@ fn report(counter: Counter, outfile: Option<&str>) {
         markers.regions.len(),
         markers.unmatched
     );
+    let _ = writeln!(
+        text,
+        "barrier-audit: checked={} violations={}",
+        AUDIT_CHECKED.load(std::sync::atomic::Ordering::Relaxed),
+        AUDIT_VIOLATIONS.load(std::sync::atomic::Ordering::Relaxed)
+    );
     match outfile {
         Some(path) => {
             if let Err(error) = std::fs::write(path, &text) {
@@ -180,4 +247,4 @@ fn report(counter: Counter, outfile: Option<&str>) {
     }
 }
 
-qemu_plugin::register!(InsnCounter { counter: None });
+qemu_plugin::register!(InsnCounter { counter: None, audit: false });
