@@ -67,24 +67,26 @@ fn run_user_command_lines() -> i32 {
     let before = crate::switching::snapshot();
     let mut first_failure = 0i32;
     for command_line in crate::user_programs::USER_RUN {
+        // [embedded name, argv[0] (the file's name), arguments...]
         let name = command_line[0];
+        let argv = &command_line[1..];
         let Some(image) = crate::user_programs::find(name) else {
             println!("run: {name}: not embedded");
             first_failure = if first_failure == 0 { CANNOT_EXECUTE } else { first_failure };
             continue;
         };
-        println!("run: {}", command_line.join(" "));
-        match process::spawn_process(image, command_line, None) {
+        println!("run: {}", argv.join(" "));
+        match process::spawn_process(image, argv, None) {
             Ok(process) => {
                 wait_running_tasks(u64::MAX / 2_000_000, || process.is_finished());
                 let status = process.exit_status();
-                println!("run: {name} exited with status {status}");
+                println!("run: {} exited with status {status}", argv[0]);
                 if status != 0 && first_failure == 0 {
                     first_failure = status;
                 }
             }
             Err(error) => {
-                println!("run: {name}: cannot execute: {error}");
+                println!("run: {}: cannot execute: {error}", argv[0]);
                 if first_failure == 0 {
                     first_failure = CANNOT_EXECUTE;
                 }

@@ -96,8 +96,7 @@ pub fn init_this_cpu() {
 
 extern "C" fn user_task_first_entry(_argument: usize) -> ! {
     SCHED.finish_switch();
-    let current = SCHED.current();
-    arch_arm64::context::enter_user(current.context())
+    arch_arm64::context::enter_user(SCHED.current())
 }
 
 /// Loads `image` as a new process with `argv` and makes its first thread runnable. Returns the process.
@@ -190,12 +189,16 @@ pub fn exit_if_process_exiting() {
 /// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
 /// leaving the kernel and every other process running.
 pub fn kill_current_for_fault(what: &str, pc: u64, address: u64) -> ! {
-    let tid = SCHED.current().id().0;
-    let (pid, name) = current_process().map_or((0, String::from("?")), |process| (process.pid, process.name.clone()));
-    println!("user fault: task {tid} (process {pid} '{name}') killed: {what} at pc {pc:#x}, address {address:#x}");
-    if let Some(process) = current_process() {
-        process.exit_status.store(139, Ordering::Relaxed);
-        process.exiting.store(true, Ordering::Relaxed);
+    // In a block: nothing owned may stay on this stack across the exit, which never returns.
+    {
+        let tid = SCHED.current().id().0;
+        let process = current_process();
+        let (pid, name) = process.as_ref().map_or((0, "?"), |process| (process.pid, process.name.as_str()));
+        println!("user fault: task {tid} (process {pid} '{name}') killed: {what} at pc {pc:#x}, address {address:#x}");
+        if let Some(process) = process {
+            process.exit_status.store(139, Ordering::Relaxed);
+            process.exiting.store(true, Ordering::Relaxed);
+        }
     }
     exit_current_thread(139, true)
 }

@@ -19,6 +19,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_threads_share_memory_in_parallel", run: threads_parallel },
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_faults_kill_only_the_task", run: faults },
+    Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
     Test { name: "membarrier_conformance_single_thread", run: membarrier_single },
@@ -163,6 +164,41 @@ fn faults() -> Result<(), String> {
     }
     // The kernel and other tasks go on.
     run_expecting(&["hello", "after-faults"], 0)
+}
+
+/// Runs `hello` pinned to every CPU, so that every CPU's lazily kept mm is one of these (same size each time).
+fn run_on_every_cpu() -> Result<(), String> {
+    let image = crate::user_programs::find("hello").ok_or("program hello is not embedded")?;
+    let processes = (0..crate::smp::online_count())
+        .map(|cpu| {
+            process::spawn_process_with_affinity(
+                image,
+                &["hello", "settle"],
+                Some(cpu),
+                core_sched::CpuSet::single(cpu),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    wait_all(&processes, 10_000).map(|_| ())
+}
+
+fn no_leaks() -> Result<(), String> {
+    run_on_every_cpu()?;
+    let (heap_before, frames_before) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
+    for round in 0..20 {
+        let argument = format!("round-{round}");
+        run_expecting(&["threads", "2"], 0)?;
+        run_expecting(&["faults", "null"], 139)?;
+        run_expecting(&["hello", argument.as_str()], 0)?;
+    }
+    run_on_every_cpu()?;
+    let (heap_after, frames_after) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
+    println!("  heap {heap_before} -> {heap_after} bytes, page frames {frames_before} -> {frames_after}");
+    // 60 processes and 100 threads ran: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
+    if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {
+        return Err(format!("heap {heap_before} -> {heap_after}, frames {frames_before} -> {frames_after}"));
+    }
+    Ok(())
 }
 
 fn asid_rollover() -> Result<(), String> {

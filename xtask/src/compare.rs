@@ -20,8 +20,8 @@ pub struct BenchOptions {
     #[arg(long, default_value_t = 5)]
     pub repetitions: u32,
     /// Store-buffering litmus iterations per switching CPU at the end of each run (kernel/src/switching.rs);
-    /// 0 skips it and the litmus column shows n/a. Off by default until the litmus workload is stable.
-    #[arg(long, default_value_t = 0)]
+    /// 0 skips it and the litmus column shows n/a.
+    #[arg(long, default_value_t = 100_000)]
     pub litmus_iterations: u64,
     /// Kill QEMU after this many seconds.
     #[arg(long, default_value_t = 600)]
@@ -55,6 +55,9 @@ pub struct VariantResult {
     barrier: Barrier,
     scenarios: BTreeMap<ScenarioKey, Samples>,
     litmus: Option<Litmus>,
+    /// The plugin's barrier audit: (switches into a registered mm checked, those without a full barrier
+    /// before the first user instruction).
+    audit: Option<(u64, u64)>,
     call_site: CallSite,
 }
 
@@ -143,7 +146,9 @@ pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Re
 /// Boots `elf` on QEMU virt (four cores, multi-threaded TCG, as the tests) with the plugin; returns the
 /// console. Fails on a non-zero exit status or a timeout, showing the last console lines.
 fn run_qemu(elf: &Path, plugin: &Path, report: &Path, timeout: u64, barrier: Barrier) -> Result<String, String> {
-    let plugin_argument = format!("{},outfile={}", plugin.display(), report.display());
+    // audit=on: the plugin also checks every switch into a registered mm for a full barrier before the first
+    // user instruction (it adds callbacks, not counted instructions, so the counts are unchanged).
+    let plugin_argument = format!("{},outfile={},audit=on", plugin.display(), report.display());
     let arguments = [
         "-machine",
         "virt",
@@ -266,7 +271,12 @@ fn parse_run(barrier: Barrier, console: &str, plugin_report: &str) -> Result<Var
     if scenarios.is_empty() {
         return Err("the console has no `bench: region=` lines".into());
     }
-    Ok(VariantResult { barrier, scenarios, litmus, call_site: CallSite::default() })
+    let audit = plugin_report.lines().find_map(|line| {
+        let rest = line.strip_prefix("barrier-audit: ")?;
+        let field = |name: &str| rest.split_whitespace().find_map(|word| word.strip_prefix(name)?.parse::<u64>().ok());
+        Some((field("checked=")?, field("violations=")?))
+    });
+    Ok(VariantResult { barrier, scenarios, litmus, audit, call_site: CallSite::default() })
 }
 
 /// llvm-objdump of the pinned toolchain (rustup component llvm-tools).
@@ -438,14 +448,24 @@ fn per_switch(samples: &Samples, values: &[f64]) -> Option<Spread> {
     spread(&divided)
 }
 
+/// The ordering column: the litmus forbidden count, and the barrier audit (switches into a registered mm
+/// with no full barrier before the first user instruction / switches checked).
 fn litmus_text(result: &VariantResult) -> String {
-    match &result.litmus {
+    let litmus = match &result.litmus {
         Some(litmus) => {
             let flag = if litmus.forbidden > 0 { " FORBIDDEN SEEN" } else { "" };
             format!("{}/{}{flag}", litmus.forbidden, litmus.iterations)
         }
         None => "n/a".into(),
-    }
+    };
+    let audit = match result.audit {
+        Some((checked, violations)) => {
+            let flag = if violations > 0 { " NO BARRIER" } else { "" };
+            format!("audit {violations}/{checked}{flag}")
+        }
+        None => "audit n/a".into(),
+    };
+    format!("{litmus}; {audit}")
 }
 
 /// The rows of the results table: one per variant and scenario.
@@ -476,7 +496,7 @@ const HEADERS: [&str; 8] = [
     "guest insns / iteration",
     "guest insns / switch",
     "host ns / switch (or / call)",
-    "litmus forbidden",
+    "litmus forbidden; barrier audit",
 ];
 
 fn print_table(results: &[VariantResult]) {

@@ -57,7 +57,11 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String), String> {
     for (index, command) in commands.iter().enumerate() {
         let name = command.embedded_name(index);
         copy(&command.path, &folder.join(&name))?;
+        // Embedded name, then argv: the file's own name and the arguments.
         run_list.push_str(&name);
+        run_list.push(' ');
+        run_list
+            .push_str(&command.path.file_name().map_or("program".into(), |file| file.to_string_lossy().to_string()));
         for argument in &command.arguments {
             run_list.push(' ');
             run_list.push_str(argument);

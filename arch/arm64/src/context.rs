@@ -118,9 +118,29 @@ pub unsafe fn switch_context_raw(prev: *const TaskContext, next: *const TaskCont
 
 /// Leaves the kernel for EL0 through the running task's user frame. Called at the end of a new user task's
 /// kernel entry function.
-pub fn enter_user(context: &TaskContext) -> ! {
+///
+/// Takes the caller's reference to the task and drops it before leaving (this function never returns, so a
+/// reference kept on the abandoned stack would leak the task): the scheduler's own reference (the run queue's
+/// `curr`) keeps the task and its stack alive while it runs.
+///
+/// # Panics
+/// If the stack pointer is not inside `task`'s kernel stack, i.e. `task` is not the running task.
+pub fn enter_user(task: alloc::sync::Arc<core_sched::Task<crate::Arm64>>) -> ! {
+    let context = task.context();
+    let stack_start = context.stack.as_ptr() as usize;
+    let stack_end = stack_start + context.stack.len() * 16;
+    let stack_pointer: usize;
+    // SAFETY: reads SP into a register; no memory or flag effects.
+    unsafe { core::arch::asm!("mov {sp}, sp", sp = out(reg) stack_pointer, options(nomem, nostack, preserves_flags)) };
+    assert!(
+        (stack_start..stack_end).contains(&stack_pointer),
+        "enter_user for a task that is not running on this stack"
+    );
+    let frame = context.user_frame();
+    drop(task);
     // SAFETY: the user frame was written by `set_user_entry`/`set_user_frame` and lies at the top of the running
-    // task's own kernel stack, above everything still live (this function never returns, so the Rust frames below
-    // are abandoned). The frame's SPSR selects EL0t, so the ERET cannot raise privilege.
-    unsafe { arch_enter_user(context.user_frame()) }
+    // task's own kernel stack (checked above), above everything still live: this function never returns, so the
+    // Rust frames below are abandoned, and the stack stays allocated because the scheduler holds the running
+    // task. The frame's SPSR selects EL0t, so the ERET cannot raise privilege.
+    unsafe { arch_enter_user(frame) }
 }
