@@ -124,9 +124,18 @@ fn set_measured_cpu_tick(running: bool) -> Result<(), String> {
     }
 }
 
-/// Runs one repetition of `scenario`: its processes (and kernel thread) until they all exited. `Ok(false)`:
-/// the region ran but does not measure the scenario (the peer process ran out of yields first).
-fn run_scenario(scenario: &Scenario) -> Result<bool, String> {
+/// argv[0] of the measured program: tells it to read the cycle counter and leaves room for its result.
+const CYCLES_ARGUMENT: &str = "bench-cycles:00000000000000000000";
+
+/// The region's PMU cycles the program left in its argv[0].
+fn cycles_left_by(process: &crate::process::Process) -> Option<u64> {
+    let bytes = process.read_argument(0, CYCLES_ARGUMENT.len())?;
+    core::str::from_utf8(&bytes).ok()?.strip_prefix("bench-cycles:")?.parse().ok()
+}
+
+/// Runs one repetition of `scenario`: its processes (and kernel thread) until they all exited. Returns whether
+/// the region measures the scenario (false: the peer process ran out of yields first) and its PMU cycles.
+fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
     let image = crate::user_programs::find("bench").ok_or("program bench is not embedded")?;
     let iterations = iterations();
     let iterations_text = format!("{iterations}");
@@ -156,7 +165,8 @@ fn run_scenario(scenario: &Scenario) -> Result<bool, String> {
         Peer::MembarrierOthers(count) => OTHER_CPUS[..count].iter().map(|cpu| format!("{cpu}")).collect(),
         _ => Vec::new(),
     };
-    let mut argv: Vec<&str> = alloc::vec!["bench", mode, iterations_text.as_str(), warmup_text.as_str(), registration];
+    let mut argv: Vec<&str> =
+        alloc::vec![CYCLES_ARGUMENT, mode, iterations_text.as_str(), warmup_text.as_str(), registration];
     argv.extend(others.iter().map(String::as_str));
     let measured = process::spawn_process_with_affinity(image, &argv, Some(MEASURED_CPU), measured_cpu)?;
     let finished = wait_running_tasks(120_000, || measured.is_finished());
@@ -170,7 +180,7 @@ fn run_scenario(scenario: &Scenario) -> Result<bool, String> {
         return Err("the bench processes did not finish".into());
     }
     match measured.exit_status() {
-        0 => Ok(peer_outlived_region),
+        0 => Ok((peer_outlived_region, cycles_left_by(&measured).unwrap_or(0))),
         status => Err(format!("bench exited with status {status}")),
     }
 }
@@ -191,12 +201,19 @@ pub fn run() -> i32 {
         println!("bench: {error}");
         return 1;
     }
+    // EL0 reads of the cycle counter, on every core (the measured program and its peers may run anywhere).
+    arch_arm64::cpu::enable_user_cycle_counter();
+    for cpu in 1..smp::online_count() {
+        smp::call_on(cpu, arch_arm64::cpu::enable_user_cycle_counter);
+    }
+    wait_running_tasks(10, || false);
+    let mut cycle_table: Vec<(&'static str, bool, u32, Vec<u64>)> = Vec::new();
     let mut region = 0u32;
     let mut status = 0;
     'scenarios: for scenario in SCENARIOS {
         for repetition in 0..repetitions() {
-            let valid = match run_scenario(scenario) {
-                Ok(valid) => valid,
+            let (valid, cycles) = match run_scenario(scenario) {
+                Ok(result) => result,
                 Err(error) => {
                     println!("bench: scenario={} FAILED: {error}", scenario.name);
                     status = 1;
@@ -205,13 +222,24 @@ pub fn run() -> i32 {
             };
             // A discarded region still ended, so it keeps its number; xtask skips it.
             println!(
-                "bench: region={region} scenario={} mm={} n={} switches_per_iteration={} rep={repetition}{}",
+                "bench: region={region} scenario={} mm={} n={} switches_per_iteration={} rep={repetition} cycles={cycles}{}",
                 scenario.name,
                 if scenario.registered { "registered" } else { "unregistered" },
                 iterations(),
                 scenario.switches_per_iteration(),
                 if valid { "" } else { " discarded=peer-finished-first" }
             );
+            if valid {
+                match cycle_table.iter_mut().find(|row| row.0 == scenario.name && row.1 == scenario.registered) {
+                    Some(row) => row.3.push(cycles),
+                    None => cycle_table.push((
+                        scenario.name,
+                        scenario.registered,
+                        scenario.switches_per_iteration(),
+                        alloc::vec![cycles],
+                    )),
+                }
+            }
             region += 1;
         }
     }
@@ -220,6 +248,7 @@ pub fn run() -> i32 {
         status = 1;
     }
     println!("bench: regions={region}");
+    print_cycle_table(&mut cycle_table);
     let litmus = litmus_iterations();
     if status == 0 && litmus > 0 {
         match crate::switching::run("membarrier", litmus, 1) {
@@ -228,4 +257,23 @@ pub fn run() -> i32 {
         }
     }
     status
+}
+
+/// The same regions in PMU cycles (PMCCNTR_EL0): on hardware the figure that counts; under QEMU the counter
+/// follows host time and is only indicative. Median over the repetitions, per iteration and per switch.
+fn print_cycle_table(rows: &mut [(&'static str, bool, u32, Vec<u64>)]) {
+    println!(
+        "bench: PMU cycles (PMCCNTR_EL0), median of the repetitions, barrier {}",
+        arch_arm64::sched_arch::POST_SWITCH_BARRIER
+    );
+    println!("bench:   scenario            | mm           | cycles / iteration | cycles / switch");
+    for (name, registered, switches, samples) in rows.iter_mut() {
+        samples.sort_unstable();
+        let median = samples[samples.len() / 2] as f64 / iterations() as f64;
+        let per_switch = if *switches > 0 { format!("{:.1}", median / *switches as f64) } else { String::from("n/a") };
+        println!(
+            "bench:   {name:<19} | {:<12} | {median:>18.1} | {per_switch:>15}",
+            if *registered { "registered" } else { "unregistered" }
+        );
+    }
 }

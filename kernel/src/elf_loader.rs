@@ -130,6 +130,9 @@ fn load_segment(address_space: &UserAddressSpace, image: &[u8], segment: &Progra
         page += PAGE_SIZE;
     }
     copy_into(address_space, start, &image[offset..offset + file_size])?;
+    if permissions.executable {
+        address_space.sync_instruction_cache(start, memory_size)?;
+    }
     Ok(())
 }
 

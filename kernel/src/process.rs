@@ -26,6 +26,9 @@ pub struct Process {
     pub mm_id: MmId,
     /// Addresses of the argument strings on the initial user stack.
     pub argv_addresses: alloc::vec::Vec<u64>,
+    /// The address space, kept readable after exit (not one of core-sched's references: its pages stay until
+    /// this handle goes too).
+    address_space: Arc<Mm<Arm64>>,
     threads_alive: AtomicU32,
     exit_status: AtomicI32,
     /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
@@ -38,6 +41,15 @@ impl Process {
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
+    /// Reads back `length` bytes of argument `index` from the process's memory (a program may leave a result
+    /// there; used by the bench payload), also after the process exited.
+    pub fn read_argument(&self, index: usize, length: usize) -> Option<alloc::vec::Vec<u8>> {
+        let address = *self.argv_addresses.get(index)?;
+        let mut bytes = alloc::vec![0u8; length];
+        self.address_space.arch().copy_from_user(address as usize, &mut bytes).ok()?;
+        Some(bytes)
+    }
+
     /// The exit status (valid once finished).
     pub fn exit_status(&self) -> i32 {
         self.exit_status.load(Ordering::Relaxed)
@@ -114,6 +126,7 @@ pub fn spawn_process_with_affinity(
     let program = crate::elf_loader::load(image, argv).map_err(|error| alloc::format!("{error}"))?;
     let pid = next_id();
     let mm = Mm::new(MmId(pid), program.address_space);
+    let address_space = mm.clone();
     let mut context = TaskContext::new_task(user_task_first_entry, 0);
     context.set_user_entry(program.entry, program.stack_pointer, [0; 3]);
     let process = Arc::new(Process {
@@ -121,6 +134,7 @@ pub fn spawn_process_with_affinity(
         name: String::from(argv.first().copied().unwrap_or("?")),
         mm_id: MmId(pid),
         argv_addresses: program.argv_addresses,
+        address_space,
         threads_alive: AtomicU32::new(1),
         exit_status: AtomicI32::new(0),
         exiting: AtomicBool::new(false),

@@ -30,6 +30,22 @@ impl Args {
     }
 }
 
+impl Args {
+    /// Overwrites the start of argument `index` with `text` (at most its length): a way to hand a result back to
+    /// a kernel that reads the argument after the program exits (the bench payload does).
+    pub fn write_argument(&self, index: usize, text: &[u8]) {
+        let length = self.get(index).len().min(text.len());
+        if index >= self.argc {
+            return;
+        }
+        // SAFETY: argv[index] points at a writable string of at least `length` bytes on our initial stack.
+        unsafe {
+            let pointer = *self.argv.add(index) as *mut u8;
+            core::ptr::copy_nonoverlapping(text.as_ptr(), pointer, length);
+        }
+    }
+}
+
 core::arch::global_asm!(
     ".global _start",
     "_start:",

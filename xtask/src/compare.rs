@@ -710,7 +710,7 @@ pub fn compare(options: BenchOptions) -> Result<(), String> {
     println!("\nwrote {}/{{results.csv,results.md,switch-cost.svg}}", folder.display());
     if results.iter().any(|result| result.barrier == Barrier::NoneBroken) {
         println!(
-            "note: none-BROKEN has no post-switch barrier; its litmus column is expected to show forbidden outcomes"
+            "note: none-BROKEN has no post-switch barrier: the barrier audit flags it (NO BARRIER); its litmus cannot show it on an x86 host (docs/compare.md)"
         );
     }
     Ok(())

@@ -289,7 +289,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 board: variant.board,
                 smp,
                 gdb,
-                timeout_secs: timeout,
+                // A debugging session gets an hour unless a longer timeout was asked for; still bounded.
+                timeout_secs: if gdb { timeout.max(3600) } else { timeout },
                 echo: true,
                 extra_arguments: Vec::new(),
             };

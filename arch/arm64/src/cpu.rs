@@ -156,3 +156,33 @@ pub fn user_thread_pointer() -> u64 {
     use aarch64_cpu::registers::TPIDR_EL0;
     TPIDR_EL0.get()
 }
+
+/// Starts the cycle counter (PMCCNTR_EL0) on this core, counting at EL1 and EL0, and lets EL0 read it: the bench
+/// payload measures the same regions in cycles as in guest instructions (on hardware the cycles are the figure).
+/// Only the bench build calls this: like Linux's `perf_user_access`, it gives user code a precise timer.
+pub fn enable_user_cycle_counter() {
+    const PMCR_ENABLE: u64 = 1 << 0;
+    const PMCR_LONG_CYCLE_COUNTER: u64 = 1 << 6;
+    const PMCNTEN_CYCLE_COUNTER: u64 = 1 << 31;
+    const PMUSERENR_ENABLE: u64 = 1 << 0;
+    const PMUSERENR_CYCLE_COUNTER_READ: u64 = 1 << 2;
+    // SAFETY: PMU configuration of this core only: PMCCFILTR_EL0 = 0 counts cycles at EL1 and EL0; PMCR_EL0
+    // enables the counters; PMCNTENSET_EL0 starts the cycle counter; PMUSERENR_EL0 lets EL0 read it. No memory
+    // is touched; the ISB makes the settings effective before returning.
+    unsafe {
+        core::arch::asm!(
+            "msr pmccfiltr_el0, xzr",
+            "mrs {pmcr}, pmcr_el0",
+            "orr {pmcr}, {pmcr}, {pmcr_bits}",
+            "msr pmcr_el0, {pmcr}",
+            "msr pmcntenset_el0, {counter}",
+            "msr pmuserenr_el0, {user}",
+            "isb",
+            pmcr = out(reg) _,
+            pmcr_bits = in(reg) PMCR_ENABLE | PMCR_LONG_CYCLE_COUNTER,
+            counter = in(reg) PMCNTEN_CYCLE_COUNTER,
+            user = in(reg) PMUSERENR_ENABLE | PMUSERENR_CYCLE_COUNTER_READ,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}

@@ -203,32 +203,57 @@ impl UserAddressSpace {
     /// Copies `data` to user address `destination`; all or nothing as far as checking goes.
     pub fn copy_to_user(&self, destination: usize, data: &[u8]) -> Result<(), MemoryError> {
         self.check_range(destination, data.len(), true)?;
+        self.write_pages(destination, data, true)
+    }
+
+    /// Copies `data` to `destination` where EL0 may read but perhaps not write (loading a program's read-only
+    /// segments before it runs). The pages must be mapped for EL0.
+    pub fn copy_to_user_ignoring_permissions(&self, destination: usize, data: &[u8]) -> Result<(), MemoryError> {
+        self.write_pages(destination, data, false)
+    }
+
+    /// Writes `data` at `destination` page by page through the linear map; every page must be mapped for EL0
+    /// (and EL0-writable when `require_writable`).
+    fn write_pages(&self, destination: usize, data: &[u8], require_writable: bool) -> Result<(), MemoryError> {
         let mut done = 0;
         while done < data.len() {
             let address = destination + done;
             let chunk = (PAGE_SIZE - address % PAGE_SIZE).min(data.len() - done);
-            let physical = self.translate(address, true).ok_or(MemoryError::BadAddress)?;
-            // SAFETY: `translate` checked that the page is a user-writable page of this address space, whose
-            // frame is owned by it and mapped in the linear map; the chunk stays inside that page.
+            let physical = self.translate(address, require_writable).ok_or(MemoryError::BadAddress)?;
+            // SAFETY: `translate` checked that the page is a user page of this address space (writable when
+            // asked), whose frame it owns and which the linear map covers; the chunk stays inside that page.
             unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), phys_to_virt(physical) as *mut u8, chunk) };
             done += chunk;
         }
         Ok(())
     }
 
-    /// Copies `data` to `destination` where EL0 may read but perhaps not write (loading a program's read-only
-    /// segments before it runs). The pages must be mapped for EL0.
-    pub fn copy_to_user_ignoring_permissions(&self, destination: usize, data: &[u8]) -> Result<(), MemoryError> {
-        let mut done = 0;
-        while done < data.len() {
-            let address = destination + done;
-            let chunk = (PAGE_SIZE - address % PAGE_SIZE).min(data.len() - done);
+    /// Makes code written into `[start, start + length)` (through the linear map) visible to instruction fetch:
+    /// cleans the data cache lines to the point of unification, then invalidates the instruction caches of
+    /// every core. Needed on hardware whose caches are not coherent for instruction fetch (Cortex-A72); a no-op
+    /// in effect under QEMU.
+    pub fn sync_instruction_cache(&self, start: usize, length: usize) -> Result<(), MemoryError> {
+        // CTR_EL0.DminLine: log2 of the smallest data cache line in words.
+        let cache_type: u64;
+        // SAFETY: reads CTR_EL0, a read-only identification register.
+        unsafe {
+            core::arch::asm!("mrs {value}, ctr_el0", value = out(reg) cache_type, options(nomem, nostack, preserves_flags))
+        };
+        let line = 4usize << ((cache_type >> 16) & 0xf);
+        let end = start.checked_add(length).ok_or(MemoryError::BadAddress)?;
+        let mut address = start & !(line - 1);
+        while address < end {
             let physical = self.translate(address, false).ok_or(MemoryError::BadAddress)?;
-            // SAFETY: the page belongs to this address space (checked by `translate`) and is reached through
-            // the linear map; the chunk stays inside the page.
-            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), phys_to_virt(physical) as *mut u8, chunk) };
-            done += chunk;
+            // SAFETY: `dc cvau` cleans the line holding this linear-map address of a page owned by this address
+            // space (checked by `translate`); it does not change memory contents.
+            unsafe {
+                core::arch::asm!("dc cvau, {address}", address = in(reg) phys_to_virt(physical), options(nostack, preserves_flags))
+            };
+            address += line;
         }
+        // SAFETY: waits for the cleans, invalidates all instruction caches in the inner-shareable domain (so
+        // no core keeps stale instructions for these pages), waits again and resynchronizes this core's fetch.
+        unsafe { core::arch::asm!("dsb ish", "ic ialluis", "dsb ish", "isb", options(nostack, preserves_flags)) };
         Ok(())
     }
 

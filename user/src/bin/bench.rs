@@ -74,22 +74,54 @@ fn start_thread(index: usize, body: extern "C" fn(usize) -> !, argument: usize) 
     ulib::spawn_thread(stack, body, argument) > 0
 }
 
-/// Runs `operation` WARMUP times, then N times between the markers.
+/// Whether the kernel enabled EL0 reads of the cycle counter (it says so in argv[0], "bench-cycles:...").
+static READ_CYCLES: AtomicBool = AtomicBool::new(false);
+/// PMU cycles of the last measured region (0 when not read).
+static REGION_CYCLES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// PMCCNTR_EL0, the cycle counter (EL0 access enabled by the bench kernel), or 0 when not enabled.
+#[inline(always)]
+fn cycles() -> u64 {
+    if !READ_CYCLES.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let value: u64;
+    // SAFETY: reads the cycle counter; the bench kernel set PMUSERENR_EL0.EN/CR, so EL0 may. An ISB first so the
+    // read is not taken early. No memory effects.
+    unsafe { core::arch::asm!("isb", "mrs {value}, pmccntr_el0", value = out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// Runs `operation` WARMUP times, then N times between the markers (and between two cycle-counter reads).
 fn measure(iterations: u64, warmup: u64, mut operation: impl FnMut() -> i64) -> bool {
     let mut failures = 0u64;
     for _ in 0..warmup {
         failures += (operation() != 0) as u64;
     }
+    let started = cycles();
     region_start();
     for _ in 0..iterations {
         failures += (operation() != 0) as u64;
     }
     region_end();
+    REGION_CYCLES.store(cycles().wrapping_sub(started), Ordering::Relaxed);
     failures == 0
+}
+
+/// Leaves the region's cycle count in argv[0] ("bench-cycles:" then 20 zero-padded digits) for the kernel.
+fn report_cycles(args: &ulib::Args) {
+    let mut text = *b"bench-cycles:00000000000000000000";
+    let mut value = REGION_CYCLES.load(Ordering::Relaxed);
+    for digit in text[13..].iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    args.write_argument(0, &text);
 }
 
 fn main(args: ulib::Args) -> i32 {
     let mode = args.get(1);
+    READ_CYCLES.store(args.get(0).starts_with("bench-cycles:"), Ordering::Relaxed);
     let (Ok(iterations), Ok(warmup)) = (args.get(2).parse::<u64>(), args.get(3).parse::<u64>()) else {
         println!("usage: bench yield|threads|peer|membarrier N WARMUP registered|unregistered [CPU...]");
         return 2;
@@ -134,6 +166,7 @@ fn main(args: ulib::Args) -> i32 {
         }
     };
     STOP.store(true, Ordering::Relaxed);
+    report_cycles(&args);
     if succeeded {
         0
     } else {
