@@ -261,9 +261,11 @@ impl<A: Arch> Scheduler<A> {
     /// `sync_runqueues_membarrier_state`), so that the post-switch barrier is on for `mm` everywhere before
     /// READY lets the expedited command skip CPUs.
     fn sync_run_queues_membarrier_state(&self, mm: &Mm<A>) -> Result<(), Errno> {
+        // Interrupts masked before reading the CPU id: a preemption in between could migrate the caller and
+        // make it overwrite another CPU's copy with this mm's state.
+        let irq = A::irq_save();
         let this_cpu = A::cpu_id();
         let this_rq = self.run_queue(this_cpu);
-        let irq = A::irq_save();
         this_rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
         A::irq_restore(irq);
         if mm.users() == 1 || self.online_count() <= 1 {

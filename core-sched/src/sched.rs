@@ -281,6 +281,10 @@ impl<A: Arch> Scheduler<A> {
             // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
             A::smp_mb();
             let mm = curr.mm.lock().take();
+            assert!(
+                !(curr.is_kernel_thread() && mm.is_some()),
+                "a kernel thread exited inside kthread_use_mm (call kthread_unuse_mm first)"
+            );
             if mm.is_some() {
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
@@ -288,13 +292,15 @@ impl<A: Arch> Scheduler<A> {
             curr.sched.lock().state = TaskState::Exited;
             (curr, mm)
         };
-        A::irq_restore(irq);
+        // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
+        // since it never runs again, the references below would be left on its stack forever.
         // `active_mm` still holds its own count reference: it is now the lazy one.
         if let Some(mm) = mm {
             mm.mmput();
         }
         drop(curr);
         self.schedule();
+        A::irq_restore(irq);
     }
 
     /// Makes the current kernel thread operate on `mm` (Linux `kthread_use_mm`). The caller must hold a user

@@ -157,6 +157,7 @@ pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option
     frame.x[0] = 0;
     frame.sp_el0 = stack;
     context.set_user_frame(frame);
+    context.inherit_current_fp_state();
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
     process.threads_alive.fetch_add(1, Ordering::Relaxed);
@@ -193,11 +194,18 @@ pub fn exit_current_thread(status: i32, whole_process: bool) -> ! {
 
 /// Called before returning to EL0: a thread whose process is exiting (exit_group, fault) ends here.
 pub fn exit_if_process_exiting() {
-    if let Some(process) = current_process() {
-        if process.exiting.load(Ordering::Relaxed) {
-            exit_current_thread(process.exit_status(), false);
-        }
+    // The Arc must be gone before the exit, which never returns: it would keep the process and its pages.
+    let exiting_with = current_process()
+        .filter(|process| process.exiting.load(Ordering::Relaxed))
+        .map(|process| process.exit_status());
+    if let Some(status) = exiting_with {
+        exit_current_thread(status, false);
     }
+}
+
+/// Whether the running thread's process is ending (exit_group or a fault): sleeps stop early then.
+fn current_process_is_exiting() -> bool {
+    current_process().is_some_and(|process| process.exiting.load(Ordering::Relaxed))
 }
 
 /// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
@@ -249,7 +257,7 @@ static SLEEPERS: spin::Mutex<alloc::vec::Vec<(u64, Arc<KernelTask>)>> = spin::Mu
 pub fn sleep_until(deadline: u64) {
     let current = SCHED.current();
     with_irqs_masked(|| SLEEPERS.lock().push((deadline, current.clone())));
-    while arch_arm64::cpu::now_ns() < deadline {
+    while arch_arm64::cpu::now_ns() < deadline && !current_process_is_exiting() {
         // A tick that found us still running left us in the list; the next one after we blocked wakes us.
         SCHED.block_current();
     }
@@ -263,7 +271,11 @@ pub fn wake_sleepers() {
         let Some(sleepers) = SLEEPERS.try_lock() else { return };
         sleepers
             .iter()
-            .filter(|(deadline, task)| *deadline <= now && task.state() == core_sched::TaskState::Blocked)
+            .filter(|(deadline, task)| {
+                let process_exiting =
+                    process_of(task.id().0).is_some_and(|process| process.exiting.load(Ordering::Relaxed));
+                (*deadline <= now || process_exiting) && task.state() == core_sched::TaskState::Blocked
+            })
             .map(|(_, task)| task.clone())
             .collect()
     };

@@ -135,13 +135,18 @@ pub fn wait_running_tasks(timeout_ms: u64, mut condition: impl FnMut() -> bool) 
 /// Runs `function` on core `target` in interrupt context; false if its mailbox stayed busy for 100 ms.
 pub fn call_on(target: usize, function: fn()) -> bool {
     let posted = crate::harness::wait_until(100, || {
-        let mut slot = MAILBOX[target].lock();
-        if slot.is_none() {
-            *slot = Some(function);
-            true
-        } else {
-            false
-        }
+        // IRQs masked: the target's handler takes the same lock, and so may this core's.
+        let irq_state = cpu::irq_save();
+        let posted = {
+            let mut slot = MAILBOX[target].lock();
+            let free = slot.is_none();
+            if free {
+                *slot = Some(function);
+            }
+            free
+        };
+        cpu::irq_restore(irq_state);
+        posted
     });
     if posted {
         gic::send_sgi(1 << target, SGI_CALL_FUNCTION);
@@ -193,9 +198,10 @@ fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
     // the exception return happens when this task is switched back in.
     if crate::process::SCHED.need_resched() && crate::process::SCHED.run_queue(me).is_online() {
         crate::process::SCHED.schedule();
-        if frame_returns_to_user(_frame) {
-            crate::process::exit_if_process_exiting();
-        }
+    }
+    // A thread of a process that is ending (exit_group, fault) exits here even if it never makes a system call.
+    if frame_returns_to_user(_frame) {
+        crate::process::exit_if_process_exiting();
     }
 }
 

@@ -119,7 +119,10 @@ fn sys_nanosleep(request: u64) -> Result<i64, i64> {
     if seconds < 0 || !(0..1_000_000_000).contains(&nanoseconds) {
         return Err(Errno::EINVAL.to_syscall_return());
     }
-    let deadline = arch_arm64::cpu::now_ns() + seconds as u64 * 1_000_000_000 + nanoseconds as u64;
+    // Saturating: a huge tv_sec (Linux accepts it) sleeps "forever" instead of overflowing.
+    let deadline = arch_arm64::cpu::now_ns()
+        .saturating_add((seconds as u64).saturating_mul(1_000_000_000))
+        .saturating_add(nanoseconds as u64);
     process::sleep_until(deadline);
     Ok(0)
 }

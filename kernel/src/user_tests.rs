@@ -20,6 +20,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_faults_kill_only_the_task", run: faults },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
+    Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
     Test { name: "membarrier_conformance_single_thread", run: membarrier_single },
@@ -182,6 +183,10 @@ fn run_on_every_cpu() -> Result<(), String> {
     wait_all(&processes, 10_000).map(|_| ())
 }
 
+fn exit_group() -> Result<(), String> {
+    run_expecting(&["threads", "exit-group"], 7)
+}
+
 fn no_leaks() -> Result<(), String> {
     run_on_every_cpu()?;
     let (heap_before, frames_before) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
@@ -189,6 +194,7 @@ fn no_leaks() -> Result<(), String> {
         let argument = format!("round-{round}");
         run_expecting(&["threads", "2"], 0)?;
         run_expecting(&["faults", "null"], 139)?;
+        run_expecting(&["threads", "exit-group"], 7)?;
         run_expecting(&["hello", argument.as_str()], 0)?;
     }
     run_on_every_cpu()?;

@@ -42,7 +42,10 @@ pub unsafe fn init(start: usize, size: usize) {
 
 /// Bytes currently allocated.
 pub fn used() -> usize {
-    KERNEL_HEAP.0.lock().used()
+    let irq_state = crate::cpu::irq_save();
+    let used = KERNEL_HEAP.0.lock().used();
+    crate::cpu::irq_restore(irq_state);
+    used
 }
 
 static INITIALIZED: spin::Once<()> = spin::Once::new();
@@ -60,5 +63,8 @@ pub fn init_after_kernel(size: usize) {
 
 /// First kernel virtual address after the heap.
 pub fn heap_end() -> usize {
-    KERNEL_HEAP.0.lock().top() as usize
+    let irq_state = crate::cpu::irq_save();
+    let top = KERNEL_HEAP.0.lock().top() as usize;
+    crate::cpu::irq_restore(irq_state);
+    top
 }

@@ -496,11 +496,16 @@ fn asid_allocator_assign(mm_asid: &AtomicU64) -> u64 {
 /// Lowers the number of ASIDs (to test rollover); `None` restores the hardware's 2^16. At least MAX_CPUS + 2:
 /// ASID 0 is reserved, a rollover keeps the ASID every core is running, and the core asking needs one more.
 pub fn set_asid_limit(limit: Option<u64>) {
-    let mut allocator = ASIDS.lock();
-    allocator.limit = limit.map_or(1 << ASID_BITS, |limit| limit.clamp(MAX_CPUS as u64 + 2, 1 << ASID_BITS));
+    let irq_state = crate::cpu::irq_save();
+    ASIDS.lock().limit = limit.map_or(1 << ASID_BITS, |limit| limit.clamp(MAX_CPUS as u64 + 2, 1 << ASID_BITS));
+    crate::cpu::irq_restore(irq_state);
 }
 
 /// How many ASID generations have rolled over since boot.
 pub fn asid_rollovers() -> u64 {
-    ASIDS.lock().rollovers
+    // IRQs masked: a preemption while holding the lock would deadlock this core's next switch_mm on it.
+    let irq_state = crate::cpu::irq_save();
+    let rollovers = ASIDS.lock().rollovers;
+    crate::cpu::irq_restore(irq_state);
+    rollovers
 }

@@ -76,7 +76,36 @@ fn preemption_test(name: &str, spinners: usize) -> i32 {
     0
 }
 
+extern "C" fn spin_forever(_index: usize) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+extern "C" fn sleep_forever(_index: usize) -> ! {
+    // 2^40 seconds: Linux accepts it; the kernel must neither overflow nor keep the process alive for it.
+    let request = [1u64 << 40, 0];
+    sys::syscall(sys::SYS_NANOSLEEP, [request.as_ptr() as u64, 0, 0, 0, 0, 0]);
+    sys::exit(3)
+}
+
+/// `threads exit-group`: one sibling spins in user mode, one sleeps "forever"; exit_group(7) must end them all.
+fn exit_group_test() -> i32 {
+    for (index, body) in [spin_forever as extern "C" fn(usize) -> !, sleep_forever].into_iter().enumerate() {
+        // SAFETY: each stack is handed to exactly one thread, once.
+        let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[index]) };
+        if ulib::spawn_thread(stack, body, index) < 0 {
+            return 1;
+        }
+    }
+    sys::nanosleep(20_000_000);
+    sys::exit_group(7)
+}
+
 fn main(args: ulib::Args) -> i32 {
+    if args.get(1) == "exit-group" {
+        return exit_group_test();
+    }
     if args.get(1) == "preempt" {
         return preemption_test(args.get(0), parse(args.get(2)).unwrap_or(6));
     }
