@@ -14,6 +14,8 @@ pub enum Errno {
     EINTR = 4,
     /// I/O error.
     EIO = 5,
+    /// Bad file descriptor.
+    EBADF = 9,
     /// Try again.
     EAGAIN = 11,
     /// Out of memory.

@@ -281,6 +281,8 @@ impl<A: Arch> Scheduler<A> {
         let mut targets = self.online_cpus();
         targets.remove(this_cpu);
         let result = self.ipi_and_wait(targets, IpiKind::MembarrierSyncState);
+        // Pairs with the handlers' barrier before their acks: every refreshed copy is ordered before the caller
+        // sets READY (and before its later accesses).
         A::smp_mb();
         result
     }

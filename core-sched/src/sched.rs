@@ -532,6 +532,8 @@ impl<A: Arch> Scheduler<A> {
                 self.ack_ipi(rq);
             }
             IpiKind::SyncCore => {
+                // The same barrier as MembarrierBarrier (SYNC_CORE implies PRIVATE_EXPEDITED's ordering); pairs
+                // with the smp_mb the caller runs after its wait.
                 A::smp_mb();
                 A::membarrier_sync_core_before_usermode();
                 self.ack_ipi(rq);

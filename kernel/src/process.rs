@@ -176,15 +176,15 @@ pub fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     if let Some(ThreadEntry { process, task }) = with_irqs_masked(|| THREADS.lock().remove(&tid)) {
         drop(task);
         // The first exit_group (or fault) decides the status; before it, the last exit() does.
-        let status_is_decided = if whole_process {
-            process.exiting.swap(true, Ordering::Relaxed)
-        } else {
-            process.exiting.load(Ordering::Relaxed)
-        };
+        let status_is_decided =
+            if whole_process { process.begin_group_exit() } else { process.exiting.load(Ordering::Relaxed) };
         if !status_is_decided {
             process.exit_status.store(status, Ordering::Relaxed);
         }
         if process.threads_alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if process.exiting.load(Ordering::Relaxed) {
+                EXITING_PROCESSES.fetch_sub(1, Ordering::Relaxed);
+            }
             process.finished.store(true, Ordering::Release);
         }
     }
@@ -192,8 +192,26 @@ pub fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     unreachable!("an exited task was switched back in")
 }
 
+/// Processes that began a group exit and still have threads: while 0 (nearly always), the checks on every
+/// return to EL0 cost one load instead of a thread lookup.
+static EXITING_PROCESSES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+impl Process {
+    /// Marks the process as ending (exit_group or a fatal fault); returns whether it already was.
+    fn begin_group_exit(&self) -> bool {
+        let already = self.exiting.swap(true, Ordering::Relaxed);
+        if !already {
+            EXITING_PROCESSES.fetch_add(1, Ordering::Relaxed);
+        }
+        already
+    }
+}
+
 /// Called before returning to EL0: a thread whose process is exiting (exit_group, fault) ends here.
 pub fn exit_if_process_exiting() {
+    if EXITING_PROCESSES.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     // The Arc must be gone before the exit, which never returns: it would keep the process and its pages.
     let exiting_with = current_process()
         .filter(|process| process.exiting.load(Ordering::Relaxed))
@@ -205,7 +223,8 @@ pub fn exit_if_process_exiting() {
 
 /// Whether the running thread's process is ending (exit_group or a fault): sleeps stop early then.
 fn current_process_is_exiting() -> bool {
-    current_process().is_some_and(|process| process.exiting.load(Ordering::Relaxed))
+    EXITING_PROCESSES.load(Ordering::Relaxed) != 0
+        && current_process().is_some_and(|process| process.exiting.load(Ordering::Relaxed))
 }
 
 /// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
@@ -217,11 +236,8 @@ pub fn kill_current_for_fault(what: &str, pc: u64, address: u64) -> ! {
         let process = current_process();
         let (pid, name) = process.as_ref().map_or((0, "?"), |process| (process.pid, process.name.as_str()));
         println!("user fault: task {tid} (process {pid} '{name}') killed: {what} at pc {pc:#x}, address {address:#x}");
-        if let Some(process) = process {
-            process.exit_status.store(139, Ordering::Relaxed);
-            process.exiting.store(true, Ordering::Relaxed);
-        }
     }
+    // Like a group exit with status 139 (Linux's 128 + SIGSEGV), unless one is already under way.
     exit_current_thread(139, true)
 }
 
@@ -272,8 +288,8 @@ pub fn wake_sleepers() {
         sleepers
             .iter()
             .filter(|(deadline, task)| {
-                let process_exiting =
-                    process_of(task.id().0).is_some_and(|process| process.exiting.load(Ordering::Relaxed));
+                let process_exiting = EXITING_PROCESSES.load(Ordering::Relaxed) != 0
+                    && process_of(task.id().0).is_some_and(|process| process.exiting.load(Ordering::Relaxed));
                 (*deadline <= now || process_exiting) && task.state() == core_sched::TaskState::Blocked
             })
             .map(|(_, task)| task.clone())

@@ -164,7 +164,7 @@ pub fn set_timer_period_us(period_us: u64) {
     }
 }
 
-fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
+fn handle_interrupt(interrupt: Acknowledged, frame: &mut TrapFrame) {
     let me = cpu::cpu_id();
     match interrupt.id {
         SGI_CALL_FUNCTION => {
@@ -200,7 +200,7 @@ fn handle_interrupt(interrupt: Acknowledged, _frame: &mut TrapFrame) {
         crate::process::SCHED.schedule();
     }
     // A thread of a process that is ending (exit_group, fault) exits here even if it never makes a system call.
-    if frame_returns_to_user(_frame) {
+    if frame_returns_to_user(frame) {
         crate::process::exit_if_process_exiting();
     }
 }

@@ -23,8 +23,6 @@ pub const SYS_GETTID: u64 = 178;
 pub const SYS_CLONE: u64 = 220;
 pub const SYS_MEMBARRIER: u64 = 283;
 
-/// Linux's EBADF, for `write` to a descriptor other than stdout/stderr.
-const EBADF: i64 = 9;
 const CLOCK_REALTIME: u64 = 0;
 const CLOCK_MONOTONIC: u64 = 1;
 const CLONE_SETTLS: u64 = 0x80000;
@@ -76,7 +74,8 @@ fn read_u64(address: u64) -> Result<u64, i64> {
 }
 
 fn dispatch(frame: &mut TrapFrame) -> i64 {
-    let [a0, a1, a2, a3, a4, _a5] = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]];
+    // Arguments in x0-x3 (no supported call uses x4 or x5).
+    let [a0, a1, a2, a3] = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
     let outcome: Result<i64, i64> = match frame.x[8] {
         SYS_WRITE => sys_write(a0, a1, a2),
         SYS_EXIT => process::exit_current_thread(a0 as i32, false),
@@ -98,13 +97,12 @@ fn dispatch(frame: &mut TrapFrame) -> i64 {
         }
         _ => Err(Errno::ENOSYS.to_syscall_return()),
     };
-    let _ = a4;
     outcome.unwrap_or_else(|errno| errno)
 }
 
 fn sys_write(fd: u64, buffer: u64, length: u64) -> Result<i64, i64> {
     if fd != 1 && fd != 2 {
-        return Err(-EBADF);
+        return Err(Errno::EBADF.to_syscall_return());
     }
     let length = length.min(1 << 16) as usize;
     let mut bytes = vec![0u8; length];

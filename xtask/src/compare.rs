@@ -3,12 +3,12 @@
 //! operation, host wall time per operation, the store-buffering litmus result and the code at the
 //! post-switch hook's call site. `compare` writes out/compare/{results.csv,results.md,switch-cost.svg}.
 
-use crate::{build, workspace_root, Barrier, Board, Payload, VariantArgs};
+use crate::qemu::QemuRun;
+use crate::{build, workspace_root, Barrier, Board, Image, Payload, VariantArgs};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// How a bench run is sized.
 #[derive(clap::Args, Clone, Copy, Debug)]
@@ -132,10 +132,9 @@ pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Re
         function: format!("(disassembly unavailable: {error})"),
         ..CallSite::default()
     });
-    crate::setup::ensure_qemu(Board::QemuVirt)?;
     let report = image.elf.with_file_name("insn-counter.txt");
     let _ = std::fs::remove_file(&report);
-    let console = run_qemu(&image.elf, plugin, &report, options.timeout, barrier)?;
+    let console = run_qemu(&image, plugin, &report, options.timeout, barrier)?;
     let plugin_report = std::fs::read_to_string(&report)
         .map_err(|error| format!("the plugin wrote no report ({}): {error}", report.display()))?;
     let mut result = parse_run(barrier, &console, &plugin_report)?;
@@ -143,72 +142,40 @@ pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Re
     Ok(result)
 }
 
-/// Boots `elf` on QEMU virt (four cores, multi-threaded TCG, as the tests) with the plugin; returns the
-/// console. Fails on a non-zero exit status or a timeout, showing the last console lines.
-fn run_qemu(elf: &Path, plugin: &Path, report: &Path, timeout: u64, barrier: Barrier) -> Result<String, String> {
-    // audit=on: the plugin also checks every switch into a registered mm for a full barrier before the first
-    // user instruction (it adds callbacks, not counted instructions, so the counts are unchanged).
-    let plugin_argument = format!("{},outfile={},audit=on", plugin.display(), report.display());
-    let arguments = [
-        "-machine",
-        "virt",
-        "-cpu",
-        "cortex-a72",
-        "-smp",
-        "4",
-        "-m",
-        "1G",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-monitor",
-        "none",
-        "-semihosting",
-        "-plugin",
-        &plugin_argument,
-        "-kernel",
-    ];
-    eprintln!("==> bench {}: qemu-system-aarch64 {} {}", barrier_label(barrier), arguments.join(" "), elf.display());
-    let console_path = elf.with_file_name("console.txt");
-    let console_file =
-        std::fs::File::create(&console_path).map_err(|error| format!("{}: {error}", console_path.display()))?;
-    let started = Instant::now();
-    let mut child = Command::new("qemu-system-aarch64")
-        .args(arguments)
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(console_file.try_clone().map_err(|error| error.to_string())?)
-        .stderr(console_file)
-        .spawn()
-        .map_err(|error| format!("cannot start qemu-system-aarch64: {error}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|error| error.to_string())? {
-            break Some(status);
-        }
-        if started.elapsed() > Duration::from_secs(timeout) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+/// Boots `image` on QEMU virt (four cores, multi-threaded TCG, as the tests) with the plugin; returns the
+/// console (also kept in console.txt next to the ELF). Fails on a non-zero exit status or a timeout, showing the
+/// last console lines.
+fn run_qemu(image: &Image, plugin: &Path, report: &Path, timeout: u64, barrier: Barrier) -> Result<String, String> {
+    eprintln!("==> bench {}", barrier_label(barrier));
+    let run = QemuRun {
+        board: Board::QemuVirt,
+        smp: 4,
+        gdb: false,
+        timeout_secs: timeout,
+        echo: false,
+        // audit=on: the plugin also checks every switch into a registered mm for a full barrier before the
+        // first user instruction (it adds callbacks, not counted instructions, so the counts are unchanged).
+        extra_arguments: vec!["-plugin".into(), format!("{},outfile={},audit=on", plugin.display(), report.display())],
     };
-    let console = std::fs::read_to_string(&console_path).unwrap_or_default();
-    let tail: String =
-        console.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().fold(String::new(), |mut text, line| {
-            let _ = writeln!(text, "    | {line}");
-            text
-        });
-    match status {
-        None => Err(format!("QEMU did not finish within {timeout} s; last console lines:\n{tail}")),
-        Some(status) if !status.success() => {
-            Err(format!("the bench run exited with {status}; last console lines:\n{tail}"))
-        }
-        Some(_) => {
-            eprintln!("    finished in {:.1} s (console: {})", started.elapsed().as_secs_f64(), console_path.display());
-            Ok(console)
-        }
+    let outcome = run.run(image)?;
+    let console = outcome.console.join("\n");
+    let console_path = image.elf.with_file_name("console.txt");
+    std::fs::write(&console_path, &console).map_err(|error| format!("{}: {error}", console_path.display()))?;
+    match outcome.exit_code {
+        _ if outcome.timed_out => Err(format!("QEMU did not finish within {timeout} s\n{}", outcome.tail(20))),
+        Some(0) => Ok(console),
+        status => Err(format!("the bench run exited with {status:?}; last console lines:\n{}", outcome.tail(20))),
     }
+}
+
+/// The plugin's barrier-audit line: (switches into a registered mm checked, those without a full barrier
+/// before the first user instruction).
+pub fn parse_barrier_audit(plugin_report: &str) -> Option<(u64, u64)> {
+    plugin_report.lines().find_map(|line| {
+        let rest = line.strip_prefix("barrier-audit: ")?;
+        let field = |name: &str| rest.split_whitespace().find_map(|word| word.strip_prefix(name)?.parse::<u64>().ok());
+        Some((field("checked=")?, field("violations=")?))
+    })
 }
 
 /// `key=value` fields of a line after `prefix`.
@@ -271,11 +238,7 @@ fn parse_run(barrier: Barrier, console: &str, plugin_report: &str) -> Result<Var
     if scenarios.is_empty() {
         return Err("the console has no `bench: region=` lines".into());
     }
-    let audit = plugin_report.lines().find_map(|line| {
-        let rest = line.strip_prefix("barrier-audit: ")?;
-        let field = |name: &str| rest.split_whitespace().find_map(|word| word.strip_prefix(name)?.parse::<u64>().ok());
-        Some((field("checked=")?, field("violations=")?))
-    });
+    let audit = parse_barrier_audit(plugin_report);
     Ok(VariantResult { barrier, scenarios, litmus, audit, call_site: CallSite::default() })
 }
 

@@ -311,12 +311,7 @@ fn run_barrier_audits(totals: &mut Totals) -> Result<(), String> {
         };
         let outcome = run.run(&image)?;
         let text = std::fs::read_to_string(&report).unwrap_or_default();
-        let audit = text.lines().find_map(|line| {
-            let rest = line.strip_prefix("barrier-audit: ")?;
-            let field =
-                |name: &str| rest.split_whitespace().find_map(|word| word.strip_prefix(name)?.parse::<u64>().ok());
-            Some((field("checked=")?, field("violations=")?))
-        });
+        let audit = crate::compare::parse_barrier_audit(&text);
         let result = match (audit, outcome.exit_code) {
             (Some((checked, violations)), Some(0)) => {
                 let line = format!("[{label}] barrier audit: {checked} switches into a user mm checked, {violations} without a full barrier before the first user instruction");

@@ -19,6 +19,7 @@ const _: () = assert!(core::mem::size_of::<SwitchFrame>() == 640);
 
 unsafe extern "C" {
     fn arch_switch_context(prev: *mut SwitchFrame, next: *const SwitchFrame);
+    fn arch_save_fpsimd(frame: *mut SwitchFrame);
     fn arch_enter_user(frame: *const TrapFrame) -> !;
     static task_first_entry: u8;
 }
@@ -95,43 +96,10 @@ impl TaskContext {
     /// registers). The kernel is built soft-float, so in a system call the FP/SIMD registers still hold the
     /// calling thread's user state.
     pub fn inherit_current_fp_state(&mut self) {
-        let frame = self.frame.get_mut();
-        let vectors = frame.vector_registers.as_mut_ptr();
-        let (fpcr, fpsr): (u64, u64);
-        // SAFETY: stores q0-q31 into this (not yet running) task's 512-byte vector area, which `&mut self` makes
-        // exclusively ours, and reads FPCR/FPSR; the FP/SIMD registers themselves are not changed. The
-        // directives enable the FP/SIMD instructions in the assembler of this soft-float target (EL1 may execute
-        // them: CPACR_EL1.FPEN is set at boot).
-        unsafe {
-            core::arch::asm!(
-                ".arch_extension fp",
-                ".arch_extension simd",
-                "stp q0, q1, [{area}, #0]",
-                "stp q2, q3, [{area}, #32]",
-                "stp q4, q5, [{area}, #64]",
-                "stp q6, q7, [{area}, #96]",
-                "stp q8, q9, [{area}, #128]",
-                "stp q10, q11, [{area}, #160]",
-                "stp q12, q13, [{area}, #192]",
-                "stp q14, q15, [{area}, #224]",
-                "stp q16, q17, [{area}, #256]",
-                "stp q18, q19, [{area}, #288]",
-                "stp q20, q21, [{area}, #320]",
-                "stp q22, q23, [{area}, #352]",
-                "stp q24, q25, [{area}, #384]",
-                "stp q26, q27, [{area}, #416]",
-                "stp q28, q29, [{area}, #448]",
-                "stp q30, q31, [{area}, #480]",
-                "mrs {fpcr}, fpcr",
-                "mrs {fpsr}, fpsr",
-                area = in(reg) vectors,
-                fpcr = out(reg) fpcr,
-                fpsr = out(reg) fpsr,
-                options(nostack, preserves_flags)
-            )
-        };
-        frame.fpcr = fpcr;
-        frame.fpsr = fpsr;
+        // SAFETY: `arch_save_fpsimd` writes FPCR, FPSR and q0-q31 into this (not yet running) task's frame, which
+        // `&mut self` makes exclusively ours; it changes no register besides its scratch x9/x10 (declared
+        // clobbered by the C ABI of the call) and leaves the FP/SIMD registers as they are.
+        unsafe { arch_save_fpsimd(self.frame.get_mut()) };
     }
 
     /// Sets the user thread pointer (TPIDR_EL0) the task starts with.

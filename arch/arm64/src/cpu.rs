@@ -60,11 +60,6 @@ pub fn irq_disable() {
     irq_save();
 }
 
-/// Whether IRQs are masked on this core.
-pub fn irqs_masked() -> bool {
-    DAIF.get() & (1 << 7) != 0
-}
-
 /// Sleeps until an interrupt is pending (idle loop).
 #[inline(always)]
 pub fn wait_for_interrupt() {
@@ -72,31 +67,10 @@ pub fn wait_for_interrupt() {
     unsafe { core::arch::asm!("wfi", options(nomem, nostack, preserves_flags)) };
 }
 
-/// Sleeps until an event (`sev`) or interrupt.
-#[inline(always)]
-pub fn wait_for_event() {
-    // SAFETY: `wfe` only suspends the core.
-    unsafe { core::arch::asm!("wfe", options(nomem, nostack, preserves_flags)) };
-}
-
-/// Wakes every core waiting in `wfe`.
-#[inline(always)]
-pub fn send_event() {
-    // SAFETY: `sev` signals an event to all cores; no memory or register effects.
-    unsafe { core::arch::asm!("sev", options(nomem, nostack, preserves_flags)) };
-}
-
 /// Spin-loop hint.
 #[inline(always)]
 pub fn cpu_relax() {
     core::hint::spin_loop();
-}
-
-/// Full barrier between the cores of the inner-shareable domain: orders every earlier load and store before
-/// every later one, as observed by the other cores (Linux's `smp_mb()` on arm64).
-#[inline(always)]
-pub fn dmb_ish() {
-    barrier::dmb(barrier::ISH);
 }
 
 /// Waits for earlier memory accesses to complete (needed before `sev`, TLB maintenance, or MMIO ordering).
@@ -122,21 +96,6 @@ pub fn counter() -> u64 {
 pub fn now_ns() -> u64 {
     let ticks = counter() as u128;
     (ticks * 1_000_000_000 / counter_frequency().max(1) as u128) as u64
-}
-
-/// Executes the marker instruction `hint #0x60` (start of a measured region) or `hint #0x61` (end) that the
-/// instruction-counting QEMU plugin watches; both are no-ops on hardware.
-#[inline(always)]
-pub fn measurement_marker(start: bool) {
-    // SAFETY: HINT instructions in the unallocated space execute as NOPs. Not `nomem`: the marker must stay in
-    // program order with the measured memory accesses.
-    unsafe {
-        if start {
-            core::arch::asm!("hint #0x60", options(nostack, preserves_flags))
-        } else {
-            core::arch::asm!("hint #0x61", options(nostack, preserves_flags))
-        }
-    }
 }
 
 /// Reads 8 bytes at `address` with a plain load, whatever is there: used only by the deliberately faulting test

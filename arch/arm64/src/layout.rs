@@ -9,9 +9,6 @@ pub const PAGE_SIZE: usize = 4096;
 
 // Taking the address of an extern static is safe; only reading it would not be.
 unsafe extern "C" {
-    static __text_start: u8;
-    static __text_end: u8;
-    static __rodata_end: u8;
     static __kernel_end: u8;
     static _secondary_start: u8;
 }
@@ -26,24 +23,9 @@ pub const fn virt_to_phys(virt: usize) -> usize {
     virt - KERNEL_VIRT_OFFSET
 }
 
-/// Virtual address of the start of the kernel image.
-pub fn kernel_start() -> usize {
-    core::ptr::addr_of!(__text_start) as usize
-}
-
 /// Virtual address of the first byte after the kernel image (page aligned): free RAM starts here.
 pub fn kernel_end() -> usize {
     core::ptr::addr_of!(__kernel_end) as usize
-}
-
-/// Virtual address range of the kernel's code.
-pub fn text_range() -> core::ops::Range<usize> {
-    core::ptr::addr_of!(__text_start) as usize..core::ptr::addr_of!(__text_end) as usize
-}
-
-/// End of the read-only part (code and constants) of the image.
-pub fn rodata_end() -> usize {
-    core::ptr::addr_of!(__rodata_end) as usize
 }
 
 /// Physical address secondary cores start at (PSCI CPU_ON entry, or the spin-table release address).

@@ -171,8 +171,10 @@ impl UserAddressSpace {
         if !permissions.executable {
             descriptor |= UNPRIVILEGED_EXECUTE_NEVER;
         }
-        // New mappings are made before the address space first runs, and a changed permission only widens it:
-        // a stale TLB entry at worst causes one extra permission fault, never a wrong translation.
+        // New mappings are made before the address space first runs, and a changed permission only widens it,
+        // so no TLB maintenance is needed. The first DSB completes the zeroing of the frame (and of any new
+        // table) before the walker can see the entry that maps it; the second makes the entry visible to the
+        // walkers of every core before the caller goes on (the later TTBR0 write's ISB orders the walks).
         crate::cpu::dsb_ish();
         write_entry(table, index, descriptor);
         crate::cpu::dsb_ish();

@@ -4,7 +4,7 @@ use crate::context::{self, TaskContext};
 use crate::mmu::UserAddressSpace;
 use crate::Arm64;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use core_sched::{Arch, CpuSet, IpiKind, IrqState, Mm, Task};
 
 /// SGI numbers: 0 and 1 belong to the kernel (cross-core calls, tests); these carry core-sched's IPIs.
@@ -22,13 +22,6 @@ pub fn ipi_kind_of_sgi(sgi: u32) -> Option<IpiKind> {
         SGI_SYNC_CORE => Some(IpiKind::SyncCore),
         _ => None,
     }
-}
-
-static ADDRESS_SPACES_FREED: AtomicU64 = AtomicU64::new(0);
-
-/// How many mms core-sched has released (`mm_free`), for leak checks.
-pub fn address_spaces_freed() -> u64 {
-    ADDRESS_SPACES_FREED.load(Ordering::Relaxed)
 }
 
 /// Which post-switch barrier this build uses, for reports.
@@ -99,8 +92,8 @@ impl Arch for Arm64 {
     }
 
     fn mm_free(_mm: &Mm<Self>) {
-        // The page tables and pages go with the `UserAddressSpace` when the last `Arc<Mm>` drops.
-        ADDRESS_SPACES_FREED.fetch_add(1, Ordering::Relaxed);
+        // Nothing to do now: the page tables and pages go with the `UserAddressSpace` when the last `Arc<Mm>`
+        // drops, and the ASID stays reserved until the next rollover flushes every TLB.
     }
 
     /// Marks the publication of a user mm registered for an expedited membarrier with `hint #0x62`: a NOP on

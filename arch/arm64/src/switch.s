@@ -23,26 +23,7 @@ arch_switch_context:
     mov     x9, sp
     mrs     x10, tpidr_el0
     stp     x9, x10, [x0, #96]
-    mrs     x9, fpcr
-    mrs     x10, fpsr
-    stp     x9, x10, [x0, #112]
-    add     x9, x0, #128
-    stp     q0, q1, [x9, #0]
-    stp     q2, q3, [x9, #32]
-    stp     q4, q5, [x9, #64]
-    stp     q6, q7, [x9, #96]
-    stp     q8, q9, [x9, #128]
-    stp     q10, q11, [x9, #160]
-    stp     q12, q13, [x9, #192]
-    stp     q14, q15, [x9, #224]
-    stp     q16, q17, [x9, #256]
-    stp     q18, q19, [x9, #288]
-    stp     q20, q21, [x9, #320]
-    stp     q22, q23, [x9, #352]
-    stp     q24, q25, [x9, #384]
-    stp     q26, q27, [x9, #416]
-    stp     q28, q29, [x9, #448]
-    stp     q30, q31, [x9, #480]
+    bl      arch_save_fpsimd                  // x0 = prev; x30 is already saved above
 
     add     x9, x1, #128
     ldp     q0, q1, [x9, #0]
@@ -73,6 +54,32 @@ arch_switch_context:
     ldp     x25, x26, [x1, #48]
     ldp     x27, x28, [x1, #64]
     ldp     x29, x30, [x1, #80]
+    ret
+
+// arch_save_fpsimd(frame: *mut SwitchFrame): stores FPCR, FPSR and q0-q31 into the frame. Clobbers x9 and x10
+// only (arch_switch_context relies on x1 surviving); also called from Rust when clone copies the parent's state.
+.global arch_save_fpsimd
+arch_save_fpsimd:
+    mrs     x9, fpcr
+    mrs     x10, fpsr
+    stp     x9, x10, [x0, #112]
+    add     x9, x0, #128
+    stp     q0, q1, [x9, #0]
+    stp     q2, q3, [x9, #32]
+    stp     q4, q5, [x9, #64]
+    stp     q6, q7, [x9, #96]
+    stp     q8, q9, [x9, #128]
+    stp     q10, q11, [x9, #160]
+    stp     q12, q13, [x9, #192]
+    stp     q14, q15, [x9, #224]
+    stp     q16, q17, [x9, #256]
+    stp     q18, q19, [x9, #288]
+    stp     q20, q21, [x9, #320]
+    stp     q22, q23, [x9, #352]
+    stp     q24, q25, [x9, #384]
+    stp     q26, q27, [x9, #416]
+    stp     q28, q29, [x9, #448]
+    stp     q30, q31, [x9, #480]
     ret
 
 // First instructions of every new task: x19 = entry function, x20 = its argument (set by SwitchFrame::new_task).
