@@ -101,8 +101,14 @@ pub struct Report {
     pub mm_released: Result<(), String>,
 }
 
-/// Runs `litmus <mode> <iterations> <switching cpus>` with a kernel thread K on each of the first `pairs`
-/// switching CPUs.
+/// The litmus's time budget in milliseconds (KERNEL_LITMUS_BUDGET_MS, default 2 minutes): it stops early, with
+/// fewer iterations, when the host is too busy to run its vCPU handshakes at full speed (see user/src/bin/litmus.rs).
+pub fn litmus_budget_ms() -> u64 {
+    option_env!("KERNEL_LITMUS_BUDGET_MS").and_then(|text| text.parse().ok()).unwrap_or(120_000)
+}
+
+/// Runs `litmus <mode> <iterations> <budget ms> <switching cpus>` with a kernel thread K on each of the first
+/// `pairs` switching CPUs.
 pub fn run(mode: &str, iterations: u64, pairs: usize) -> Result<Report, String> {
     let switching_cpus = &SWITCHING_CPUS[..pairs.clamp(1, SWITCHING_CPUS.len())];
     let image = crate::user_programs::find("litmus").ok_or("program litmus is not embedded")?;
@@ -117,8 +123,9 @@ pub fn run(mode: &str, iterations: u64, pairs: usize) -> Result<Report, String> 
         }
     }
     let iterations_text = format!("{iterations}");
+    let budget_text = format!("{}", litmus_budget_ms());
     let cpus: Vec<String> = switching_cpus.iter().map(|cpu| format!("{cpu}")).collect();
-    let mut argv: Vec<&str> = alloc::vec!["litmus", mode, iterations_text.as_str()];
+    let mut argv: Vec<&str> = alloc::vec!["litmus", mode, iterations_text.as_str(), budget_text.as_str()];
     argv.extend(cpus.iter().map(String::as_str));
     let litmus = process::spawn_process(image, &argv, Some(0))?;
     // Keep a handle on the mm to check its references at the end (the handle is not one of them).

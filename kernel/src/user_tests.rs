@@ -55,11 +55,16 @@ fn hook_unregistered() -> Result<(), String> {
     Ok(())
 }
 
+/// Exit status 3 of the litmus.
+const TOO_FEW_ITERATIONS: &str =
+    "the litmus's time budget ran out before 2% of its iterations: the host is too busy to run the vCPU handshakes";
+
 fn litmus_control() -> Result<(), String> {
     let report = crate::switching::run("control", litmus_iterations() * 5, 1)?;
     match report.exit_status {
         2 => Ok(()),
         0 => Err("no forbidden outcome without membarrier: the litmus cannot see reordering here".into()),
+        3 => Err(TOO_FEW_ITERATIONS.into()),
         status => Err(format!("litmus exited with {status}")),
     }
 }
@@ -73,6 +78,7 @@ fn switching_litmus() -> Result<(), String> {
         (0, _) => {}
         (2, true) => problems.push("forbidden outcome observed (expected for the BROKEN variant)".into()),
         (2, false) => problems.push("FORBIDDEN OUTCOME observed with the post-switch barrier".into()),
+        (3, _) => problems.push(TOO_FEW_ITERATIONS.into()),
         (status, _) => problems.push(format!("litmus exited with {status}")),
     }
     let mut skipped = 0;

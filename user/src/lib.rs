@@ -165,6 +165,10 @@ impl Checker {
     /// Exit status: 0 when every check passed.
     pub fn finish(&self) -> i32 {
         println!("{}: {} checks passed, {} failed", self.name, self.passed, self.failed);
-        if self.failed == 0 { 0 } else { 1 }
+        if self.failed == 0 {
+            0
+        } else {
+            1
+        }
     }
 }

@@ -73,7 +73,11 @@ pub fn gettid() -> i64 {
 pub fn getcpu() -> i64 {
     let mut cpu: u32 = u32::MAX;
     let result = syscall(SYS_GETCPU, [&mut cpu as *mut u32 as u64, 0, 0, 0, 0, 0]);
-    if result < 0 { result } else { cpu as i64 }
+    if result < 0 {
+        result
+    } else {
+        cpu as i64
+    }
 }
 
 pub fn sched_setaffinity(tid: u64, mask: u64) -> i64 {
@@ -89,7 +93,11 @@ pub fn nanosleep(nanoseconds: u64) -> i64 {
 pub fn monotonic_ns() -> i64 {
     let mut time = [0u64; 2];
     let result = syscall(SYS_CLOCK_GETTIME, [1, time.as_mut_ptr() as u64, 0, 0, 0, 0]);
-    if result < 0 { result } else { (time[0] * 1_000_000_000 + time[1]) as i64 }
+    if result < 0 {
+        result
+    } else {
+        (time[0] * 1_000_000_000 + time[1]) as i64
+    }
 }
 
 pub fn membarrier(command: i32, flags: u32, cpu_id: i32) -> i64 {

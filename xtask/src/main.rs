@@ -2,6 +2,7 @@
 //! its `--help` text.
 
 mod compare;
+mod hang_report;
 mod qemu;
 mod rpi4_sd;
 mod setup;

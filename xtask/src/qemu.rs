@@ -4,6 +4,7 @@
 use crate::{Board, Image};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -26,18 +27,21 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
     pub timed_out: bool,
     pub console: Vec<String>,
+    /// After a hang: each vCPU's mode, pc and kernel call chain (see `hang_report`).
+    pub hang_report: Vec<String>,
 }
 
 impl Outcome {
     /// The last `count` console lines, for failure reports.
     pub fn tail(&self, count: usize) -> String {
         let start = self.console.len().saturating_sub(count);
-        self.console[start..].iter().map(|line| format!("    | {line}\n")).collect()
+        let console = self.console[start..].iter().map(|line| format!("    | {line}\n"));
+        console.chain(self.hang_report.iter().map(|line| format!("    {line}\n"))).collect()
     }
 }
 
 impl QemuRun {
-    fn arguments(&self, image: &Image) -> Result<Vec<String>, String> {
+    fn arguments(&self, image: &Image, monitor: &Path) -> Result<Vec<String>, String> {
         let mut arguments: Vec<String> = match self.board {
             Board::QemuVirt => vec![
                 "-machine".into(),
@@ -58,8 +62,6 @@ impl QemuRun {
                 "none",
                 "-serial",
                 "stdio",
-                "-monitor",
-                "none",
                 // Exit status through semihosting (qemu-exit).
                 "-semihosting",
                 "-kernel",
@@ -73,6 +75,8 @@ impl QemuRun {
             Board::Rpi4 => image.kernel8.as_ref().ok_or("rpi4 build without kernel8.img")?,
         };
         arguments.push(kernel.display().to_string());
+        // The human monitor on a socket: a hang report asks it what every vCPU is doing.
+        arguments.extend(["-monitor".to_string(), format!("unix:{},server,nowait", monitor.display())]);
         if self.gdb {
             arguments.extend(["-s", "-S"].map(String::from));
         }
@@ -91,7 +95,8 @@ impl QemuRun {
     /// Boots `image` and waits for QEMU to exit or the timeout to pass.
     pub fn run(&self, image: &Image) -> Result<Outcome, String> {
         crate::setup::ensure_qemu(self.board)?;
-        let arguments = self.arguments(image)?;
+        let monitor = crate::hang_report::socket_path();
+        let arguments = self.arguments(image, &monitor)?;
         eprintln!(
             "==> booting {} with {} core(s) (timeout {} s): qemu-system-aarch64 {}",
             self.board.name(),
@@ -127,10 +132,13 @@ impl QemuRun {
         let mut console = Vec::new();
         let mut recent: VecDeque<String> = VecDeque::new();
         let mut timed_out = false;
+        let mut hang_report = Vec::new();
         loop {
             let now = Instant::now();
             if now >= deadline {
                 timed_out = true;
+                eprintln!("==> QEMU HUNG after {} s; asking its monitor what each vCPU is doing", self.timeout_secs);
+                hang_report = crate::hang_report::report(&monitor, &image.elf);
                 let _ = child.kill();
                 break;
             }
@@ -158,12 +166,16 @@ impl QemuRun {
             for line in &recent {
                 eprintln!("    | {line}");
             }
+            for line in &hang_report {
+                eprintln!("    {line}");
+            }
         } else {
             eprintln!(
                 "==> QEMU exited with {} after {elapsed:.1} s",
                 status.code().map_or("a signal".into(), |c| format!("status {c}"))
             );
         }
-        Ok(Outcome { exit_code: if timed_out { None } else { status.code() }, timed_out, console })
+        let _ = std::fs::remove_file(&monitor);
+        Ok(Outcome { exit_code: if timed_out { None } else { status.code() }, timed_out, console, hang_report })
     }
 }

@@ -105,7 +105,8 @@ high_entry:
     b.hs    3f
     stp     xzr, xzr, [x9], #16
     b       2b
-3:  mov     x0, x19
+3:  mov     x29, xzr                          // end of the frame-record chain (backtraces stop here)
+    mov     x0, x19
     mov     x1, x20
     mov     x2, x22
     cbz     x21, 4f

@@ -88,7 +88,9 @@ fn cycles() -> u64 {
     let value: u64;
     // SAFETY: reads the cycle counter; the bench kernel set PMUSERENR_EL0.EN/CR, so EL0 may. An ISB first so the
     // read is not taken early. No memory effects.
-    unsafe { core::arch::asm!("isb", "mrs {value}, pmccntr_el0", value = out(reg) value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("isb", "mrs {value}, pmccntr_el0", value = out(reg) value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 

@@ -5,7 +5,14 @@
 use ulib::{println, sys};
 
 fn main(args: ulib::Args) -> i32 {
-    println!("hello from EL0: {} (argc {}), pid {}, tid {}, cpu {}", args.get(0), args.argc, sys::getpid(), sys::gettid(), sys::getcpu());
+    println!(
+        "hello from EL0: {} (argc {}), pid {}, tid {}, cpu {}",
+        args.get(0),
+        args.argc,
+        sys::getpid(),
+        sys::gettid(),
+        sys::getcpu()
+    );
     0
 }
 ulib::entry!(main);

@@ -1,18 +1,22 @@
 //! The store-buffering litmus of shared/membarrier.md, run against threads that are being switched
 //! user -> kernel thread -> user on their CPU.
 //!
-//! `litmus membarrier N CPU...`: for every CPU given, threads T1 and T2 of this process are pinned there next
+//! `litmus membarrier N BUDGET_MS CPU...`: for every CPU given, threads T1 and T2 of this process are pinned there next
 //! to a kernel thread K (started by the kernel test). T2 spins for the go signal of iteration i, then yields once:
 //! its CPU runs T1, then K (which keeps this mm lazily and publishes "no user mm"), then T2 again, with no
 //! switch_mm on the K -> T2 step. Right after being switched back in, T2 does `x = 1; r1 = y` (compiler barrier
 //! only). Its partner B, a thread pinned to another CPU, does `y = 1; membarrier(PRIVATE_EXPEDITED); r2 = x`
-//! after a random delay. `r1 == 0 && r2 == 0` is forbidden. N iterations per CPU.
+//! after a random delay. `r1 == 0 && r2 == 0` is forbidden. N iterations per CPU, or fewer when BUDGET_MS
+//! milliseconds pass first: every iteration is a handshake between spinning virtual CPUs, which slows down by
+//! one or two orders of magnitude when the host has fewer free cores than busy vCPUs, and the budget keeps such
+//! a run bounded.
 //!
-//! `litmus control N CPU...`: the same litmus with no membarrier and no switching (T2 spins for the go signal):
+//! `litmus control N BUDGET_MS CPU...`: the same litmus with no membarrier and no switching (T2 spins for the go signal):
 //! shows that the forbidden outcome is observable on this machine when nothing orders the accesses.
 //!
-//! Prints `litmus: variant=<mode> iterations=<n> forbidden=<k> ...`; exits 0 when no forbidden outcome was
-//! seen, 2 when one was.
+//! Prints `litmus: variant=<mode> iterations=<done> forbidden=<k> ... requested=<n>`; exits 0 when no forbidden
+//! outcome was seen, 2 when one was, 3 when the budget ended the run before [`MIN_PERCENT`] of the requested
+//! iterations were done (too few to say anything).
 #![no_std]
 #![no_main]
 
@@ -22,6 +26,12 @@ use ulib::{println, sys, ThreadStack};
 const MAX_PAIRS: usize = 3;
 const REGISTER_PRIVATE_EXPEDITED: i32 = 16;
 const PRIVATE_EXPEDITED: i32 = 8;
+/// The smallest share of the requested iterations a run must complete within its budget to count.
+const MIN_PERCENT: u64 = 2;
+/// `go` value telling T2 that B stopped (the budget ran out).
+const STOP: u64 = u64::MAX;
+/// B looks at the clock once per this many iterations (a system call).
+const CLOCK_CHECK_INTERVAL: u64 = 256;
 
 #[repr(C, align(64))]
 struct Line(AtomicU64);
@@ -34,6 +44,8 @@ struct Pair {
     go: Line,
     /// Last iteration T2 finished; its r1 result.
     done: Line,
+    /// Iterations B completed.
+    completed: Line,
     r1: Line,
     forbidden: Line,
     both_one: Line,
@@ -51,6 +63,7 @@ static PAIRS: [Pair; MAX_PAIRS] = [const {
         y: line(),
         go: line(),
         done: line(),
+        completed: line(),
         r1: line(),
         forbidden: line(),
         both_one: line(),
@@ -65,6 +78,8 @@ static mut STACKS: [ThreadStack; 3 * MAX_PAIRS] = [const { ThreadStack([0; 16384
 
 /// Run parameters, written by main before any thread starts.
 static ITERATIONS: AtomicU64 = AtomicU64::new(0);
+/// `monotonic_ns` after which B stops starting iterations.
+static DEADLINE_NS: AtomicU64 = AtomicU64::new(u64::MAX);
 static SWITCHING: AtomicBool = AtomicBool::new(true);
 static USE_MEMBARRIER: AtomicBool = AtomicBool::new(true);
 static A_CPU: [AtomicU64; MAX_PAIRS] = [const { AtomicU64::new(0) }; MAX_PAIRS];
@@ -94,8 +109,13 @@ extern "C" fn t2(pair: usize) -> ! {
     let iterations = ITERATIONS.load(Ordering::Relaxed);
     let switching = SWITCHING.load(Ordering::Relaxed);
     for iteration in 1..=iterations {
-        while shared.go.0.load(Ordering::Acquire) != iteration {
+        let mut go = shared.go.0.load(Ordering::Acquire);
+        while go != iteration && go != STOP {
             core::hint::spin_loop();
+            go = shared.go.0.load(Ordering::Acquire);
+        }
+        if go == STOP {
+            break;
         }
         if switching {
             // T1 -> K -> T2: the K -> T2 switch happens inside this call, right before the accesses below.
@@ -129,7 +149,11 @@ extern "C" fn b(pair: usize) -> ! {
     let mut random = 0x9e37_79b9_7f4a_7c15u64 ^ (pair as u64 + 1);
     // Random delay before the store, spanning the time T2 needs to go through its switches (or none).
     let max_delay = if switching { 4000 } else { 64 };
+    let deadline = DEADLINE_NS.load(Ordering::Relaxed);
     for iteration in 1..=iterations {
+        if iteration % CLOCK_CHECK_INTERVAL == 0 && sys::monotonic_ns() as u64 > deadline {
+            break;
+        }
         shared.x.0.store(0, Ordering::Relaxed);
         shared.y.0.store(0, Ordering::Relaxed);
         shared.go.0.store(iteration, Ordering::Release);
@@ -158,7 +182,10 @@ extern "C" fn b(pair: usize) -> ! {
             _ => &shared.only_r2,
         };
         counter.0.fetch_add(1, Ordering::Relaxed);
+        shared.completed.0.store(iteration, Ordering::Relaxed);
     }
+    // T2 is waiting for the next `go` (or has finished all iterations and no longer looks).
+    shared.go.0.store(STOP, Ordering::Release);
     FINISHED.fetch_add(1, Ordering::Release);
     sys::exit(0)
 }
@@ -173,18 +200,23 @@ fn main(args: ulib::Args) -> i32 {
         "membarrier" => (true, true),
         "control" => (false, false),
         _ => {
-            println!("usage: litmus membarrier|control ITERATIONS CPU...");
+            println!("usage: litmus membarrier|control ITERATIONS BUDGET_MS CPU...");
             return 1;
         }
     };
-    let iterations = parse(args.get(2)).unwrap_or(1000);
-    let a_cpus: [Option<u64>; MAX_PAIRS] = core::array::from_fn(|index| parse(args.get(3 + index)));
+    let (Some(iterations), Some(budget_ms)) = (parse(args.get(2)), parse(args.get(3))) else {
+        println!("litmus: ITERATIONS and BUDGET_MS must be numbers");
+        return 1;
+    };
+    let a_cpus: [Option<u64>; MAX_PAIRS] = core::array::from_fn(|index| parse(args.get(4 + index)));
     let pairs = a_cpus.iter().take_while(|cpu| cpu.is_some()).count();
     if pairs == 0 {
         println!("litmus: no CPU given");
         return 1;
     }
     ITERATIONS.store(iterations, Ordering::Relaxed);
+    let started = sys::monotonic_ns();
+    DEADLINE_NS.store((started as u64).saturating_add(budget_ms.saturating_mul(1_000_000)), Ordering::Relaxed);
     SWITCHING.store(switching, Ordering::Relaxed);
     USE_MEMBARRIER.store(use_membarrier, Ordering::Relaxed);
     // B threads go to the CPUs not used by the A side, round robin.
@@ -236,7 +268,6 @@ fn main(args: ulib::Args) -> i32 {
         start(b, pair);
         threads += 2;
     }
-    let started = sys::monotonic_ns();
     // Wait for the T2 and B threads, then release the T1 threads.
     let workers = threads - if switching { pairs as u64 } else { 0 };
     while FINISHED.load(Ordering::Acquire) < workers {
@@ -247,15 +278,27 @@ fn main(args: ulib::Args) -> i32 {
         sys::nanosleep(1_000_000);
     }
     let elapsed_ms = (sys::monotonic_ns() - started) / 1_000_000;
-    let total = |select: fn(&Pair) -> &Line| PAIRS[..pairs].iter().map(|pair| select(pair).0.load(Ordering::Relaxed)).sum::<u64>();
+    let total = |select: fn(&Pair) -> &Line| {
+        PAIRS[..pairs].iter().map(|pair| select(pair).0.load(Ordering::Relaxed)).sum::<u64>()
+    };
     let forbidden = total(|pair| &pair.forbidden);
+    let completed = total(|pair| &pair.completed);
+    let requested = iterations * pairs as u64;
     println!(
-        "litmus: variant={mode} iterations={} forbidden={forbidden} r1=1,r2=1:{} r1=1,r2=0:{} r1=0,r2=1:{} pairs={pairs} elapsed_ms={elapsed_ms}",
-        iterations * pairs as u64,
+        "litmus: variant={mode} iterations={completed} forbidden={forbidden} r1=1,r2=1:{} r1=1,r2=0:{} r1=0,r2=1:{} pairs={pairs} elapsed_ms={elapsed_ms} requested={requested} budget_ms={budget_ms}",
         total(|pair| &pair.both_one),
         total(|pair| &pair.only_r1),
         total(|pair| &pair.only_r2),
     );
-    if forbidden == 0 { 0 } else { 2 }
+    if forbidden > 0 {
+        2
+    } else if completed * 100 < requested * MIN_PERCENT {
+        println!(
+            "litmus: the {budget_ms} ms budget ran out after {completed} of {requested} iterations: too few to count"
+        );
+        3
+    } else {
+        0
+    }
 }
 ulib::entry!(main);

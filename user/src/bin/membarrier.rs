@@ -63,7 +63,11 @@ fn main(args: ulib::Args) -> i32 {
     check.expect("REGISTER_PRIVATE_EXPEDITED", sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 16);
     check.expect("PRIVATE_EXPEDITED", sys::membarrier(PRIVATE_EXPEDITED, 0, 0), 0);
-    check.expect("PRIVATE_EXPEDITED again (idempotent registration)", sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0), 0);
+    check.expect(
+        "PRIVATE_EXPEDITED again (idempotent registration)",
+        sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0),
+        0,
+    );
     check.expect("SYNC_CORE still unregistered", sys::membarrier(PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), -EPERM);
     check.expect("REGISTER_SYNC_CORE", sys::membarrier(REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 80);

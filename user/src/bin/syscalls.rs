@@ -17,30 +17,74 @@ fn main(_args: ulib::Args) -> i32 {
     check.expect("write(1, kernel address)", sys::syscall(sys::SYS_WRITE, [1, KERNEL_ADDRESS, 8, 0, 0, 0]), -EFAULT);
     check.expect("write(1, unmapped)", syscall(sys::SYS_WRITE, [1, UNMAPPED, 8, 0, 0, 0]), -EFAULT);
     check.expect("write(1, wraps around)", syscall(sys::SYS_WRITE, [1, u64::MAX - 2, 8, 0, 0, 0]), -EFAULT);
-    check.expect("write(7, ...) bad descriptor", syscall(sys::SYS_WRITE, [7, text.as_ptr() as u64, 1, 0, 0, 0]), -EBADF);
+    check.expect(
+        "write(7, ...) bad descriptor",
+        syscall(sys::SYS_WRITE, [7, text.as_ptr() as u64, 1, 0, 0, 0]),
+        -EBADF,
+    );
     check.expect("write(1, 0 bytes)", syscall(sys::SYS_WRITE, [1, text.as_ptr() as u64, 0, 0, 0, 0]), 0);
-    check.expect("clock_gettime(MONOTONIC, kernel)", syscall(sys::SYS_CLOCK_GETTIME, [1, KERNEL_ADDRESS, 0, 0, 0, 0]), -EFAULT);
+    check.expect(
+        "clock_gettime(MONOTONIC, kernel)",
+        syscall(sys::SYS_CLOCK_GETTIME, [1, KERNEL_ADDRESS, 0, 0, 0, 0]),
+        -EFAULT,
+    );
     let mut time = [0u64; 2];
-    check.expect("clock_gettime(99, ok)", syscall(sys::SYS_CLOCK_GETTIME, [99, time.as_mut_ptr() as u64, 0, 0, 0, 0]), -EINVAL);
-    check.expect("clock_gettime(MONOTONIC, ok)", syscall(sys::SYS_CLOCK_GETTIME, [1, time.as_mut_ptr() as u64, 0, 0, 0, 0]), 0);
+    check.expect(
+        "clock_gettime(99, ok)",
+        syscall(sys::SYS_CLOCK_GETTIME, [99, time.as_mut_ptr() as u64, 0, 0, 0, 0]),
+        -EINVAL,
+    );
+    check.expect(
+        "clock_gettime(MONOTONIC, ok)",
+        syscall(sys::SYS_CLOCK_GETTIME, [1, time.as_mut_ptr() as u64, 0, 0, 0, 0]),
+        0,
+    );
     // Writing into our own read-only code must fail too.
-    check.expect("clock_gettime(MONOTONIC, code)", syscall(sys::SYS_CLOCK_GETTIME, [1, main as *const () as usize as u64, 0, 0, 0, 0]), -EFAULT);
+    check.expect(
+        "clock_gettime(MONOTONIC, code)",
+        syscall(sys::SYS_CLOCK_GETTIME, [1, main as *const () as usize as u64, 0, 0, 0, 0]),
+        -EFAULT,
+    );
     check.expect("nanosleep(unmapped)", syscall(sys::SYS_NANOSLEEP, [UNMAPPED, 0, 0, 0, 0, 0]), -EFAULT);
     let bad_sleep = [0u64, 2_000_000_000];
-    check.expect("nanosleep(nsec 2e9)", syscall(sys::SYS_NANOSLEEP, [bad_sleep.as_ptr() as u64, 0, 0, 0, 0, 0]), -EINVAL);
+    check.expect(
+        "nanosleep(nsec 2e9)",
+        syscall(sys::SYS_NANOSLEEP, [bad_sleep.as_ptr() as u64, 0, 0, 0, 0, 0]),
+        -EINVAL,
+    );
     let short_sleep = [0u64, 1_000_000];
     check.expect("nanosleep(1 ms)", syscall(sys::SYS_NANOSLEEP, [short_sleep.as_ptr() as u64, 0, 0, 0, 0, 0]), 0);
     check.expect("getcpu(kernel address)", syscall(sys::SYS_GETCPU, [KERNEL_ADDRESS, 0, 0, 0, 0, 0]), -EFAULT);
     check.expect("getcpu(NULL, NULL)", syscall(sys::SYS_GETCPU, [0, 0, 0, 0, 0, 0]), 0);
-    check.expect("sched_setaffinity(mask unmapped)", syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, UNMAPPED, 0, 0, 0]), -EFAULT);
+    check.expect(
+        "sched_setaffinity(mask unmapped)",
+        syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, UNMAPPED, 0, 0, 0]),
+        -EFAULT,
+    );
     let empty_mask = 0u64;
-    check.expect("sched_setaffinity(empty mask)", syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, &empty_mask as *const u64 as u64, 0, 0, 0]), -EINVAL);
+    check.expect(
+        "sched_setaffinity(empty mask)",
+        syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, &empty_mask as *const u64 as u64, 0, 0, 0]),
+        -EINVAL,
+    );
     let all = 0xfu64;
-    check.expect("sched_setaffinity(no such tid)", syscall(sys::SYS_SCHED_SETAFFINITY, [99999, 8, &all as *const u64 as u64, 0, 0, 0]), -ESRCH);
+    check.expect(
+        "sched_setaffinity(no such tid)",
+        syscall(sys::SYS_SCHED_SETAFFINITY, [99999, 8, &all as *const u64 as u64, 0, 0, 0]),
+        -ESRCH,
+    );
     let cpu2 = 0b100u64;
-    check.expect("sched_setaffinity(self, cpu 2)", syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, &cpu2 as *const u64 as u64, 0, 0, 0]), 0);
+    check.expect(
+        "sched_setaffinity(self, cpu 2)",
+        syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, &cpu2 as *const u64 as u64, 0, 0, 0]),
+        0,
+    );
     check.expect("getcpu after pinning to cpu 2", sys::getcpu(), 2);
-    check.expect("sched_setaffinity(self, all)", syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, &all as *const u64 as u64, 0, 0, 0]), 0);
+    check.expect(
+        "sched_setaffinity(self, all)",
+        syscall(sys::SYS_SCHED_SETAFFINITY, [0, 8, &all as *const u64 as u64, 0, 0, 0]),
+        0,
+    );
     check.expect("clone(flags 0)", syscall(sys::SYS_CLONE, [0, 0x1000, 0, 0, 0, 0]), -EINVAL);
     check.expect("clone(thread, no stack)", syscall(sys::SYS_CLONE, [sys::CLONE_THREAD_FLAGS, 0, 0, 0, 0, 0]), -EINVAL);
     check.expect("unknown syscall 999", syscall(999, [0; 6]), -ENOSYS);

@@ -125,12 +125,23 @@ fn main(args: ulib::Args) -> i32 {
     }
     let total = SHARED_COUNTER.load(Ordering::Relaxed);
     let expected = threads as u64 * ROUNDS;
-    println!("{}: pid {}: {} threads done, shared counter {} (expected {})", args.get(0), sys::getpid(), threads, total, expected);
+    println!(
+        "{}: pid {}: {} threads done, shared counter {} (expected {})",
+        args.get(0),
+        sys::getpid(),
+        threads,
+        total,
+        expected
+    );
     let cpus = CPUS_SEEN.load(Ordering::Relaxed);
     if require_parallel && cpus.count_ones() < 2 {
         println!("{}: threads ran only on cpus {cpus:#06b}", args.get(0));
         return 1;
     }
-    if total == expected { 0 } else { 1 }
+    if total == expected {
+        0
+    } else {
+        1
+    }
 }
 ulib::entry!(main);
