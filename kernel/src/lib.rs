@@ -122,5 +122,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     arch_arm64::cpu::irq_disable();
     console::enter_panic_mode();
     println!("KERNEL PANIC on CPU {}: {}", arch_arm64::cpu::cpu_id(), info);
+    let (call_sites, count) = arch_arm64::backtrace::call_chain();
+    for call_site in &call_sites[..count] {
+        // xtask appends the function name to these lines.
+        println!("  called from {call_site:#x}");
+    }
     finish(101)
 }

@@ -128,6 +128,7 @@ fn heap_alloc_free() -> Result<(), String> {
 
 /// The deliberately faulting build: a kernel read of an unmapped address must end the run with the fault
 /// report (CPU, exception class, ELR, FAR) and a failure status. Returning means the fault was not caught.
+#[inline(never)] // the panic report must name it as the faulting function (xtask checks it)
 pub fn run_fault_test() -> bool {
     println!("test kernel_fault_is_reported: reading unmapped kernel address {UNMAPPED_KERNEL_ADDRESS:#x}");
     let value = arch_arm64::cpu::read_u64_for_fault_test(UNMAPPED_KERNEL_ADDRESS);

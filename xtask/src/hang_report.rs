@@ -33,10 +33,10 @@ struct CpuRegisters {
 }
 
 /// Function symbols of the kernel ELF, sorted by address, names demangled.
-struct Symbols(Vec<(u64, u64, String)>);
+pub struct Symbols(Vec<(u64, u64, String)>);
 
 impl Symbols {
-    fn load(elf: &Path) -> Symbols {
+    pub fn load(elf: &Path) -> Symbols {
         let Ok(bytes) = std::fs::read(elf) else { return Symbols(Vec::new()) };
         let Ok(file) = xmas_elf::ElfFile::new(&bytes) else { return Symbols(Vec::new()) };
         let mut symbols = Vec::new();
@@ -73,6 +73,27 @@ impl Symbols {
             }
             _ => "?".to_string(),
         }
+    }
+}
+
+/// Adds function names to the kernel's panic report: to each call-chain line `  called from 0x...`, and to the
+/// `kernel fault ... ELR 0x...` line (the faulting instruction). Other lines come back unchanged.
+pub fn name_call_site(line: String, symbols: &mut Option<Symbols>, elf: &Path) -> String {
+    let call_site = line.trim_start().strip_prefix("called from 0x").and_then(|hex| parse_hex(hex.trim()));
+    let fault_pc = || {
+        let (_, rest) = line.split_once("ELR 0x")?;
+        parse_hex(rest.split(|c: char| !c.is_ascii_hexdigit()).next()?).filter(|_| line.contains("kernel fault"))
+    };
+    match (call_site, fault_pc()) {
+        (Some(address), _) => {
+            let symbols = symbols.get_or_insert_with(|| Symbols::load(elf));
+            format!("{line} {}", symbols.name(address))
+        }
+        (None, Some(address)) => {
+            let symbols = symbols.get_or_insert_with(|| Symbols::load(elf));
+            format!("{line} (ELR in {})", symbols.name(address))
+        }
+        (None, None) => line,
     }
 }
 

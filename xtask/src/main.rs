@@ -24,7 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Build a kernel image (ELF, and for rpi4 also kernel8.img) into out/<board>-<barrier>-<payload>/.
+    /// Build a kernel image (ELF, and for rpi4 also kernel8.img) into out/<board>-<barrier>-<payload>/ (release) or
+    /// out/<board>-<barrier>-<payload>-debug/.
     Build {
         #[command(flatten)]
         variant: VariantArgs,
@@ -237,6 +238,10 @@ pub fn build_full(
     let mut label = format!("{}-{}-{}", variant.board.name(), variant.barrier.name(), payload.name());
     if let Some(feature) = board_feature {
         label = format!("{label}-{feature}");
+    }
+    // Debug and release builds of a variant keep separate images.
+    if !variant.release {
+        label.push_str("-debug");
     }
     let broken = if variant.barrier == Barrier::NoneBroken { " (BROKEN barrier variant, for tests only)" } else { "" };
     eprintln!("==> building {label}{broken} ({})", if variant.release { "release" } else { "debug" });

@@ -133,6 +133,8 @@ impl QemuRun {
         let mut recent: VecDeque<String> = VecDeque::new();
         let mut timed_out = false;
         let mut hang_report = Vec::new();
+        // Loaded when the first call-chain line of a panic report arrives.
+        let mut symbols = None;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -144,6 +146,7 @@ impl QemuRun {
             }
             match receiver.recv_timeout(deadline - now) {
                 Ok(line) => {
+                    let line = crate::hang_report::name_call_site(line, &mut symbols, &image.elf);
                     if self.echo {
                         println!("{line}");
                     }

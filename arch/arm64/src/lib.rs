@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+pub mod backtrace;
 pub mod context;
 pub mod cpu;
 pub mod exceptions;
