@@ -169,6 +169,16 @@ impl<A: Arch> RunQueue<A> {
         with_irqs_disabled::<A, _>(|| self.inner.lock().queue.len())
     }
 
+    /// The queued tasks, in order (for diagnostics).
+    pub fn queued_tasks(&self) -> alloc::vec::Vec<Arc<Task<A>>> {
+        with_irqs_disabled::<A, _>(|| self.inner.lock().queue.iter().cloned().collect())
+    }
+
+    /// Whether the CPU should reschedule at its next opportunity.
+    pub fn need_resched(&self) -> bool {
+        self.need_resched.load(Ordering::Relaxed)
+    }
+
     /// Whether the CPU was brought online with `init_cpu` (and not taken offline).
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::Relaxed)

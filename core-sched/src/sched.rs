@@ -231,8 +231,10 @@ impl<A: Arch> Scheduler<A> {
         }
     }
 
-    /// Changes the CPUs a task may run on. A task queued or running elsewhere moves at its next scheduling
-    /// point (the current task of this CPU: at the next `schedule`, which `need_resched` requests).
+    /// Changes the CPUs a task may run on. A task queued on a CPU it may no longer use is moved to an allowed
+    /// CPU's queue at once (that CPU would skip it, and an allowed CPU with work of its own never steals it); a
+    /// task running on such a CPU moves at its next scheduling point, which `need_resched` or a reschedule IPI
+    /// requests.
     ///
     /// # Errors
     /// `EINVAL` when `cpus` has no online CPU (the affinity is unchanged).
@@ -240,15 +242,31 @@ impl<A: Arch> Scheduler<A> {
         if cpus.intersection(self.online_cpus()).is_empty() {
             return Err(Errno::EINVAL);
         }
-        task.set_affinity_raw(cpus);
-        let cpu = task.cpu();
+        let irq = A::irq_save();
+        // Under the task's lock, as `enqueue` checks the affinity and sets the CPU: either that enqueue sees the
+        // new affinity, or this reads the CPU it queued the task on (and its queue is searched below, after
+        // the enqueue released the queue's lock).
+        let cpu = {
+            let _sched = task.sched.lock();
+            task.set_affinity_raw(cpus);
+            task.cpu()
+        };
         if !cpus.contains(cpu) {
-            if cpu == A::cpu_id() {
-                self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed);
-            } else {
-                A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule);
+            let dequeued = {
+                let mut inner = self.run_queues[cpu].inner.lock();
+                let position = inner.queue.iter().position(|queued| Arc::ptr_eq(queued, task));
+                position.and_then(|position| inner.queue.remove(position))
+            };
+            match dequeued {
+                Some(task) => {
+                    let target = self.choose_cpu(cpus, None).expect("checked: the affinity has an online CPU");
+                    self.enqueue(target, task);
+                }
+                None if cpu == A::cpu_id() => self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed),
+                None => A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule),
             }
         }
+        A::irq_restore(irq);
         Ok(())
     }
 
@@ -592,15 +610,34 @@ impl<A: Arch> Scheduler<A> {
         }
     }
 
-    fn enqueue(&self, cpu: usize, task: Arc<Task<A>>) {
-        task.set_cpu(cpu);
+    /// Queues `task` on `cpu`, or on another allowed CPU if its affinity changed since `cpu` was chosen, and
+    /// makes that CPU reschedule.
+    pub(crate) fn enqueue(&self, cpu: usize, task: Arc<Task<A>>) {
         let irq = A::irq_save();
-        self.run_queues[cpu].inner.lock().queue.push_back(task);
+        let mut target = cpu;
+        loop {
+            let mut inner = self.run_queues[target].inner.lock();
+            // The affinity check and the CPU update under the task's lock pair with `set_affinity`.
+            let allowed = {
+                let _sched = task.sched.lock();
+                let allowed = task.affinity().contains(target);
+                if allowed {
+                    task.set_cpu(target);
+                }
+                allowed
+            };
+            if allowed {
+                inner.queue.push_back(task);
+                break;
+            }
+            drop(inner);
+            target = self.choose_cpu(task.affinity(), None).expect("queued task's affinity has no online CPU");
+        }
         A::irq_restore(irq);
-        if cpu == A::cpu_id() {
-            self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed);
+        if target == A::cpu_id() {
+            self.run_queues[target].need_resched.store(true, Ordering::Relaxed);
         } else {
-            A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule);
+            A::send_ipi(CpuSet::single(target), IpiKind::Reschedule);
         }
     }
 }

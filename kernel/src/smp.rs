@@ -125,11 +125,22 @@ pub fn wait_running_tasks(timeout_ms: u64, mut condition: impl FnMut() -> bool) 
             return condition();
         }
         crate::process::SCHED.yield_now();
-        if crate::process::SCHED.run_queue(cpu::cpu_id()).queued() == 0 {
-            cpu::wait_for_interrupt();
-        }
+        sleep_unless_work_queued();
     }
     true
+}
+
+/// Sleeps in `wfi` until the next interrupt unless this CPU has queued tasks or a reschedule pending. The check
+/// and the `wfi` run with IRQs masked: an interrupt that queues work after the check still ends the `wfi`
+/// (a pending interrupt wakes it even while masked) and is taken right after, instead of being handled between
+/// the check and the `wfi`, which would then sleep with work queued until the next tick.
+pub fn sleep_unless_work_queued() {
+    let irq_state = cpu::irq_save();
+    let sched = &crate::process::SCHED;
+    if sched.run_queue(cpu::cpu_id()).queued() == 0 && !sched.need_resched() {
+        cpu::wait_for_interrupt();
+    }
+    cpu::irq_restore(irq_state);
 }
 
 /// Runs `function` on core `target` in interrupt context; false if its mailbox stayed busy for 100 ms.

@@ -27,9 +27,7 @@ static KERNEL_THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 fn switching_kernel_thread(_cpu: usize) {
     while !STOP_KERNEL_THREADS.load(Ordering::Relaxed) {
         SCHED.yield_now();
-        if SCHED.run_queue(arch_arm64::cpu::cpu_id()).queued() == 0 {
-            arch_arm64::cpu::wait_for_interrupt();
-        }
+        crate::smp::sleep_unless_work_queued();
     }
     KERNEL_THREADS_RUNNING.fetch_sub(1, Ordering::Release);
 }
@@ -93,6 +91,34 @@ pub fn print_table(title: &str, stats: &[RunQueueStats]) {
     }
 }
 
+/// Prints every CPU's current task, queue (task, state, affinity, whether its stack is still in use),
+/// need_resched and timer ticks: what a stuck workload was waiting for.
+pub fn print_scheduler_state(why: &str) {
+    println!("scheduler state ({why}):");
+    for cpu in 0..crate::smp::online_count() {
+        let rq = SCHED.run_queue(cpu);
+        let describe = |task: &Arc<core_sched::Task<Arm64>>| {
+            format!(
+                "{}{}:{:?}:cpus {:#06b}{}",
+                if task.is_kernel_thread() { "k" } else { "u" },
+                task.id().0,
+                task.state(),
+                task.affinity().0,
+                if task.is_on_cpu() { ":on_cpu" } else { "" }
+            )
+        };
+        let queue: Vec<String> = rq.queued_tasks().iter().map(describe).collect();
+        println!(
+            "  CPU {cpu}: curr {} need_resched {} ticks {} mm {:?} queue [{}]",
+            rq.curr().as_ref().map_or("-".into(), describe),
+            rq.need_resched(),
+            crate::smp::CPUS[cpu].timer_ticks.load(Ordering::Relaxed),
+            rq.current_mm_id(),
+            queue.join(", ")
+        );
+    }
+}
+
 /// What one run of the workload showed.
 pub struct Report {
     pub exit_status: i32,
@@ -130,11 +156,15 @@ pub fn run(mode: &str, iterations: u64, pairs: usize) -> Result<Report, String> 
     let litmus = process::spawn_process(image, &argv, Some(0))?;
     // Keep a handle on the mm to check its references at the end (the handle is not one of them).
     let mm: Option<Arc<Mm<Arm64>>> = process::thread_task(litmus.pid).and_then(|task| task.mm());
-    let finished = wait_running_tasks(30 * 60 * 1000, || litmus.is_finished());
+    // The litmus stops itself when its budget runs out; a minute more is for its last iteration and its exit.
+    let finished = wait_running_tasks(litmus_budget_ms() + 60_000, || litmus.is_finished());
+    if !finished {
+        print_scheduler_state("the litmus process did not finish in time");
+    }
     STOP_KERNEL_THREADS.store(true, Ordering::Relaxed);
     wait_running_tasks(5_000, || KERNEL_THREADS_RUNNING.load(Ordering::Acquire) == 0);
     if !finished {
-        return Err("the litmus process did not finish".into());
+        return Err("the litmus process did not finish (scheduler state above)".into());
     }
     let after = snapshot();
     let stats = (0..MAX_CPUS).map(|cpu| difference(&after[cpu], &before[cpu])).collect();

@@ -39,6 +39,11 @@ pub fn handle_user_sync(syndrome: Syndrome, frame: &mut TrapFrame) {
         let result = dispatch(frame);
         frame.x[0] = result as u64;
         arch_arm64::cpu::irq_disable();
+        // A reschedule requested during the call (a task queued here, an affinity change) happens now rather
+        // than at the next tick, as Linux does on its way back to user mode.
+        if SCHED.need_resched() {
+            SCHED.schedule();
+        }
         process::exit_if_process_exiting();
         return;
     }

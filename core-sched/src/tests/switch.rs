@@ -294,3 +294,38 @@ fn spawn_on_other_cpu_sends_reschedule_and_tick_requests_resched() {
     sched.tick();
     assert!(sched.need_resched());
 }
+
+#[test]
+fn affinity_change_moves_a_task_queued_on_a_cpu_it_may_no_longer_use() {
+    let sched = setup(3);
+    // CPU 1 always has work of its own, so it would never steal.
+    let busy = [kthread(1, CpuSet::single(1)), kthread(2, CpuSet::single(1))];
+    for task in &busy {
+        sched.spawn(task.clone(), Some(1)).unwrap();
+    }
+    run_on(sched, 1, &busy[0]);
+    let moved = kthread(3, CpuSet::single(2));
+    sched.spawn(moved.clone(), Some(2)).unwrap();
+    assert_eq!(sched.run_queue(2).queued(), 1);
+    set_cpu(0);
+    clear_log();
+    sched.set_affinity(&moved, CpuSet::single(1)).unwrap();
+    assert_eq!(sched.run_queue(2).queued(), 0, "left on a CPU that skips it");
+    assert_eq!(moved.cpu(), 1);
+    assert!(events().contains(&Event::SendIpi { cpus: CpuSet::single(1), kind: IpiKind::Reschedule }));
+    run_on(sched, 1, &moved);
+}
+
+#[test]
+fn enqueue_honours_an_affinity_changed_after_the_cpu_was_chosen() {
+    let sched = setup(3);
+    let task = kthread(1, CpuSet::single(2));
+    sched.spawn(task.clone(), Some(2)).unwrap();
+    // A wake-up or migration chose CPU 2; then the affinity became {1} before the task was queued.
+    let chosen = sched.run_queue(2).inner.lock().queue.pop_front().unwrap();
+    task.set_affinity_raw(CpuSet::single(1));
+    sched.enqueue(2, chosen);
+    assert_eq!(sched.run_queue(2).queued(), 0);
+    assert_eq!(sched.run_queue(1).queued(), 1);
+    assert_eq!(task.cpu(), 1);
+}
