@@ -84,6 +84,8 @@ impl<A: Arch> Scheduler<A> {
         &self.run_queues[cpu]
     }
 
+    /// The calling CPU's run queue. Call with interrupts masked: otherwise the caller can be migrated right
+    /// after reading the CPU id and would use another CPU's run queue.
     fn this_rq(&self) -> &RunQueue<A> {
         &self.run_queues[A::cpu_id()]
     }
@@ -158,18 +160,26 @@ impl<A: Arch> Scheduler<A> {
     /// # Panics
     /// Before `init_cpu` on this CPU.
     pub fn current(&self) -> Arc<Task<A>> {
-        self.this_rq().curr().expect("no current task: init_cpu not called on this CPU")
+        // The CPU id and its run queue's `curr` are read with interrupts masked: a preemption between the two
+        // could migrate the caller, which would then get the task running on the CPU it left (and, e.g. in
+        // block_current, block that task instead of itself).
+        let irq = A::irq_save();
+        let curr = self.this_rq().inner.lock().curr.clone();
+        A::irq_restore(irq);
+        curr.expect("no current task: init_cpu not called on this CPU")
     }
 
-    /// Whether the calling CPU should call `schedule()` at its next opportunity.
+    /// Whether the calling CPU should call `schedule()` at its next opportunity. Exact only with interrupts
+    /// masked (otherwise the caller may already run on another CPU); the interrupt, idle and system-call
+    /// return paths call it that way.
     pub fn need_resched(&self) -> bool {
         self.this_rq().need_resched.load(Ordering::Relaxed)
     }
 
     /// Timer tick: asks for a reschedule when another task could run here (round-robin time slicing).
     pub fn tick(&self) {
-        let rq = self.this_rq();
         let irq = A::irq_save();
+        let rq = self.this_rq();
         let has_waiting = !rq.inner.lock().queue.is_empty();
         A::irq_restore(irq);
         if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued() > 0) {
@@ -272,8 +282,8 @@ impl<A: Arch> Scheduler<A> {
 
     /// Blocks the current task until [`Scheduler::wake`].
     pub fn block_current(&self) {
-        let curr = self.current();
         let irq = A::irq_save();
+        let curr = self.current();
         {
             let mut sched = curr.sched.lock();
             assert_eq!(sched.state, TaskState::Running, "block_current of a task that is not running");
@@ -431,7 +441,9 @@ impl<A: Arch> Scheduler<A> {
         inner.curr = Some(next.clone());
 
         let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next);
-        debug_assert!(inner.pending.is_none(), "finish_switch missed for the previous switch");
+        // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
+        // migration, leaving a runnable task in no queue (a silent hang).
+        assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
         inner.pending = Some(PendingSwitch { prev: prev.clone(), lazy_mm_to_drop, migrate_to });
         drop(inner);
 

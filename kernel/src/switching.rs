@@ -117,6 +117,25 @@ pub fn print_scheduler_state(why: &str) {
             queue.join(", ")
         );
     }
+    // A user thread that is neither running nor queued must be blocked; a runnable one there is lost.
+    let placed: Vec<u32> = (0..crate::smp::online_count())
+        .flat_map(|cpu| {
+            let rq = SCHED.run_queue(cpu);
+            rq.curr().into_iter().chain(rq.queued_tasks()).map(|task| task.id().0).collect::<Vec<_>>()
+        })
+        .collect();
+    for task in process::all_threads() {
+        if !placed.contains(&task.id().0) {
+            println!(
+                "  thread {} in no run queue: {:?}, last cpu {}, cpus {:#06b}, on_cpu {}",
+                task.id().0,
+                task.state(),
+                task.cpu(),
+                task.affinity().0,
+                task.is_on_cpu()
+            );
+        }
+    }
 }
 
 /// What one run of the workload showed.

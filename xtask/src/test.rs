@@ -357,8 +357,8 @@ fn run_barrier_audits(totals: &mut Totals) -> Result<(), String> {
                     (_, violations) => Err(format!("{violations} switches without the post-switch barrier")),
                 }
             }
-            (None, _) => Err(format!("no audit report from the plugin\n{}", outcome.tail(15))),
-            (_, status) => Err(format!("the demo exited with {status:?}\n{}", outcome.tail(15))),
+            (None, _) => Err(format!("no audit report from the plugin\n{}", outcome.tail(40))),
+            (_, status) => Err(format!("the demo exited with {status:?}\n{}", outcome.tail(40))),
         };
         let name = if barrier == Barrier::NoneBroken {
             "barrier_audit_catches_missing_barrier"

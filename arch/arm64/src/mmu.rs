@@ -462,8 +462,9 @@ impl AsidAllocator {
 
 /// Makes `mm_asid` valid in the current generation and records it as this core's active ASID; returns it.
 fn asid_allocator_assign(mm_asid: &AtomicU64) -> u64 {
-    let core = crate::cpu::cpu_id();
+    // The core is read with IRQs masked: a preemption right after the read could move the caller elsewhere.
     let irq_state = crate::cpu::irq_save();
+    let core = crate::cpu::cpu_id();
     let mut allocator = ASIDS.lock();
     let mut asid = mm_asid.load(Ordering::Relaxed);
     if asid >> ASID_BITS != allocator.generation {

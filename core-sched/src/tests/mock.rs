@@ -52,6 +52,9 @@ std::thread_local! {
     static DELIVERY: Cell<IpiDelivery> = const { Cell::new(IpiDelivery::Immediate) };
     static HOOK_IS_NOOP: Cell<bool> = const { Cell::new(false) };
     static IRQS_ENABLED: Cell<bool> = const { Cell::new(true) };
+    /// When set, reading the CPU id with interrupts enabled panics: a preemption could migrate the reader
+    /// right after the read, so a CPU id used for per-CPU state must be read with interrupts masked.
+    static CPU_ID_NEEDS_MASKED_IRQS: Cell<bool> = const { Cell::new(false) };
 }
 
 pub enum Mock {}
@@ -67,6 +70,9 @@ impl Arch for Mock {
     type MmContext = ();
 
     fn cpu_id() -> usize {
+        if CPU_ID_NEEDS_MASKED_IRQS.with(Cell::get) && IRQS_ENABLED.with(Cell::get) {
+            panic!("CPU id read with interrupts enabled: the caller could migrate right after the read");
+        }
         CPU.with(Cell::get)
     }
     fn smp_mb() {
@@ -130,6 +136,7 @@ pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
     SCHED.with(|s| s.set(Some(sched)));
     LOG.with(|l| l.borrow_mut().clear());
     HOOK_IS_NOOP.with(|h| h.set(false));
+    CPU_ID_NEEDS_MASKED_IRQS.with(|c| c.set(false));
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
     for cpu in 0..cpus {
         set_cpu(cpu);
@@ -142,6 +149,10 @@ pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
 
 pub fn set_cpu(cpu: usize) {
     CPU.with(|c| c.set(cpu));
+}
+
+pub fn set_cpu_id_needs_masked_irqs(strict: bool) {
+    CPU_ID_NEEDS_MASKED_IRQS.with(|c| c.set(strict));
 }
 
 pub fn cpu() -> usize {

@@ -329,3 +329,22 @@ fn enqueue_honours_an_affinity_changed_after_the_cpu_was_chosen() {
     assert_eq!(sched.run_queue(1).queued(), 1);
     assert_eq!(task.cpu(), 1);
 }
+
+#[test]
+fn current_and_block_current_read_the_cpu_id_with_interrupts_masked() {
+    // With interrupts enabled, the caller can be preempted and migrated between reading the CPU id and locking
+    // that CPU's run queue: current() then returns the task now running on the CPU it left, and block_current()
+    // blocked that other task (a runnable task lost for good).
+    let sched = setup(2);
+    let task = kthread(1, CpuSet::single(0));
+    sched.spawn(task.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &task);
+    set_cpu(0);
+    assert!(irqs_enabled());
+    set_cpu_id_needs_masked_irqs(true);
+    assert!(Arc::ptr_eq(&sched.current(), &task));
+    sched.block_current();
+    set_cpu_id_needs_masked_irqs(false);
+    assert_eq!(task.state(), TaskState::Blocked);
+    assert!(sched.current().is_kernel_thread() && !Arc::ptr_eq(&sched.current(), &task));
+}
