@@ -168,9 +168,14 @@ impl<A: Arch> Scheduler<A> {
         // Pairs with the barriers of the targets (IPI handler); orders the caller's accesses before the IPIs.
         A::smp_mb();
         let _serialized = self.membarrier_mutex.lock();
-        let mut targets = self.online_cpus();
-        targets.remove(A::cpu_id());
-        let result = self.ipi_and_wait(targets, IpiKind::MembarrierBarrier);
+        let result = self.ipi_and_wait(
+            |this_cpu| {
+                let mut targets = self.online_cpus();
+                targets.remove(this_cpu);
+                targets
+            },
+            IpiKind::MembarrierBarrier,
+        );
         // Pairs with the targets' barriers before their acks: their earlier accesses precede ours after this.
         A::smp_mb();
         result
@@ -184,21 +189,23 @@ impl<A: Arch> Scheduler<A> {
         // we see its publication and IPI it, or its task's accesses come after our accesses before this.
         A::smp_mb();
         let _serialized = self.membarrier_mutex.lock();
-        let this_cpu = A::cpu_id();
-        let this_rq = self.run_queue(this_cpu);
-        let mut targets = CpuSet::EMPTY;
-        for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
-            let rq = self.run_queue(cpu);
-            if rq.current_mm_id.load(Ordering::Relaxed) == 0 {
-                bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
-                bump(&rq.stats.membarrier_skipped_here_no_user_mm, 1);
-            } else if rq.membarrier_state.load(Ordering::Relaxed) & MEMBARRIER_STATE_GLOBAL_EXPEDITED == 0 {
-                bump(&this_rq.stats.membarrier_skipped_other_mm, 1);
-            } else {
-                targets.insert(cpu);
+        let select = |this_cpu: usize| {
+            let this_rq = self.run_queue(this_cpu);
+            let mut targets = CpuSet::EMPTY;
+            for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
+                let rq = self.run_queue(cpu);
+                if rq.current_mm_id.load(Ordering::Relaxed) == 0 {
+                    bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
+                    bump(&rq.stats.membarrier_skipped_here_no_user_mm, 1);
+                } else if rq.membarrier_state.load(Ordering::Relaxed) & MEMBARRIER_STATE_GLOBAL_EXPEDITED == 0 {
+                    bump(&this_rq.stats.membarrier_skipped_other_mm, 1);
+                } else {
+                    targets.insert(cpu);
+                }
             }
-        }
-        let result = self.ipi_and_wait(targets, IpiKind::MembarrierBarrier);
+            targets
+        };
+        let result = self.ipi_and_wait(select, IpiKind::MembarrierBarrier);
         // Pairs with the barrier before the publication that switches a task out (rule 1): accesses of a
         // task we skipped because it was switched out are ordered before ours after this.
         A::smp_mb();
@@ -221,25 +228,27 @@ impl<A: Arch> Scheduler<A> {
         // into this mm (rule 2): we see its published id, or its task's accesses are ordered after ours.
         A::smp_mb();
         let _serialized = self.membarrier_mutex.lock();
-        let this_cpu = A::cpu_id();
-        let this_rq = self.run_queue(this_cpu);
-        let mut targets = CpuSet::EMPTY;
-        // The calling CPU is skipped: it runs the caller, which is in program order with this call.
-        for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
-            match self.run_queue(cpu).current_mm_id.load(Ordering::Relaxed) {
-                0 => {
-                    bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
-                    bump(&self.run_queue(cpu).stats.membarrier_skipped_here_no_user_mm, 1);
+        let select = |this_cpu: usize| {
+            let this_rq = self.run_queue(this_cpu);
+            let mut targets = CpuSet::EMPTY;
+            // The calling CPU is skipped: it runs the caller, which is in program order with this call.
+            for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
+                match self.run_queue(cpu).current_mm_id.load(Ordering::Relaxed) {
+                    0 => {
+                        bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
+                        bump(&self.run_queue(cpu).stats.membarrier_skipped_here_no_user_mm, 1);
+                    }
+                    id if id == mm.id().0 => targets.insert(cpu),
+                    _ => bump(&this_rq.stats.membarrier_skipped_other_mm, 1),
                 }
-                id if id == mm.id().0 => targets.insert(cpu),
-                _ => bump(&this_rq.stats.membarrier_skipped_other_mm, 1),
             }
-        }
+            targets
+        };
         let kind = match flavor {
             PrivateFlavor::Barrier => IpiKind::MembarrierBarrier,
             PrivateFlavor::SyncCore => IpiKind::SyncCore,
         };
-        let result = self.ipi_and_wait(targets, kind);
+        let result = self.ipi_and_wait(select, kind);
         // Barrier (2). Pairs with the barrier before a publication that switched a task of this mm out
         // (rule 1, exit, kthread_unuse_mm), and with the IPI handlers' barriers before their acks.
         A::smp_mb();
@@ -261,16 +270,17 @@ impl<A: Arch> Scheduler<A> {
     /// `sync_runqueues_membarrier_state`), so that the post-switch barrier is on for `mm` everywhere before
     /// READY lets the expedited command skip CPUs.
     fn sync_run_queues_membarrier_state(&self, mm: &Mm<A>) -> Result<(), Errno> {
-        // Interrupts masked before reading the CPU id: a preemption in between could migrate the caller and
-        // make it overwrite another CPU's copy with this mm's state.
-        let irq = A::irq_save();
-        let this_cpu = A::cpu_id();
-        let this_rq = self.run_queue(this_cpu);
-        this_rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
-        A::irq_restore(irq);
+        // The caller's own CPU copy, written with interrupts masked from reading the CPU id on: a preemption in
+        // between could migrate the caller and make it overwrite another CPU's copy with this mm's state.
+        let refresh_own_copy = |this_cpu: usize| {
+            self.run_queue(this_cpu).membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
+        };
         if mm.users() == 1 || self.online_count() <= 1 {
             // Only the caller's thread uses the mm, on this CPU: its copy is current. The barrier orders the
             // new state before the caller's later accesses.
+            let irq = A::irq_save();
+            refresh_own_copy(A::cpu_id());
+            A::irq_restore(irq);
             A::smp_mb();
             return Ok(());
         }
@@ -278,28 +288,38 @@ impl<A: Arch> Scheduler<A> {
         // handler after its refresh.
         A::smp_mb();
         let _serialized = self.membarrier_mutex.lock();
-        let mut targets = self.online_cpus();
-        targets.remove(this_cpu);
-        let result = self.ipi_and_wait(targets, IpiKind::MembarrierSyncState);
+        let select = |this_cpu: usize| {
+            refresh_own_copy(this_cpu);
+            let mut targets = self.online_cpus();
+            targets.remove(this_cpu);
+            targets
+        };
+        let result = self.ipi_and_wait(select, IpiKind::MembarrierSyncState);
         // Pairs with the handlers' barrier before their acks: every refreshed copy is ordered before the caller
         // sets READY (and before its later accesses).
         A::smp_mb();
         result
     }
 
-    /// Sends `kind` to `targets` and waits (bounded) until each acknowledged. Caller holds the membarrier
-    /// mutex, so the acks counted are for this call's IPIs (or late ones of a timed-out earlier call, whose
-    /// barrier also ran after this call's first barrier).
-    fn ipi_and_wait(&self, targets: CpuSet, kind: IpiKind) -> Result<(), Errno> {
-        if targets.is_empty() {
-            return Ok(());
-        }
+    /// Sends `kind` to the CPUs `select(calling CPU)` returns and waits (bounded) until each acknowledged.
+    /// The selection and the sending run with interrupts masked (Linux disables preemption there): the calling
+    /// CPU cannot change in between, so it is excluded for certain and per-CPU statistics go to the right CPU.
+    /// The wait runs with the caller's interrupt state. Caller holds the membarrier mutex, so the acks counted
+    /// are for this call's IPIs (or late ones of a timed-out earlier call, whose barrier also ran after this
+    /// call's first barrier).
+    fn ipi_and_wait(&self, select: impl FnOnce(usize) -> CpuSet, kind: IpiKind) -> Result<(), Errno> {
+        let irq = A::irq_save();
+        let this_cpu = A::cpu_id();
+        let targets = select(this_cpu);
         let mut acks_before = [0u64; MAX_CPUS];
-        for cpu in targets {
-            acks_before[cpu] = self.run_queue(cpu).ipi_acks.load(Ordering::Acquire);
+        if !targets.is_empty() {
+            for cpu in targets {
+                acks_before[cpu] = self.run_queue(cpu).ipi_acks.load(Ordering::Acquire);
+            }
+            bump(&self.run_queue(this_cpu).stats.membarrier_ipis_sent, targets.len() as u64);
+            A::send_ipi(targets, kind);
         }
-        bump(&self.run_queue(A::cpu_id()).stats.membarrier_ipis_sent, targets.len() as u64);
-        A::send_ipi(targets, kind);
+        A::irq_restore(irq);
         let deadline = A::now_ns().saturating_add(IPI_ACK_TIMEOUT_NS);
         for cpu in targets {
             // Acquire: pairs with the Release increment in the target's handler, after its barrier.

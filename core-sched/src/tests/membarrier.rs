@@ -9,8 +9,14 @@ use crate::membarrier::*;
 use crate::task::Task;
 use crate::{CpuSet, Errno, IpiKind, Scheduler};
 
+/// One membarrier call from a context with interrupts enabled (a system call), where reading the CPU id
+/// without masking interrupts first is an error (the mock panics): the caller could migrate right after.
 fn call(sched: &Scheduler<Mock>, caller: &Task<Mock>, cmd: i32, flags: u32, cpu_id: i32) -> Result<i64, Errno> {
-    sched.membarrier(caller, cmd, flags, cpu_id)
+    assert!(irqs_enabled());
+    set_cpu_id_needs_masked_irqs(true);
+    let result = sched.membarrier(caller, cmd, flags, cpu_id);
+    set_cpu_id_needs_masked_irqs(false);
+    result
 }
 
 /// Linux's selftest sequence (tools/testing/selftests/membarrier), plus the error rows of the table.
