@@ -103,9 +103,9 @@ impl<A: Arch> Scheduler<A> {
     /// Brings the calling CPU into the scheduler, with `idle` (a kernel thread representing the boot context)
     /// as its current task. Call once per CPU, on that CPU, before its first `schedule()`.
     pub fn init_cpu(&self, idle: Arc<Task<A>>) {
-        let cpu = A::cpu_id();
         assert!(idle.is_kernel_thread(), "the idle task must be a kernel thread");
         let irq = A::irq_save();
+        let cpu = A::cpu_id();
         let rq = &self.run_queues[cpu];
         {
             let mut inner = rq.inner.lock();
@@ -133,8 +133,8 @@ impl<A: Arch> Scheduler<A> {
     /// task with an empty queue, and must never touch user page tables again. Drops the idle task's lazy mm
     /// (the only reference a CPU keeps to an address space nobody runs any more).
     pub fn offline_current_cpu(&self) {
-        let cpu = A::cpu_id();
         let irq = A::irq_save();
+        let cpu = A::cpu_id();
         let rq = &self.run_queues[cpu];
         let lazy = {
             let inner = rq.inner.lock();
@@ -169,11 +169,14 @@ impl<A: Arch> Scheduler<A> {
         curr.expect("no current task: init_cpu not called on this CPU")
     }
 
-    /// Whether the calling CPU should call `schedule()` at its next opportunity. Exact only with interrupts
-    /// masked (otherwise the caller may already run on another CPU); the interrupt, idle and system-call
-    /// return paths call it that way.
+    /// Whether the calling CPU should call `schedule()` at its next opportunity. With interrupts enabled the
+    /// answer may be about the CPU the caller just left; the interrupt, idle and system-call return paths call
+    /// it with interrupts masked.
     pub fn need_resched(&self) -> bool {
-        self.this_rq().need_resched.load(Ordering::Relaxed)
+        let irq = A::irq_save();
+        let need = self.this_rq().need_resched.load(Ordering::Relaxed);
+        A::irq_restore(irq);
+        need
     }
 
     /// Timer tick: asks for a reschedule when another task could run here (round-robin time slicing).
@@ -645,11 +648,12 @@ impl<A: Arch> Scheduler<A> {
             drop(inner);
             target = self.choose_cpu(task.affinity(), None).expect("queued task's affinity has no online CPU");
         }
-        A::irq_restore(irq);
+        // Still masked: the CPU id compared here is the one this code runs on.
         if target == A::cpu_id() {
             self.run_queues[target].need_resched.store(true, Ordering::Relaxed);
         } else {
             A::send_ipi(CpuSet::single(target), IpiKind::Reschedule);
         }
+        A::irq_restore(irq);
     }
 }

@@ -86,6 +86,9 @@ impl World {
 
 fn run(seed: u64, steps: usize) {
     let sched = setup(CPUS);
+    // Every scheduler entry point is called here from task context (interrupts enabled): none may read the CPU
+    // id before masking interrupts (the mock panics), since the caller could migrate right after the read.
+    set_cpu_id_needs_masked_irqs(true);
     let mut rng = Rng(seed | 1);
     let mut frees: Vec<u32> = Vec::new();
     let mut world = World { sched, tasks: Vec::new(), mms: Vec::new(), borrowed: Vec::new(), next_task_id: 1 };
