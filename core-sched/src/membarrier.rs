@@ -37,7 +37,7 @@ use crate::arch::{Arch, IpiKind};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
 use crate::mm::Mm;
-use crate::runqueue::bump;
+use crate::runqueue::{bump, with_irqs_disabled};
 use crate::sched::Scheduler;
 use crate::task::Task;
 
@@ -278,9 +278,7 @@ impl<A: Arch> Scheduler<A> {
         if mm.users() == 1 || self.online_count() <= 1 {
             // Only the caller's thread uses the mm, on this CPU: its copy is current. The barrier orders the
             // new state before the caller's later accesses.
-            let irq = A::irq_save();
-            refresh_own_copy(A::cpu_id());
-            A::irq_restore(irq);
+            with_irqs_disabled::<A, _>(|| refresh_own_copy(A::cpu_id()));
             A::smp_mb();
             return Ok(());
         }

@@ -52,7 +52,7 @@ use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
 use crate::membarrier::MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE;
 use crate::mm::Mm;
-use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
+use crate::runqueue::{bump, with_irqs_disabled, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{Task, TaskState};
 
 /// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
@@ -163,20 +163,15 @@ impl<A: Arch> Scheduler<A> {
         // The CPU id and its run queue's `curr` are read with interrupts masked: a preemption between the two
         // could migrate the caller, which would then get the task running on the CPU it left (and, e.g. in
         // block_current, block that task instead of itself).
-        let irq = A::irq_save();
-        let curr = self.this_rq().inner.lock().curr.clone();
-        A::irq_restore(irq);
-        curr.expect("no current task: init_cpu not called on this CPU")
+        with_irqs_disabled::<A, _>(|| self.this_rq().inner.lock().curr.clone())
+            .expect("no current task: init_cpu not called on this CPU")
     }
 
     /// Whether the calling CPU should call `schedule()` at its next opportunity. With interrupts enabled the
     /// answer may be about the CPU the caller just left; the interrupt, idle and system-call return paths call
     /// it with interrupts masked.
     pub fn need_resched(&self) -> bool {
-        let irq = A::irq_save();
-        let need = self.this_rq().need_resched.load(Ordering::Relaxed);
-        A::irq_restore(irq);
-        need
+        with_irqs_disabled::<A, _>(|| self.this_rq().need_resched.load(Ordering::Relaxed))
     }
 
     /// Timer tick: asks for a reschedule when another task could run here (round-robin time slicing).

@@ -65,11 +65,12 @@ struct ThreadEntry {
 /// Thread id -> its entry. Kernel threads are not in here.
 static THREADS: spin::Mutex<BTreeMap<u32, ThreadEntry>> = spin::Mutex::new(BTreeMap::new());
 
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
 /// Every user thread alive (for diagnostics).
 pub fn all_threads() -> alloc::vec::Vec<Arc<KernelTask>> {
     with_irqs_masked(|| THREADS.lock().values().map(|entry| entry.task.clone()).collect())
 }
-static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// A fresh id for a task, process or mm (shared counter, like Linux's pid space; 0 is never used).
 pub fn next_id() -> u32 {
