@@ -67,10 +67,14 @@ pub trait Arch: 'static + Sized {
     /// Sends an IPI of `kind` to every CPU of `cpus` (never the sender, which is not in the set).
     fn send_ipi(cpus: CpuSet, kind: IpiKind);
 
-    /// Disables interrupts on this CPU and returns the previous mask.
+    /// Disables interrupts on this CPU and returns the previous mask. Must be a compiler barrier (no memory
+    /// access moves across it), like [`Arch::irq_restore`]. Generic code masks through
+    /// [`IrqSpinLock`](crate::IrqSpinLock) and [`without_interrupts`](crate::without_interrupts), not directly.
     fn irq_save() -> IrqState;
 
-    /// Restores an interrupt mask returned by [`Arch::irq_save`].
+    /// Restores an interrupt mask returned by [`Arch::irq_save`]. Must be a compiler barrier: a critical
+    /// section's stores (a spin lock's release included) must not be moved after the point where interrupts
+    /// come back, or an interrupt could find the lock still held by the code it interrupted.
     fn irq_restore(state: IrqState);
 
     /// Monotonic time in nanoseconds; bounds the waits for IPI acknowledgements.

@@ -36,8 +36,9 @@ use core::sync::atomic::Ordering;
 use crate::arch::{Arch, IpiKind};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
+use crate::irq::without_interrupts;
 use crate::mm::Mm;
-use crate::runqueue::{bump, with_irqs_disabled};
+use crate::runqueue::bump;
 use crate::sched::Scheduler;
 use crate::task::Task;
 
@@ -278,7 +279,7 @@ impl<A: Arch> Scheduler<A> {
         if mm.users() == 1 || self.online_count() <= 1 {
             // Only the caller's thread uses the mm, on this CPU: its copy is current. The barrier orders the
             // new state before the caller's later accesses.
-            with_irqs_disabled::<A, _>(|| refresh_own_copy(A::cpu_id()));
+            without_interrupts::<A, _>(|_| refresh_own_copy(A::cpu_id()));
             A::smp_mb();
             return Ok(());
         }
@@ -306,18 +307,19 @@ impl<A: Arch> Scheduler<A> {
     /// are for this call's IPIs (or late ones of a timed-out earlier call, whose barrier also ran after this
     /// call's first barrier).
     fn ipi_and_wait(&self, select: impl FnOnce(usize) -> CpuSet, kind: IpiKind) -> Result<(), Errno> {
-        let irq = A::irq_save();
-        let this_cpu = A::cpu_id();
-        let targets = select(this_cpu);
-        let mut acks_before = [0u64; MAX_CPUS];
-        if !targets.is_empty() {
-            for cpu in targets {
-                acks_before[cpu] = self.run_queue(cpu).ipi_acks.load(Ordering::Acquire);
+        let (targets, acks_before) = without_interrupts::<A, _>(|_| {
+            let this_cpu = A::cpu_id();
+            let targets = select(this_cpu);
+            let mut acks_before = [0u64; MAX_CPUS];
+            if !targets.is_empty() {
+                for cpu in targets {
+                    acks_before[cpu] = self.run_queue(cpu).ipi_acks.load(Ordering::Acquire);
+                }
+                bump(&self.run_queue(this_cpu).stats.membarrier_ipis_sent, targets.len() as u64);
+                A::send_ipi(targets, kind);
             }
-            bump(&self.run_queue(this_cpu).stats.membarrier_ipis_sent, targets.len() as u64);
-            A::send_ipi(targets, kind);
-        }
-        A::irq_restore(irq);
+            (targets, acks_before)
+        });
         let deadline = A::now_ns().saturating_add(IPI_ACK_TIMEOUT_NS);
         for cpu in targets {
             // Acquire: pairs with the Release increment in the target's handler, after its barrier.

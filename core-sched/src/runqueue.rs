@@ -5,9 +5,8 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use spin::Mutex;
-
 use crate::arch::Arch;
+use crate::irq::IrqSpinLock;
 use crate::mm::{Mm, MmId};
 use crate::task::Task;
 
@@ -101,7 +100,7 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
 
 /// One CPU's run queue.
 pub struct RunQueue<A: Arch> {
-    pub(crate) inner: Mutex<RunQueueInner<A>>,
+    pub(crate) inner: IrqSpinLock<A, RunQueueInner<A>>,
     /// Id of the user mm the CPU's `curr` runs, 0 when none (kernel thread, idle, exited task). Remote
     /// membarrier callers read it; it is written with plain atomics whose ordering comes from the explicit
     /// barriers around it (see `Scheduler::schedule`). An id, never a pointer, so a stale read is harmless.
@@ -118,7 +117,7 @@ pub struct RunQueue<A: Arch> {
 impl<A: Arch> RunQueue<A> {
     pub(crate) const fn new() -> Self {
         RunQueue {
-            inner: Mutex::new(RunQueueInner { curr: None, idle: None, queue: VecDeque::new(), pending: None }),
+            inner: IrqSpinLock::new(RunQueueInner { curr: None, idle: None, queue: VecDeque::new(), pending: None }),
             current_mm_id: AtomicU32::new(0),
             membarrier_state: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
@@ -156,22 +155,22 @@ impl<A: Arch> RunQueue<A> {
 
     /// The task this CPU runs (`None` before `init_cpu`).
     pub fn curr(&self) -> Option<Arc<Task<A>>> {
-        with_irqs_disabled::<A, _>(|| self.inner.lock().curr.clone())
+        self.inner.lock().curr.clone()
     }
 
     /// The CPU's idle task.
     pub fn idle(&self) -> Option<Arc<Task<A>>> {
-        with_irqs_disabled::<A, _>(|| self.inner.lock().idle.clone())
+        self.inner.lock().idle.clone()
     }
 
     /// Number of queued runnable tasks (`curr` not included).
     pub fn queued(&self) -> usize {
-        with_irqs_disabled::<A, _>(|| self.inner.lock().queue.len())
+        self.inner.lock().queue.len()
     }
 
     /// The queued tasks, in order (for diagnostics).
     pub fn queued_tasks(&self) -> alloc::vec::Vec<Arc<Task<A>>> {
-        with_irqs_disabled::<A, _>(|| self.inner.lock().queue.iter().cloned().collect())
+        self.inner.lock().queue.iter().cloned().collect()
     }
 
     /// Whether the CPU should reschedule at its next opportunity.
@@ -199,14 +198,4 @@ impl<A: Arch> RunQueue<A> {
             migrations: load(&s.migrations),
         }
     }
-}
-
-/// Runs `body` with interrupts disabled. Every spin lock of the scheduler is taken this way: a holder that an
-/// interrupt could preempt (and switch away from) would leave the lock held while the interrupt handler or
-/// another CPU's `schedule` spins on it with interrupts disabled, a deadlock.
-pub(crate) fn with_irqs_disabled<A: Arch, T>(body: impl FnOnce() -> T) -> T {
-    let irq = A::irq_save();
-    let result = body();
-    A::irq_restore(irq);
-    result
 }

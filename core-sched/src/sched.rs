@@ -50,9 +50,10 @@ use spin::Mutex;
 use crate::arch::{membarrier_state_requires_barrier, Arch, IpiKind};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
+use crate::irq::{without_interrupts, IrqsMasked};
 use crate::membarrier::MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE;
 use crate::mm::Mm;
-use crate::runqueue::{bump, with_irqs_disabled, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
+use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{Task, TaskState};
 
 /// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
@@ -104,52 +105,53 @@ impl<A: Arch> Scheduler<A> {
     /// as its current task. Call once per CPU, on that CPU, before its first `schedule()`.
     pub fn init_cpu(&self, idle: Arc<Task<A>>) {
         assert!(idle.is_kernel_thread(), "the idle task must be a kernel thread");
-        let irq = A::irq_save();
-        let cpu = A::cpu_id();
-        let rq = &self.run_queues[cpu];
-        {
-            let mut inner = rq.inner.lock();
-            assert!(inner.curr.is_none(), "init_cpu twice on CPU {cpu}");
+        without_interrupts::<A, _>(|masked| {
+            let cpu = A::cpu_id();
+            let rq = &self.run_queues[cpu];
             {
-                let mut sched = idle.sched.lock();
-                sched.state = TaskState::Running;
-                sched.on_rq = true;
+                let mut inner = rq.inner.lock_masked(masked);
+                assert!(inner.curr.is_none(), "init_cpu twice on CPU {cpu}");
+                {
+                    let mut sched = idle.sched.lock_masked(masked);
+                    sched.state = TaskState::Running;
+                    sched.on_rq = true;
+                }
+                idle.set_cpu(cpu);
+                idle.on_cpu.store(true, Ordering::Relaxed);
+                inner.idle = Some(idle.clone());
+                inner.curr = Some(idle);
+                rq.current_mm_id.store(0, Ordering::Relaxed);
+                rq.membarrier_state.store(0, Ordering::Relaxed);
             }
-            idle.set_cpu(cpu);
-            idle.on_cpu.store(true, Ordering::Relaxed);
-            inner.idle = Some(idle.clone());
-            inner.curr = Some(idle);
-            rq.current_mm_id.store(0, Ordering::Relaxed);
-            rq.membarrier_state.store(0, Ordering::Relaxed);
-        }
-        rq.online.store(true, Ordering::Relaxed);
-        self.online_count.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the smp_mb of membarrier callers before they read `online` and the published ids.
-        A::smp_mb();
-        A::irq_restore(irq);
+            rq.online.store(true, Ordering::Relaxed);
+            self.online_count.fetch_add(1, Ordering::Relaxed);
+            // Pairs with the smp_mb of membarrier callers before they read `online` and the published ids.
+            A::smp_mb();
+        });
     }
 
     /// Takes the calling CPU offline just before it powers off (PSCI CPU_OFF): it must be running its idle
     /// task with an empty queue, and must never touch user page tables again. Drops the idle task's lazy mm
     /// (the only reference a CPU keeps to an address space nobody runs any more).
     pub fn offline_current_cpu(&self) {
-        let irq = A::irq_save();
-        let cpu = A::cpu_id();
-        let rq = &self.run_queues[cpu];
-        let lazy = {
-            let inner = rq.inner.lock();
-            let curr = inner.curr.clone().expect("offline of a CPU that was never online");
-            let idle = inner.idle.clone().expect("offline of a CPU without idle task");
-            assert!(Arc::ptr_eq(&curr, &idle), "CPU {cpu} goes offline while not idle");
-            assert!(inner.queue.is_empty(), "CPU {cpu} goes offline with queued tasks");
-            rq.online.store(false, Ordering::Relaxed);
-            rq.current_mm_id.store(0, Ordering::Relaxed);
-            rq.membarrier_state.store(0, Ordering::Relaxed);
-            let lazy = idle.active_mm.lock().take();
+        let lazy = without_interrupts::<A, _>(|masked| {
+            let cpu = A::cpu_id();
+            let rq = &self.run_queues[cpu];
+            let lazy = {
+                let inner = rq.inner.lock_masked(masked);
+                let curr = inner.curr.clone().expect("offline of a CPU that was never online");
+                let idle = inner.idle.clone().expect("offline of a CPU without idle task");
+                assert!(Arc::ptr_eq(&curr, &idle), "CPU {cpu} goes offline while not idle");
+                assert!(inner.queue.is_empty(), "CPU {cpu} goes offline with queued tasks");
+                rq.online.store(false, Ordering::Relaxed);
+                rq.current_mm_id.store(0, Ordering::Relaxed);
+                rq.membarrier_state.store(0, Ordering::Relaxed);
+                let lazy = idle.active_mm.lock_masked(masked).take();
+                lazy
+            };
+            self.online_count.fetch_sub(1, Ordering::Relaxed);
             lazy
-        };
-        self.online_count.fetch_sub(1, Ordering::Relaxed);
-        A::irq_restore(irq);
+        });
         if let Some(mm) = lazy {
             mm.mmdrop();
         }
@@ -163,7 +165,7 @@ impl<A: Arch> Scheduler<A> {
         // The CPU id and its run queue's `curr` are read with interrupts masked: a preemption between the two
         // could migrate the caller, which would then get the task running on the CPU it left (and, e.g. in
         // block_current, block that task instead of itself).
-        with_irqs_disabled::<A, _>(|| self.this_rq().inner.lock().curr.clone())
+        without_interrupts::<A, _>(|masked| self.this_rq().inner.lock_masked(masked).curr.clone())
             .expect("no current task: init_cpu not called on this CPU")
     }
 
@@ -171,15 +173,15 @@ impl<A: Arch> Scheduler<A> {
     /// answer may be about the CPU the caller just left; the interrupt, idle and system-call return paths call
     /// it with interrupts masked.
     pub fn need_resched(&self) -> bool {
-        with_irqs_disabled::<A, _>(|| self.this_rq().need_resched.load(Ordering::Relaxed))
+        without_interrupts::<A, _>(|_| self.this_rq().need_resched.load(Ordering::Relaxed))
     }
 
     /// Timer tick: asks for a reschedule when another task could run here (round-robin time slicing).
     pub fn tick(&self) {
-        let irq = A::irq_save();
-        let rq = self.this_rq();
-        let has_waiting = !rq.inner.lock().queue.is_empty();
-        A::irq_restore(irq);
+        let (rq, has_waiting) = without_interrupts::<A, _>(|masked| {
+            let rq = self.this_rq();
+            (rq, !rq.inner.lock_masked(masked).queue.is_empty())
+        });
         if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued() > 0) {
             rq.need_resched.store(true, Ordering::Relaxed);
         }
@@ -200,28 +202,26 @@ impl<A: Arch> Scheduler<A> {
             None => self.least_loaded_cpu(task.affinity()),
         }
         .ok_or(Errno::EINVAL)?;
-        let irq = A::irq_save();
-        {
-            let mut sched = task.sched.lock();
-            assert!(!sched.on_rq && sched.state == TaskState::Blocked, "spawn of a task already started");
-            sched.state = TaskState::Runnable;
-            sched.on_rq = true;
-        }
-        self.enqueue(cpu, task);
-        A::irq_restore(irq);
+        without_interrupts::<A, _>(|masked| {
+            {
+                let mut sched = task.sched.lock_masked(masked);
+                assert!(!sched.on_rq && sched.state == TaskState::Blocked, "spawn of a task already started");
+                sched.state = TaskState::Runnable;
+                sched.on_rq = true;
+            }
+            self.enqueue(cpu, task, masked);
+        });
         Ok(())
     }
 
     /// Wakes a blocked task. Waking a task that is not blocked does nothing.
     pub fn wake(&self, task: &Arc<Task<A>>) {
-        let irq = A::irq_save();
-        self.wake_irqs_disabled(task);
-        A::irq_restore(irq);
+        without_interrupts::<A, _>(|masked| self.wake_masked(task, masked));
     }
 
-    fn wake_irqs_disabled(&self, task: &Arc<Task<A>>) {
+    fn wake_masked(&self, task: &Arc<Task<A>>, masked: &IrqsMasked<A>) {
         let must_enqueue = {
-            let mut sched = task.sched.lock();
+            let mut sched = task.sched.lock_masked(masked);
             if sched.state != TaskState::Blocked {
                 return;
             }
@@ -235,7 +235,7 @@ impl<A: Arch> Scheduler<A> {
         if must_enqueue {
             let cpu =
                 self.choose_cpu(task.affinity(), Some(task.cpu())).expect("woken task's affinity has no online CPU");
-            self.enqueue(cpu, task.clone());
+            self.enqueue(cpu, task.clone(), masked);
         }
     }
 
@@ -250,83 +250,83 @@ impl<A: Arch> Scheduler<A> {
         if cpus.intersection(self.online_cpus()).is_empty() {
             return Err(Errno::EINVAL);
         }
-        let irq = A::irq_save();
-        // Under the task's lock, as `enqueue` checks the affinity and sets the CPU: either that enqueue sees the
-        // new affinity, or this reads the CPU it queued the task on (and its queue is searched below, after
-        // the enqueue released the queue's lock).
-        let cpu = {
-            let _sched = task.sched.lock();
-            task.set_affinity_raw(cpus);
-            task.cpu()
-        };
-        if !cpus.contains(cpu) {
-            let dequeued = {
-                let mut inner = self.run_queues[cpu].inner.lock();
-                let position = inner.queue.iter().position(|queued| Arc::ptr_eq(queued, task));
-                position.and_then(|position| inner.queue.remove(position))
+        without_interrupts::<A, _>(|masked| {
+            // Under the task's lock, as `enqueue` checks the affinity and sets the CPU: either that enqueue sees
+            // the new affinity, or this reads the CPU it queued the task on (and its queue is searched below,
+            // after the enqueue released the queue's lock).
+            let cpu = {
+                let _sched = task.sched.lock_masked(masked);
+                task.set_affinity_raw(cpus);
+                task.cpu()
             };
-            match dequeued {
-                Some(task) => {
-                    let target = self.choose_cpu(cpus, None).expect("checked: the affinity has an online CPU");
-                    self.enqueue(target, task);
+            if !cpus.contains(cpu) {
+                let dequeued = {
+                    let mut inner = self.run_queues[cpu].inner.lock_masked(masked);
+                    let position = inner.queue.iter().position(|queued| Arc::ptr_eq(queued, task));
+                    position.and_then(|position| inner.queue.remove(position))
+                };
+                match dequeued {
+                    Some(task) => {
+                        let target = self.choose_cpu(cpus, None).expect("checked: the affinity has an online CPU");
+                        self.enqueue(target, task, masked);
+                    }
+                    None if cpu == A::cpu_id() => self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed),
+                    None => A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule),
                 }
-                None if cpu == A::cpu_id() => self.run_queues[cpu].need_resched.store(true, Ordering::Relaxed),
-                None => A::send_ipi(CpuSet::single(cpu), IpiKind::Reschedule),
             }
-        }
-        A::irq_restore(irq);
+        });
         Ok(())
     }
 
     /// Blocks the current task until [`Scheduler::wake`].
     pub fn block_current(&self) {
-        let irq = A::irq_save();
-        let curr = self.current();
-        {
-            let mut sched = curr.sched.lock();
-            assert_eq!(sched.state, TaskState::Running, "block_current of a task that is not running");
-            sched.state = TaskState::Blocked;
-        }
-        self.schedule();
-        A::irq_restore(irq);
+        without_interrupts::<A, _>(|masked| {
+            let curr = self.current();
+            {
+                let mut sched = curr.sched.lock_masked(masked);
+                assert_eq!(sched.state, TaskState::Running, "block_current of a task that is not running");
+                sched.state = TaskState::Blocked;
+            }
+            self.schedule();
+        });
     }
 
     /// Ends the current task: full barrier, drop its mm (user reference; the lazy `active_mm` reference is
     /// dropped after the switch away), switch away. On hardware it does not return; with a test arch whose
     /// `switch_context` returns at once, it returns after the switch.
     pub fn exit_current(&self) {
-        let irq = A::irq_save();
-        let rq = self.this_rq();
-        let (curr, mm) = {
-            let inner = rq.inner.lock();
-            let curr = inner.curr.clone().expect("exit_current before init_cpu");
-            assert!(!inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &curr)), "the idle task cannot exit");
-            // Full barrier after the task's last user access, before the CPU stops publishing the mm: a
-            // membarrier caller that then reads "no user mm" and skips this CPU must see those accesses
-            // (`x = 1; [mb]; publish 0` vs `y = 1; mb; read 0; mb; r2 = x`). Pairs with membarrier's smp_mb
-            // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
-            A::smp_mb();
-            let mm = curr.mm.lock().take();
-            assert!(
-                !(curr.is_kernel_thread() && mm.is_some()),
-                "a kernel thread exited inside kthread_use_mm (call kthread_unuse_mm first)"
-            );
-            if mm.is_some() {
-                rq.current_mm_id.store(0, Ordering::Relaxed);
-                rq.membarrier_state.store(0, Ordering::Relaxed);
+        without_interrupts::<A, _>(|masked| {
+            let rq = self.this_rq();
+            let (curr, mm) = {
+                let inner = rq.inner.lock_masked(masked);
+                let curr = inner.curr.clone().expect("exit_current before init_cpu");
+                assert!(!inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &curr)), "the idle task cannot exit");
+                // Full barrier after the task's last user access, before the CPU stops publishing the mm: a
+                // membarrier caller that then reads "no user mm" and skips this CPU must see those accesses
+                // (`x = 1; [mb]; publish 0` vs `y = 1; mb; read 0; mb; r2 = x`). Pairs with membarrier's smp_mb
+                // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
+                A::smp_mb();
+                let mm = curr.mm.lock_masked(masked).take();
+                assert!(
+                    !(curr.is_kernel_thread() && mm.is_some()),
+                    "a kernel thread exited inside kthread_use_mm (call kthread_unuse_mm first)"
+                );
+                if mm.is_some() {
+                    rq.current_mm_id.store(0, Ordering::Relaxed);
+                    rq.membarrier_state.store(0, Ordering::Relaxed);
+                }
+                curr.sched.lock_masked(masked).state = TaskState::Exited;
+                (curr, mm)
+            };
+            // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
+            // since it never runs again, the references below would be left on its stack forever.
+            // `active_mm` still holds its own count reference: it is now the lazy one.
+            if let Some(mm) = mm {
+                mm.mmput();
             }
-            curr.sched.lock().state = TaskState::Exited;
-            (curr, mm)
-        };
-        // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
-        // since it never runs again, the references below would be left on its stack forever.
-        // `active_mm` still holds its own count reference: it is now the lazy one.
-        if let Some(mm) = mm {
-            mm.mmput();
-        }
-        drop(curr);
-        self.schedule();
-        A::irq_restore(irq);
+            drop(curr);
+            self.schedule();
+        });
     }
 
     /// Makes the current kernel thread operate on `mm` (Linux `kthread_use_mm`). The caller must hold a user
@@ -336,27 +336,27 @@ impl<A: Arch> Scheduler<A> {
     /// `switch_mm` if it changes; then `membarrier_finish_switch_mm` (rule 3): without that barrier the
     /// thread's first access to user memory could be ordered before the publication, the rule 2 litmus.
     pub fn kthread_use_mm(&self, mm: &Arc<Mm<A>>) {
-        let irq = A::irq_save();
-        let rq = self.this_rq();
-        let old_active = {
-            let inner = rq.inner.lock();
-            let curr = inner.curr.clone().expect("kthread_use_mm before init_cpu");
-            assert!(curr.is_kernel_thread(), "kthread_use_mm from a user task");
-            let mut task_mm = curr.mm.lock();
-            assert!(task_mm.is_none(), "kthread_use_mm while already using an mm");
-            let mut active = curr.active_mm.lock();
-            let changed = !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, mm));
-            let old_active = if changed { active.replace(mm.mmgrab()) } else { None };
-            *task_mm = Some(mm.clone());
-            rq.current_mm_id.store(mm.id().0, Ordering::Relaxed);
-            rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
-            if changed {
-                A::switch_mm(old_active.as_deref(), mm);
+        let old_active = without_interrupts::<A, _>(|masked| {
+            let rq = self.this_rq();
+            {
+                let inner = rq.inner.lock_masked(masked);
+                let curr = inner.curr.clone().expect("kthread_use_mm before init_cpu");
+                assert!(curr.is_kernel_thread(), "kthread_use_mm from a user task");
+                let mut task_mm = curr.mm.lock_masked(masked);
+                assert!(task_mm.is_none(), "kthread_use_mm while already using an mm");
+                let mut active = curr.active_mm.lock_masked(masked);
+                let changed = !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, mm));
+                let old_active = if changed { active.replace(mm.mmgrab()) } else { None };
+                *task_mm = Some(mm.clone());
+                rq.current_mm_id.store(mm.id().0, Ordering::Relaxed);
+                rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
+                if changed {
+                    A::switch_mm(old_active.as_deref(), mm);
+                }
+                self.finish_switch_mm_hook(rq);
+                old_active
             }
-            self.finish_switch_mm_hook(rq);
-            old_active
-        };
-        A::irq_restore(irq);
+        });
         if let Some(old) = old_active {
             old.mmdrop();
         }
@@ -365,110 +365,116 @@ impl<A: Arch> Scheduler<A> {
     /// Ends [`Scheduler::kthread_use_mm`]: full barrier, stop publishing the mm, keep it lazily as
     /// `active_mm` (as Linux does), so no `switch_mm` happens.
     pub fn kthread_unuse_mm(&self) {
-        let irq = A::irq_save();
-        let rq = self.this_rq();
-        {
-            let inner = rq.inner.lock();
-            let curr = inner.curr.clone().expect("kthread_unuse_mm before init_cpu");
-            assert!(curr.is_kernel_thread(), "kthread_unuse_mm from a user task");
-            // Full barrier after the thread's last user access, before clearing the published mm: the
-            // exit_current litmus. Pairs with membarrier's smp_mb after its IPIs.
-            A::smp_mb();
-            let mm = curr.mm.lock().take();
-            assert!(mm.is_some(), "kthread_unuse_mm without kthread_use_mm");
-            rq.current_mm_id.store(0, Ordering::Relaxed);
-            rq.membarrier_state.store(0, Ordering::Relaxed);
-        }
-        A::irq_restore(irq);
+        without_interrupts::<A, _>(|masked| {
+            let rq = self.this_rq();
+            {
+                let inner = rq.inner.lock_masked(masked);
+                let curr = inner.curr.clone().expect("kthread_unuse_mm before init_cpu");
+                assert!(curr.is_kernel_thread(), "kthread_unuse_mm from a user task");
+                // Full barrier after the thread's last user access, before clearing the published mm: the
+                // exit_current litmus. Pairs with membarrier's smp_mb after its IPIs.
+                A::smp_mb();
+                let mm = curr.mm.lock_masked(masked).take();
+                assert!(mm.is_some(), "kthread_unuse_mm without kthread_use_mm");
+                rq.current_mm_id.store(0, Ordering::Relaxed);
+                rq.membarrier_state.store(0, Ordering::Relaxed);
+            }
+        });
     }
 
     /// Chooses the next task and switches to it (see the module documentation for the sequence).
     pub fn schedule(&self) {
-        let irq = A::irq_save();
-        let cpu = A::cpu_id();
-        let rq = &self.run_queues[cpu];
-        let mut inner = rq.inner.lock();
-        // Rule 1 (Linux smp_mb__after_spinlock): orders prev's user accesses before the publication of the
-        // next task's mm below. Pairs with the smp_mb membarrier runs after its IPIs (litmus in the module
-        // documentation).
-        A::smp_mb();
-        rq.need_resched.store(false, Ordering::Relaxed);
+        without_interrupts::<A, _>(|masked| {
+            let cpu = A::cpu_id();
+            let rq = &self.run_queues[cpu];
+            let mut inner = rq.inner.lock_masked(masked);
+            // Rule 1 (Linux smp_mb__after_spinlock): orders prev's user accesses before the publication of the
+            // next task's mm below. Pairs with the smp_mb membarrier runs after its IPIs (litmus in the module
+            // documentation).
+            A::smp_mb();
+            rq.need_resched.store(false, Ordering::Relaxed);
 
-        let prev = inner.curr.clone().expect("schedule() before init_cpu on this CPU");
-        let idle = inner.idle.clone().expect("schedule() before init_cpu on this CPU");
-        let prev_is_idle = Arc::ptr_eq(&prev, &idle);
-        let prev_runnable = {
-            let mut sched = prev.sched.lock();
-            match sched.state {
-                TaskState::Running | TaskState::Runnable => true,
-                TaskState::Blocked | TaskState::Exited => {
-                    sched.on_rq = false;
-                    false
+            let prev = inner.curr.clone().expect("schedule() before init_cpu on this CPU");
+            let idle = inner.idle.clone().expect("schedule() before init_cpu on this CPU");
+            let prev_is_idle = Arc::ptr_eq(&prev, &idle);
+            let prev_runnable = {
+                let mut sched = prev.sched.lock_masked(masked);
+                match sched.state {
+                    TaskState::Running | TaskState::Runnable => true,
+                    TaskState::Blocked | TaskState::Exited => {
+                        sched.on_rq = false;
+                        false
+                    }
+                }
+            };
+            let prev_stays_here = prev_runnable && prev.affinity().contains(cpu);
+
+            let next = match self.pick_next(cpu, &mut inner, masked) {
+                Some(task) => task,
+                None if prev_stays_here && !prev_is_idle => prev.clone(),
+                None => idle.clone(),
+            };
+            drop(idle);
+            if Arc::ptr_eq(&next, &prev) {
+                prev.sched.lock_masked(masked).state = TaskState::Running;
+                drop(inner);
+                return;
+            }
+
+            let mut migrate_to = None;
+            if prev_runnable && !prev_is_idle {
+                prev.sched.lock_masked(masked).state = TaskState::Runnable;
+                if prev_stays_here {
+                    // Its on_cpu stays set until finish_switch, so no other CPU steals it before that.
+                    inner.queue.push_back(prev.clone());
+                } else {
+                    migrate_to = Some(
+                        self.choose_cpu(prev.affinity(), None).expect("runnable task's affinity has no online CPU"),
+                    );
                 }
             }
-        };
-        let prev_stays_here = prev_runnable && prev.affinity().contains(cpu);
+            next.sched.lock_masked(masked).state = TaskState::Running;
+            next.set_cpu(cpu);
+            next.on_cpu.store(true, Ordering::Relaxed);
+            inner.curr = Some(next.clone());
 
-        let next = match self.pick_next(cpu, &mut inner) {
-            Some(task) => task,
-            None if prev_stays_here && !prev_is_idle => prev.clone(),
-            None => idle.clone(),
-        };
-        drop(idle);
-        if Arc::ptr_eq(&next, &prev) {
-            prev.sched.lock().state = TaskState::Running;
+            let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
+            // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
+            // migration, leaving a runnable task in no queue (a silent hang).
+            assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
+            inner.pending = Some(PendingSwitch { prev: prev.clone(), lazy_mm_to_drop, migrate_to });
             drop(inner);
-            A::irq_restore(irq);
-            return;
-        }
 
-        let mut migrate_to = None;
-        if prev_runnable && !prev_is_idle {
-            prev.sched.lock().state = TaskState::Runnable;
-            if prev_stays_here {
-                // Its on_cpu stays set until finish_switch, so no other CPU steals it before that.
-                inner.queue.push_back(prev.clone());
-            } else {
-                migrate_to =
-                    Some(self.choose_cpu(prev.affinity(), None).expect("runnable task's affinity has no online CPU"));
-            }
-        }
-        next.sched.lock().state = TaskState::Running;
-        next.set_cpu(cpu);
-        next.on_cpu.store(true, Ordering::Relaxed);
-        inner.curr = Some(next.clone());
-
-        let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next);
-        // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
-        // migration, leaving a runnable task in no queue (a silent hang).
-        assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
-        inner.pending = Some(PendingSwitch { prev: prev.clone(), lazy_mm_to_drop, migrate_to });
-        drop(inner);
-
-        // The two references move into switch_context: an exited `prev` never returns here, so nothing may be
-        // left on this stack that owns a reference. `inner.curr` (next) and `inner.pending` (prev) keep both
-        // tasks alive until finish_switch.
-        A::switch_context(prev, next);
-        // Here `prev` runs again (or, with a test arch, the switch just recorded completed).
-        self.finish_switch();
-        A::irq_restore(irq);
+            // The two references move into switch_context: an exited `prev` never returns here, so nothing may be
+            // left on this stack that owns a reference. `inner.curr` (next) and `inner.pending` (prev) keep both
+            // tasks alive until finish_switch.
+            A::switch_context(prev, next);
+            // Here `prev` runs again (or, with a test arch, the switch just recorded completed).
+            self.finish_switch_masked(masked);
+        });
     }
 
     /// The address-space part of a switch (steps 3-5 of the module documentation). Returns the lazy
     /// reference to drop after the switch.
-    fn context_switch_mm(&self, rq: &RunQueue<A>, prev: &Task<A>, next: &Task<A>) -> Option<Arc<Mm<A>>> {
-        let prev_owns_mm = prev.mm.lock().is_some();
-        let next_mm = next.mm.lock().clone();
+    fn context_switch_mm(
+        &self,
+        rq: &RunQueue<A>,
+        prev: &Task<A>,
+        next: &Task<A>,
+        masked: &IrqsMasked<A>,
+    ) -> Option<Arc<Mm<A>>> {
+        let prev_owns_mm = prev.mm.lock_masked(masked).is_some();
+        let next_mm = next.mm.lock_masked(masked).clone();
         let stats = &rq.stats;
         match next_mm {
             None => {
                 // To a kernel thread: keep the loaded page tables, hold a reference to them.
                 let borrowed = if prev_owns_mm {
-                    prev.active_mm.lock().as_ref().map(|mm| mm.mmgrab())
+                    prev.active_mm.lock_masked(masked).as_ref().map(|mm| mm.mmgrab())
                 } else {
-                    prev.active_mm.lock().take()
+                    prev.active_mm.lock_masked(masked).take()
                 };
-                let stale = core::mem::replace(&mut *next.active_mm.lock(), borrowed);
+                let stale = core::mem::replace(&mut *next.active_mm.lock_masked(masked), borrowed);
                 debug_assert!(stale.is_none(), "a switched-out lazy task kept its active_mm");
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 let kind =
@@ -477,7 +483,7 @@ impl<A: Arch> Scheduler<A> {
                 stale
             }
             Some(next_mm) => {
-                let prev_active = prev.active_mm.lock().clone();
+                let prev_active = prev.active_mm.lock_masked(masked).clone();
                 let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm));
                 rq.current_mm_id.store(next_mm.id().0, Ordering::Relaxed);
                 self.membarrier_switch_mm(rq, &next_mm);
@@ -487,7 +493,7 @@ impl<A: Arch> Scheduler<A> {
                 }
                 // Rule 2, the explicit post-switch-mm barrier: also when !same_mm is false.
                 self.finish_switch_mm_hook(rq);
-                debug_assert!(next.active_mm.lock().as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm)));
+                debug_assert!(next.active_mm.lock_masked(masked).as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm)));
                 let kind = match (prev_owns_mm, same_mm) {
                     (true, true) => SwitchKind::UserToUserSameMm,
                     (true, false) => SwitchKind::UserToUserOtherMm,
@@ -499,7 +505,7 @@ impl<A: Arch> Scheduler<A> {
                     None
                 } else {
                     // Linux rq->prev_mm: the lazy reference outlives the switch, dropped in finish_switch.
-                    prev.active_mm.lock().take()
+                    prev.active_mm.lock_masked(masked).take()
                 }
             }
         }
@@ -531,11 +537,15 @@ impl<A: Arch> Scheduler<A> {
     ///
     /// Runs on the calling CPU after every switch, with interrupts disabled, on the incoming task's stack:
     /// `schedule` calls it when `switch_context` returns; a new task's first entry code must call it before
-    /// anything else (then enable interrupts). Calling it when no switch is pending does nothing. It never
-    /// changes the interrupt mask.
+    /// anything else (then enable interrupts). Calling it when no switch is pending does nothing. It leaves the
+    /// interrupt mask as it found it (`schedule` uses the variant that takes its own masking's proof).
     pub fn finish_switch(&self) {
+        without_interrupts::<A, _>(|masked| self.finish_switch_masked(masked));
+    }
+
+    fn finish_switch_masked(&self, masked: &IrqsMasked<A>) {
         let cpu = A::cpu_id();
-        let pending = self.run_queues[cpu].inner.lock().pending.take();
+        let pending = self.run_queues[cpu].inner.lock_masked(masked).pending.take();
         let Some(pending) = pending else { return };
         // Release: the saved context of prev (written by switch_context) is visible to the CPU that picks
         // prev next. Pairs with the Acquire load of on_cpu in pick_next.
@@ -544,7 +554,7 @@ impl<A: Arch> Scheduler<A> {
             mm.mmdrop();
         }
         if let Some(target) = pending.migrate_to {
-            self.enqueue(target, pending.prev);
+            self.enqueue(target, pending.prev, masked);
         }
     }
 
@@ -567,12 +577,12 @@ impl<A: Arch> Scheduler<A> {
                 self.ack_ipi(rq);
             }
             IpiKind::MembarrierSyncState => {
-                {
-                    let inner = rq.inner.lock();
-                    if let Some(mm) = inner.curr.as_ref().and_then(|curr| curr.mm.lock().clone()) {
+                without_interrupts::<A, _>(|masked| {
+                    let inner = rq.inner.lock_masked(masked);
+                    if let Some(mm) = inner.curr.as_ref().and_then(|curr| curr.mm.lock_masked(masked).clone()) {
                         rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
                     }
-                }
+                });
                 // Orders the refreshed copy before the ack, so the registering CPU sets READY only after.
                 A::smp_mb();
                 self.ack_ipi(rq);
@@ -587,7 +597,7 @@ impl<A: Arch> Scheduler<A> {
 
     /// Picks a runnable task for `cpu` from its queue, else steals one from another CPU. Skips tasks whose
     /// stack is still in use (`on_cpu`) or whose affinity excludes `cpu`.
-    fn pick_next(&self, cpu: usize, inner: &mut RunQueueInner<A>) -> Option<Arc<Task<A>>> {
+    fn pick_next(&self, cpu: usize, inner: &mut RunQueueInner<A>, masked: &IrqsMasked<A>) -> Option<Arc<Task<A>>> {
         // Acquire: pairs with the Release store of on_cpu in finish_switch.
         let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
         if let Some(position) = inner.queue.iter().position(can_run) {
@@ -596,7 +606,7 @@ impl<A: Arch> Scheduler<A> {
         for other in self.online_cpus().iter().filter(|&other| other != cpu) {
             // try_lock: we hold our own run-queue lock; waiting for another CPU's could deadlock with a CPU
             // stealing in the opposite direction.
-            let Some(mut other_inner) = self.run_queues[other].inner.try_lock() else { continue };
+            let Some(mut other_inner) = self.run_queues[other].inner.try_lock_masked(masked) else { continue };
             if let Some(position) = other_inner.queue.iter().position(can_run) {
                 let task = other_inner.queue.remove(position);
                 bump(&self.run_queues[cpu].stats.migrations, 1);
@@ -621,15 +631,15 @@ impl<A: Arch> Scheduler<A> {
     }
 
     /// Queues `task` on `cpu`, or on another allowed CPU if its affinity changed since `cpu` was chosen, and
-    /// makes that CPU reschedule.
-    pub(crate) fn enqueue(&self, cpu: usize, task: Arc<Task<A>>) {
-        let irq = A::irq_save();
+    /// makes that CPU reschedule. Interrupts are masked throughout (`masked`), so the CPU id compared at the end
+    /// is the one this code runs on.
+    pub(crate) fn enqueue(&self, cpu: usize, task: Arc<Task<A>>, masked: &IrqsMasked<A>) {
         let mut target = cpu;
         loop {
-            let mut inner = self.run_queues[target].inner.lock();
+            let mut inner = self.run_queues[target].inner.lock_masked(masked);
             // The affinity check and the CPU update under the task's lock pair with `set_affinity`.
             let allowed = {
-                let _sched = task.sched.lock();
+                let _sched = task.sched.lock_masked(masked);
                 let allowed = task.affinity().contains(target);
                 if allowed {
                     task.set_cpu(target);
@@ -649,6 +659,5 @@ impl<A: Arch> Scheduler<A> {
         } else {
             A::send_ipi(CpuSet::single(target), IpiKind::Reschedule);
         }
-        A::irq_restore(irq);
     }
 }

@@ -3,12 +3,10 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use spin::Mutex;
-
 use crate::arch::Arch;
 use crate::cpuset::CpuSet;
+use crate::irq::IrqSpinLock;
 use crate::mm::Mm;
-use crate::runqueue::with_irqs_disabled;
 
 /// Identifier of a task (Linux's tid).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,12 +48,12 @@ pub struct Task<A: Arch> {
     kind: TaskKind,
     /// The owned address space: for a user task one *user* reference (`Mm::mmput` at exit); for a kernel
     /// thread inside `kthread_use_mm`, a borrow covered by the caller's user reference and `active_mm`.
-    pub(crate) mm: Mutex<Option<Arc<Mm<A>>>>,
+    pub(crate) mm: IrqSpinLock<A, Option<Arc<Mm<A>>>>,
     /// The address space whose page tables are loaded while the task runs. When `Some`, always holds one
     /// `count` reference (a user task's is taken at creation; a kernel thread's is the lazy one).
-    pub(crate) active_mm: Mutex<Option<Arc<Mm<A>>>>,
+    pub(crate) active_mm: IrqSpinLock<A, Option<Arc<Mm<A>>>>,
     affinity: AtomicU64,
-    pub(crate) sched: Mutex<SchedFields>,
+    pub(crate) sched: IrqSpinLock<A, SchedFields>,
     /// Set while a CPU uses the task's stack and registers: from the moment it is picked until
     /// `finish_switch` after the switch away. No CPU may switch to a task whose `on_cpu` is still set.
     pub(crate) on_cpu: AtomicBool,
@@ -87,10 +85,10 @@ impl<A: Arch> Task<A> {
         Arc::new(Task {
             id,
             kind,
-            mm: Mutex::new(mm),
-            active_mm: Mutex::new(active_mm),
+            mm: IrqSpinLock::new(mm),
+            active_mm: IrqSpinLock::new(active_mm),
             affinity: AtomicU64::new(affinity.0),
-            sched: Mutex::new(SchedFields { state: TaskState::Blocked, on_rq: false }),
+            sched: IrqSpinLock::new(SchedFields { state: TaskState::Blocked, on_rq: false }),
             on_cpu: AtomicBool::new(false),
             cpu: AtomicUsize::new(0),
             context,
@@ -114,12 +112,12 @@ impl<A: Arch> Task<A> {
 
     /// The owned address space, `None` for kernel threads (outside `kthread_use_mm`) and exited tasks.
     pub fn mm(&self) -> Option<Arc<Mm<A>>> {
-        with_irqs_disabled::<A, _>(|| self.mm.lock().clone())
+        self.mm.lock().clone()
     }
 
     /// The address space loaded while the task runs (lazily borrowed for kernel threads).
     pub fn active_mm(&self) -> Option<Arc<Mm<A>>> {
-        with_irqs_disabled::<A, _>(|| self.active_mm.lock().clone())
+        self.active_mm.lock().clone()
     }
 
     /// CPUs the task may run on.
@@ -133,7 +131,7 @@ impl<A: Arch> Task<A> {
 
     /// Scheduling state.
     pub fn state(&self) -> TaskState {
-        with_irqs_disabled::<A, _>(|| self.sched.lock().state)
+        self.sched.lock().state
     }
 
     /// Whether a CPU still uses the task's stack (see the field's documentation).

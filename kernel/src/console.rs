@@ -3,8 +3,12 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use arch_arm64::Arm64;
+use core_sched::{without_interrupts, IrqSpinLock};
+
 static CONSOLE_WRITE: spin::Once<fn(&[u8])> = spin::Once::new();
-static CONSOLE_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// IRQ-safe: an interrupt handler that prints on this core would otherwise spin on a lock its own core holds.
+static CONSOLE_LOCK: IrqSpinLock<Arm64, ()> = IrqSpinLock::new(());
 /// Set by the panic path: from then on the lock is skipped, so a core that panicked while printing (or a core
 /// holding the lock forever) cannot hide the panic report.
 static PANICKING: AtomicBool = AtomicBool::new(false);
@@ -21,12 +25,8 @@ pub fn writer() -> fn(&[u8]) {
 
 fn write_locked(bytes: &[u8]) {
     let Some(&write) = CONSOLE_WRITE.get() else { return };
-    let irq_state = arch_arm64::cpu::irq_save();
-    {
-        let _guard = CONSOLE_LOCK.lock();
-        write(bytes);
-    }
-    arch_arm64::cpu::irq_restore(irq_state);
+    let _guard = CONSOLE_LOCK.lock();
+    write(bytes);
 }
 
 struct Writer(fn(&[u8]));
@@ -41,16 +41,16 @@ impl Write for Writer {
 #[doc(hidden)]
 pub fn print_args(arguments: fmt::Arguments) {
     let Some(&write) = CONSOLE_WRITE.get() else { return };
-    // IRQs masked while the lock is held: an interrupt handler that prints on this core would otherwise spin
-    // on a lock its own core holds.
-    let irq_state = arch_arm64::cpu::irq_save();
-    if PANICKING.load(Ordering::Relaxed) {
-        let _ = Writer(write).write_fmt(arguments);
-    } else {
-        let _guard = CONSOLE_LOCK.lock();
-        let _ = Writer(write).write_fmt(arguments);
-    }
-    arch_arm64::cpu::irq_restore(irq_state);
+    // IRQs masked in panic mode too, as while the lock is held: the line is not interleaved with what an
+    // interrupt handler on this core prints.
+    without_interrupts::<Arm64, _>(|masked| {
+        if PANICKING.load(Ordering::Relaxed) {
+            let _ = Writer(write).write_fmt(arguments);
+        } else {
+            let _guard = CONSOLE_LOCK.lock_masked(masked);
+            let _ = Writer(write).write_fmt(arguments);
+        }
+    });
 }
 
 /// Switches the console to lock-free output for the panic report.

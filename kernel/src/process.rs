@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use arch_arm64::context::TaskContext;
 use arch_arm64::exceptions::TrapFrame;
 use arch_arm64::Arm64;
-use core_sched::{CpuSet, Errno, Mm, MmId, Scheduler, Task, TaskId};
+use core_sched::{CpuSet, Errno, IrqSpinLock, Mm, MmId, Scheduler, Task, TaskId};
 
 use crate::println;
 
@@ -63,25 +63,18 @@ struct ThreadEntry {
 }
 
 /// Thread id -> its entry. Kernel threads are not in here.
-static THREADS: spin::Mutex<BTreeMap<u32, ThreadEntry>> = spin::Mutex::new(BTreeMap::new());
+static THREADS: IrqSpinLock<Arm64, BTreeMap<u32, ThreadEntry>> = IrqSpinLock::new(BTreeMap::new());
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Every user thread alive (for diagnostics).
 pub fn all_threads() -> alloc::vec::Vec<Arc<KernelTask>> {
-    with_irqs_masked(|| THREADS.lock().values().map(|entry| entry.task.clone()).collect())
+    THREADS.lock().values().map(|entry| entry.task.clone()).collect()
 }
 
 /// A fresh id for a task, process or mm (shared counter, like Linux's pid space; 0 is never used).
 pub fn next_id() -> u32 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
-fn with_irqs_masked<T>(body: impl FnOnce() -> T) -> T {
-    let state = arch_arm64::cpu::irq_save();
-    let result = body();
-    arch_arm64::cpu::irq_restore(state);
-    result
 }
 
 /// The process of the running thread, `None` for a kernel thread.
@@ -92,12 +85,12 @@ pub fn current_process() -> Option<Arc<Process>> {
 
 /// The process of thread `tid`.
 pub fn process_of(tid: u32) -> Option<Arc<Process>> {
-    with_irqs_masked(|| THREADS.lock().get(&tid).map(|entry| entry.process.clone()))
+    THREADS.lock().get(&tid).map(|entry| entry.process.clone())
 }
 
 /// The task of user thread `tid`.
 pub fn thread_task(tid: u32) -> Option<Arc<KernelTask>> {
-    with_irqs_masked(|| THREADS.lock().get(&tid).map(|entry| entry.task.clone()))
+    THREADS.lock().get(&tid).map(|entry| entry.task.clone())
 }
 
 /// Every CPU online, as a core-sched set.
@@ -147,7 +140,7 @@ pub fn spawn_process_with_affinity(
         finished: AtomicBool::new(false),
     });
     let task = Task::new_user(TaskId(pid), mm, affinity, context);
-    with_irqs_masked(|| THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone() }));
+    THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone() });
     SCHED.spawn(task, cpu_hint).map_err(|error| alloc::format!("cannot schedule it: {error:?}"))?;
     Ok(process)
 }
@@ -167,10 +160,10 @@ pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
     process.threads_alive.fetch_add(1, Ordering::Relaxed);
-    with_irqs_masked(|| THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone() }));
+    THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone() });
     if let Err(error) = SCHED.spawn(task, None) {
         process.threads_alive.fetch_sub(1, Ordering::Relaxed);
-        with_irqs_masked(|| THREADS.lock().remove(&tid));
+        let _removed = THREADS.lock().remove(&tid);
         return Err(error);
     }
     Ok(tid)
@@ -179,7 +172,9 @@ pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option
 /// Ends the running user thread; the process finishes with its last thread. Never returns.
 pub fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     let tid = SCHED.current().id().0;
-    if let Some(ThreadEntry { process, task }) = with_irqs_masked(|| THREADS.lock().remove(&tid)) {
+    // Taken out first: the lock's guard must not live through the `if let` body.
+    let entry = THREADS.lock().remove(&tid);
+    if let Some(ThreadEntry { process, task }) = entry {
         drop(task);
         // The first exit_group (or fault) decides the status; before it, the last exit() does.
         let status_is_decided =
@@ -250,7 +245,7 @@ pub fn kill_current_for_fault(what: &str, pc: u64, address: u64) -> ! {
 /// A kernel thread running `body(argument)` then exiting.
 pub fn spawn_kernel_thread(body: fn(usize), argument: usize, affinity: CpuSet) -> Result<Arc<KernelTask>, Errno> {
     let id = next_id();
-    with_irqs_masked(|| KERNEL_THREAD_BODIES.lock().insert(id, (body, argument)));
+    KERNEL_THREAD_BODIES.lock().insert(id, (body, argument));
     let context = TaskContext::new_task(kernel_thread_first_entry, id as usize);
     let task = Task::new_kernel_thread(TaskId(id), affinity, context);
     SCHED.spawn(task.clone(), None)?;
@@ -259,7 +254,7 @@ pub fn spawn_kernel_thread(body: fn(usize), argument: usize, affinity: CpuSet) -
 
 /// What each new kernel thread runs, by task id, until it starts.
 type KernelThreadBody = (fn(usize), usize);
-static KERNEL_THREAD_BODIES: spin::Mutex<BTreeMap<u32, KernelThreadBody>> = spin::Mutex::new(BTreeMap::new());
+static KERNEL_THREAD_BODIES: IrqSpinLock<Arm64, BTreeMap<u32, KernelThreadBody>> = IrqSpinLock::new(BTreeMap::new());
 
 extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
     SCHED.finish_switch();
@@ -273,17 +268,17 @@ extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
 }
 
 /// Tasks sleeping until a deadline (nanosleep), woken by the timer tick.
-static SLEEPERS: spin::Mutex<alloc::vec::Vec<(u64, Arc<KernelTask>)>> = spin::Mutex::new(alloc::vec::Vec::new());
+static SLEEPERS: IrqSpinLock<Arm64, alloc::vec::Vec<(u64, Arc<KernelTask>)>> = IrqSpinLock::new(alloc::vec::Vec::new());
 
 /// Blocks the running task until `deadline` (in `now_ns` time), waking at the first tick after it.
 pub fn sleep_until(deadline: u64) {
     let current = SCHED.current();
-    with_irqs_masked(|| SLEEPERS.lock().push((deadline, current.clone())));
+    SLEEPERS.lock().push((deadline, current.clone()));
     while arch_arm64::cpu::now_ns() < deadline && !current_process_is_exiting() {
         // A tick that found us still running left us in the list; the next one after we blocked wakes us.
         SCHED.block_current();
     }
-    with_irqs_masked(|| SLEEPERS.lock().retain(|(_, task)| !Arc::ptr_eq(task, &current)));
+    SLEEPERS.lock().retain(|(_, task)| !Arc::ptr_eq(task, &current));
 }
 
 /// Called from every timer tick: wakes the blocked sleepers whose deadline passed.

@@ -5,7 +5,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use arch_arm64::cpu::{self, MAX_CPUS};
 use arch_arm64::exceptions::{Handlers, Syndrome, TrapFrame};
 use arch_arm64::gic::{self, Acknowledged, VIRTUAL_TIMER_PPI};
-use arch_arm64::BootInfo;
+use arch_arm64::{Arm64, BootInfo};
+use core_sched::{without_interrupts, IrqSpinLock};
 
 use crate::println;
 
@@ -42,10 +43,11 @@ pub static CPUS: [CpuInfo; MAX_CPUS] = [const {
 pub static PINGS_RECEIVED: [[AtomicU64; MAX_CPUS]; MAX_CPUS] =
     [const { [const { AtomicU64::new(0) }; MAX_CPUS] }; MAX_CPUS];
 
-/// A core's mailbox: the function its next SGI_CALL_FUNCTION runs.
-type Mailbox = spin::Mutex<Option<fn()>>;
+/// A core's mailbox: the function its next SGI_CALL_FUNCTION runs. IRQ-safe: the target's handler takes the
+/// same lock, and so may this core's.
+type Mailbox = IrqSpinLock<Arm64, Option<fn()>>;
 
-static MAILBOX: [Mailbox; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
+static MAILBOX: [Mailbox; MAX_CPUS] = [const { IrqSpinLock::new(None) }; MAX_CPUS];
 
 /// Registers the exception handlers (once, on the boot core).
 pub fn init_interrupts() {
@@ -106,14 +108,15 @@ pub fn idle_loop() -> ! {
 
 /// One step of an idle core's loop: run whatever is runnable, else sleep until the next interrupt.
 pub fn idle_once() {
-    let irq_state = cpu::irq_save();
-    if crate::process::SCHED.run_queue(cpu::cpu_id()).queued() > 0 || crate::process::SCHED.need_resched() {
-        crate::process::SCHED.schedule();
-    } else {
-        // With IRQs masked, a pending interrupt still ends `wfi`; it is taken right after the unmask below.
-        cpu::wait_for_interrupt();
-    }
-    cpu::irq_restore(irq_state);
+    without_interrupts::<Arm64, _>(|_| {
+        if crate::process::SCHED.run_queue(cpu::cpu_id()).queued() > 0 || crate::process::SCHED.need_resched() {
+            crate::process::SCHED.schedule();
+        } else {
+            // With IRQs masked, a pending interrupt still ends `wfi`; it is taken right after the unmask at the
+            // end of this region.
+            cpu::wait_for_interrupt();
+        }
+    });
 }
 
 /// Waits in a kernel thread until `condition` holds or `timeout_ms` pass, giving the CPU to other tasks in
@@ -135,29 +138,23 @@ pub fn wait_running_tasks(timeout_ms: u64, mut condition: impl FnMut() -> bool) 
 /// (a pending interrupt wakes it even while masked) and is taken right after, instead of being handled between
 /// the check and the `wfi`, which would then sleep with work queued until the next tick.
 pub fn sleep_unless_work_queued() {
-    let irq_state = cpu::irq_save();
-    let sched = &crate::process::SCHED;
-    if sched.run_queue(cpu::cpu_id()).queued() == 0 && !sched.need_resched() {
-        cpu::wait_for_interrupt();
-    }
-    cpu::irq_restore(irq_state);
+    without_interrupts::<Arm64, _>(|_| {
+        let sched = &crate::process::SCHED;
+        if sched.run_queue(cpu::cpu_id()).queued() == 0 && !sched.need_resched() {
+            cpu::wait_for_interrupt();
+        }
+    });
 }
 
 /// Runs `function` on core `target` in interrupt context; false if its mailbox stayed busy for 100 ms.
 pub fn call_on(target: usize, function: fn()) -> bool {
     let posted = crate::harness::wait_until(100, || {
-        // IRQs masked: the target's handler takes the same lock, and so may this core's.
-        let irq_state = cpu::irq_save();
-        let posted = {
-            let mut slot = MAILBOX[target].lock();
-            let free = slot.is_none();
-            if free {
-                *slot = Some(function);
-            }
-            free
-        };
-        cpu::irq_restore(irq_state);
-        posted
+        let mut slot = MAILBOX[target].lock();
+        let free = slot.is_none();
+        if free {
+            *slot = Some(function);
+        }
+        free
     });
     if posted {
         gic::send_sgi(1 << target, SGI_CALL_FUNCTION);

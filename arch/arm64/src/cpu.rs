@@ -1,7 +1,7 @@
 //! Per-core primitives: identity, interrupt masking, sleeping, barriers and the counter.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTKCTL_EL1, CNTVCT_EL0, DAIF, MPIDR_EL1, TPIDR_EL1};
+use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTKCTL_EL1, CNTVCT_EL0, MPIDR_EL1, TPIDR_EL1};
 
 /// Most cores this kernel brings up (boot stacks are reserved for this many in the linker script).
 pub const MAX_CPUS: usize = 4;
@@ -30,20 +30,39 @@ pub(crate) fn init_this_cpu() {
     CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
 }
 
-/// Masks IRQs on this core and returns the previous DAIF value for `irq_restore`.
+// The four functions below are the only places that change this core's IRQ mask (the vectors aside). Each is
+// its own `asm!` without `nomem`, which makes it a compiler barrier: the compiler may not move a memory access
+// across it. That is what keeps a critical section inside its masked region: with `nomem` (as aarch64-cpu's
+// `DAIF.set()` is emitted), the release store of a spin lock could be sunk past the unmask, and an interrupt
+// taken in between would find the lock held by the code it interrupted, a same-core deadlock. They are not
+// hardware barriers: the mask only concerns this core, whose own accesses are seen in program order.
+
+/// Masks IRQs on this core and returns the previous DAIF value for `irq_restore`. Crate-private: other code
+/// masks through core-sched's `IrqSpinLock` and `without_interrupts` (which reach it as `Arch::irq_save`).
 #[inline(always)]
-pub fn irq_save() -> u64 {
-    let previous = DAIF.get();
-    // SAFETY: `msr daifset, #2` only sets the I mask bit of this core; it touches no memory. No `nomem`, so
-    // the compiler does not move memory accesses out of the masked region.
-    unsafe { core::arch::asm!("msr daifset, #2", options(nostack, preserves_flags)) };
+pub(crate) fn irq_save() -> u64 {
+    let previous: u64;
+    // SAFETY: reads DAIF, then sets the I mask bit of this core; no memory is accessed. Not `nomem` (compiler
+    // barrier, see above); `preserves_flags`: DAIF holds the interrupt masks, not the NZCV condition flags.
+    unsafe {
+        core::arch::asm!(
+            "mrs {previous}, daif",
+            "msr daifset, #2",
+            previous = out(reg) previous,
+            options(nostack, preserves_flags)
+        )
+    };
     previous
 }
 
 /// Restores the IRQ mask saved by `irq_save`.
 #[inline(always)]
-pub fn irq_restore(previous: u64) {
-    DAIF.set(previous);
+pub(crate) fn irq_restore(previous: u64) {
+    // SAFETY: writes back a DAIF value read by `irq_save` on this core (or, across a context switch, by the
+    // task now resuming, which saved it with the same kernel masks); an interrupt may be taken right after,
+    // which the vectors handle. Not `nomem`: the compiler barrier keeps the critical section's stores (a lock
+    // release included) before the unmask.
+    unsafe { core::arch::asm!("msr daif, {previous}", previous = in(reg) previous, options(nostack, preserves_flags)) };
 }
 
 /// Unmasks IRQs on this core.
@@ -57,7 +76,8 @@ pub fn irq_enable() {
 /// Masks IRQs on this core.
 #[inline(always)]
 pub fn irq_disable() {
-    irq_save();
+    // SAFETY: sets the I mask bit; no memory is accessed. A compiler barrier (no `nomem`), like `irq_save`.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nostack, preserves_flags)) };
 }
 
 /// Sleeps until an interrupt is pending (idle loop).

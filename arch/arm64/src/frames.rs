@@ -1,8 +1,10 @@
 //! Physical page frames for page tables and user memory: a bump pointer over free RAM plus a free list.
 
 use crate::layout::{phys_to_virt, PAGE_SIZE};
+use crate::Arm64;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
+use core_sched::IrqSpinLock;
 
 struct FrameAllocator {
     next: usize,
@@ -10,7 +12,8 @@ struct FrameAllocator {
     free: Vec<usize>,
 }
 
-static FRAMES: spin::Mutex<FrameAllocator> = spin::Mutex::new(FrameAllocator { next: 0, end: 0, free: Vec::new() });
+static FRAMES: IrqSpinLock<Arm64, FrameAllocator> =
+    IrqSpinLock::new(FrameAllocator { next: 0, end: 0, free: Vec::new() });
 static FRAMES_IN_USE: AtomicUsize = AtomicUsize::new(0);
 
 /// Hands the physical range `[start, end)` to the frame allocator (page-aligned inwards). Later calls replace
@@ -25,7 +28,6 @@ pub fn init(start_phys: usize, end_phys: usize) {
 
 /// A zeroed frame's physical address, or `None` when memory is exhausted.
 pub fn allocate_zeroed() -> Option<usize> {
-    let irq_state = crate::cpu::irq_save();
     let frame = {
         let mut frames = FRAMES.lock();
         match frames.free.pop() {
@@ -38,7 +40,6 @@ pub fn allocate_zeroed() -> Option<usize> {
             None => None,
         }
     };
-    crate::cpu::irq_restore(irq_state);
     let frame = frame?;
     // SAFETY: the frame was just taken from the allocator, so nothing else refers to it; it lies in RAM
     // covered by the linear map.
@@ -49,9 +50,7 @@ pub fn allocate_zeroed() -> Option<usize> {
 
 /// Returns a frame obtained from `allocate_zeroed`.
 pub fn free(frame_phys: usize) {
-    let irq_state = crate::cpu::irq_save();
     FRAMES.lock().free.push(frame_phys);
-    crate::cpu::irq_restore(irq_state);
     FRAMES_IN_USE.fetch_sub(1, Ordering::Relaxed);
 }
 

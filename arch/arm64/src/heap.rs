@@ -1,32 +1,30 @@
 //! The kernel heap: a first-fit allocator over a range of RAM after the kernel image.
 
+use crate::Arm64;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
+use core_sched::IrqSpinLock;
 use linked_list_allocator::Heap;
 
-struct KernelHeap(spin::Mutex<Heap>);
+struct KernelHeap(IrqSpinLock<Arm64, Heap>);
 
 #[global_allocator]
-static KERNEL_HEAP: KernelHeap = KernelHeap(spin::Mutex::new(Heap::empty()));
+static KERNEL_HEAP: KernelHeap = KernelHeap(IrqSpinLock::new(Heap::empty()));
 
 // SAFETY: the allocator hands out disjoint blocks from the range given to `init`; the spin lock serializes
-// every access to the free list, with IRQs masked so that an interrupt handler on the same core cannot
+// every access to the free list, with IRQs masked (an IRQ-safe lock) so that an interrupt handler on the same core cannot
 // deadlock on it.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let irq_state = crate::cpu::irq_save();
         let block = self.0.lock().allocate_first_fit(layout);
-        crate::cpu::irq_restore(irq_state);
         block.map_or(core::ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        let irq_state = crate::cpu::irq_save();
         if let Some(block) = NonNull::new(pointer) {
             // SAFETY: GlobalAlloc's contract: `pointer` came from `alloc` with this `layout`.
             unsafe { self.0.lock().deallocate(block, layout) };
         }
-        crate::cpu::irq_restore(irq_state);
     }
 }
 
@@ -42,10 +40,7 @@ pub unsafe fn init(start: usize, size: usize) {
 
 /// Bytes currently allocated.
 pub fn used() -> usize {
-    let irq_state = crate::cpu::irq_save();
-    let used = KERNEL_HEAP.0.lock().used();
-    crate::cpu::irq_restore(irq_state);
-    used
+    KERNEL_HEAP.0.lock().used()
 }
 
 static INITIALIZED: spin::Once<()> = spin::Once::new();
@@ -63,8 +58,5 @@ pub fn init_after_kernel(size: usize) {
 
 /// First kernel virtual address after the heap.
 pub fn heap_end() -> usize {
-    let irq_state = crate::cpu::irq_save();
-    let top = KERNEL_HEAP.0.lock().top() as usize;
-    crate::cpu::irq_restore(irq_state);
-    top
+    KERNEL_HEAP.0.lock().top() as usize
 }

@@ -10,9 +10,11 @@
 use crate::cpu::MAX_CPUS;
 use crate::frames;
 use crate::layout::{phys_to_virt, PAGE_SIZE};
+use crate::Arm64;
 use aarch64_cpu::registers::Readable;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
+use core_sched::IrqSpinLock;
 
 /// User virtual addresses are `0..USER_VA_END` (T0SZ = 25).
 pub const USER_VA_END: usize = 1 << 39;
@@ -59,7 +61,7 @@ struct Tables {
 /// can never block `activate` on a context switch.
 pub struct UserAddressSpace {
     root_phys: usize,
-    tables: spin::Mutex<Tables>,
+    tables: IrqSpinLock<Arm64, Tables>,
     asid: AtomicU64,
 }
 
@@ -89,7 +91,7 @@ impl UserAddressSpace {
         let root_phys = frames::allocate_zeroed().ok_or(MemoryError::OutOfMemory)?;
         Ok(Self {
             root_phys,
-            tables: spin::Mutex::new(Tables { owned_frames: Vec::from([root_phys]) }),
+            tables: IrqSpinLock::new(Tables { owned_frames: Vec::from([root_phys]) }),
             asid: AtomicU64::new(0),
         })
     }
@@ -125,10 +127,7 @@ impl UserAddressSpace {
         if virtual_address >= USER_VA_END || !virtual_address.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryError::BadAddress);
         }
-        let irq_state = crate::cpu::irq_save();
-        let result = self.map_zeroed_page_locked(&mut self.tables.lock(), virtual_address, permissions);
-        crate::cpu::irq_restore(irq_state);
-        result
+        self.map_zeroed_page_locked(&mut self.tables.lock(), virtual_address, permissions)
     }
 
     fn map_zeroed_page_locked(
@@ -319,10 +318,7 @@ impl UserAddressSpace {
 
     /// Frames owned by this address space.
     pub fn owned_frames(&self) -> usize {
-        let irq_state = crate::cpu::irq_save();
-        let count = self.tables.lock().owned_frames.len();
-        crate::cpu::irq_restore(irq_state);
-        count
+        self.tables.lock().owned_frames.len()
     }
 
     /// Installs this address space in TTBR0 on the running core, with an ASID valid in the current generation.
@@ -399,7 +395,7 @@ struct AsidAllocator {
     rollovers: u64,
 }
 
-static ASIDS: spin::Mutex<AsidAllocator> = spin::Mutex::new(AsidAllocator {
+static ASIDS: IrqSpinLock<Arm64, AsidAllocator> = IrqSpinLock::new(AsidAllocator {
     generation: 1,
     used: Vec::new(),
     limit: 1 << ASID_BITS,
@@ -462,10 +458,10 @@ impl AsidAllocator {
 
 /// Makes `mm_asid` valid in the current generation and records it as this core's active ASID; returns it.
 fn asid_allocator_assign(mm_asid: &AtomicU64) -> u64 {
-    // The core is read with IRQs masked: a preemption right after the read could move the caller elsewhere.
-    let irq_state = crate::cpu::irq_save();
-    let core = crate::cpu::cpu_id();
     let mut allocator = ASIDS.lock();
+    // Read while the lock's guard keeps IRQs masked: a preemption right after the read could move the caller
+    // elsewhere.
+    let core = crate::cpu::cpu_id();
     let mut asid = mm_asid.load(Ordering::Relaxed);
     if asid >> ASID_BITS != allocator.generation {
         let number = match allocator.take_reserved(asid) {
@@ -492,23 +488,17 @@ fn asid_allocator_assign(mm_asid: &AtomicU64) -> u64 {
         local_tlb_flush_all();
     }
     drop(allocator);
-    crate::cpu::irq_restore(irq_state);
     asid
 }
 
 /// Lowers the number of ASIDs (to test rollover); `None` restores the hardware's 2^16. At least MAX_CPUS + 2:
 /// ASID 0 is reserved, a rollover keeps the ASID every core is running, and the core asking needs one more.
 pub fn set_asid_limit(limit: Option<u64>) {
-    let irq_state = crate::cpu::irq_save();
     ASIDS.lock().limit = limit.map_or(1 << ASID_BITS, |limit| limit.clamp(MAX_CPUS as u64 + 2, 1 << ASID_BITS));
-    crate::cpu::irq_restore(irq_state);
 }
 
 /// How many ASID generations have rolled over since boot.
 pub fn asid_rollovers() -> u64 {
-    // IRQs masked: a preemption while holding the lock would deadlock this core's next switch_mm on it.
-    let irq_state = crate::cpu::irq_save();
-    let rollovers = ASIDS.lock().rollovers;
-    crate::cpu::irq_restore(irq_state);
-    rollovers
+    // An IRQ-safe lock: a preemption while holding it would deadlock this core's next switch_mm on it.
+    ASIDS.lock().rollovers
 }

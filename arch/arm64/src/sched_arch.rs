@@ -75,10 +75,12 @@ impl Arch for Arm64 {
         crate::gic::send_sgi(mask, sgi);
     }
 
+    #[inline(always)]
     fn irq_save() -> IrqState {
         IrqState(crate::cpu::irq_save())
     }
 
+    #[inline(always)]
     fn irq_restore(state: IrqState) {
         crate::cpu::irq_restore(state.0);
     }

@@ -55,6 +55,8 @@ std::thread_local! {
     /// When set, reading the CPU id with interrupts enabled panics: a preemption could migrate the reader
     /// right after the read, so a CPU id used for per-CPU state must be read with interrupts masked.
     static CPU_ID_NEEDS_MASKED_IRQS: Cell<bool> = const { Cell::new(false) };
+    /// Called by `irq_restore` before it changes the mask: lets a test look at the state interrupts come back to.
+    static BEFORE_IRQ_RESTORE: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
 }
 
 pub enum Mock {}
@@ -106,6 +108,11 @@ impl Arch for Mock {
     }
     fn irq_restore(state: IrqState) {
         record(Event::IrqRestore);
+        BEFORE_IRQ_RESTORE.with(|check| {
+            if let Some(check) = check.borrow().as_ref() {
+                check();
+            }
+        });
         IRQS_ENABLED.with(|e| e.set(state.0 != 0));
     }
     fn now_ns() -> u64 {
@@ -137,6 +144,7 @@ pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
     LOG.with(|l| l.borrow_mut().clear());
     HOOK_IS_NOOP.with(|h| h.set(false));
     CPU_ID_NEEDS_MASKED_IRQS.with(|c| c.set(false));
+    set_before_irq_restore(None);
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
     for cpu in 0..cpus {
         set_cpu(cpu);
@@ -157,6 +165,11 @@ pub fn set_cpu_id_needs_masked_irqs(strict: bool) {
 
 pub fn cpu() -> usize {
     CPU.with(Cell::get)
+}
+
+/// Runs `check` at every `irq_restore`, before the mask changes (`None` removes it).
+pub fn set_before_irq_restore(check: Option<Box<dyn Fn()>>) {
+    BEFORE_IRQ_RESTORE.with(|c| *c.borrow_mut() = check);
 }
 
 pub fn set_hook_noop(noop: bool) {

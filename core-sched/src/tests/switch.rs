@@ -324,7 +324,7 @@ fn enqueue_honours_an_affinity_changed_after_the_cpu_was_chosen() {
     // A wake-up or migration chose CPU 2; then the affinity became {1} before the task was queued.
     let chosen = sched.run_queue(2).inner.lock().queue.pop_front().unwrap();
     task.set_affinity_raw(CpuSet::single(1));
-    sched.enqueue(2, chosen);
+    crate::irq::without_interrupts::<Mock, _>(|masked| sched.enqueue(2, chosen, masked));
     assert_eq!(sched.run_queue(2).queued(), 0);
     assert_eq!(sched.run_queue(1).queued(), 1);
     assert_eq!(task.cpu(), 1);
