@@ -25,8 +25,9 @@
 // Level-1 block descriptors (1 GiB): valid block | AF | AttrIndx.
 .equ BLOCK_NORMAL,        0x705               // AttrIndx 1, inner shareable, AF, block
 .equ BLOCK_DEVICE,        0x60000000000401    // AttrIndx 0, AF, block, PXN | UXN
-.equ BOOT_STACK_SIZE,     65536
-.equ MAX_BOOT_CORES,      4
+// From Rust (`const` operands in lib.rs): cpu::MAX_CPUS and layout::BOOT_STACK_SHIFT.
+.equ MAX_BOOT_CORES,      {max_boot_cores}
+.equ BOOT_STACK_SHIFT,    {boot_stack_shift}
 
 .section .text.boot, "ax"
 .global _start
@@ -92,7 +93,7 @@ el1_entry:
 high_entry:
     ldr     x9, =__boot_stacks_start
     add     x10, x19, #1
-    lsl     x10, x10, #16                     // (core + 1) * BOOT_STACK_SIZE
+    lsl     x10, x10, #BOOT_STACK_SHIFT       // (core + 1) * BOOT_STACK_SIZE
     add     sp, x9, x10
     ldr     x9, =exception_vectors
     msr     vbar_el1, x9

@@ -17,6 +17,19 @@ struct SwitchFrame {
 }
 const _: () = assert!(core::mem::size_of::<SwitchFrame>() == 640);
 
+// Offsets switch.s uses (`const` operands of its `global_asm!` in lib.rs). It stores in register pairs, so
+// fields stored together must be adjacent, which the assertions check.
+pub(crate) const SWITCH_FRAME_CALLEE_SAVED: usize = core::mem::offset_of!(SwitchFrame, callee_saved);
+pub(crate) const SWITCH_FRAME_STACK_POINTER: usize = core::mem::offset_of!(SwitchFrame, stack_pointer);
+pub(crate) const SWITCH_FRAME_FPCR: usize = core::mem::offset_of!(SwitchFrame, fpcr);
+pub(crate) const SWITCH_FRAME_VECTOR_REGISTERS: usize = core::mem::offset_of!(SwitchFrame, vector_registers);
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(SwitchFrame, thread_pointer) == SWITCH_FRAME_STACK_POINTER + 8, "sp, tpidr_el0 pair");
+    assert!(offset_of!(SwitchFrame, fpsr) == SWITCH_FRAME_FPCR + 8, "fpcr, fpsr pair");
+    assert!(SWITCH_FRAME_VECTOR_REGISTERS.is_multiple_of(16), "q registers are stored 16-byte aligned");
+};
+
 unsafe extern "C" {
     fn arch_switch_context(prev: *mut SwitchFrame, next: *const SwitchFrame);
     fn arch_save_fpsimd(frame: *mut SwitchFrame);

@@ -3,8 +3,11 @@
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTKCTL_EL1, CNTVCT_EL0, MPIDR_EL1, TPIDR_EL1};
 
-/// Most cores this kernel brings up (boot stacks are reserved for this many in the linker script).
+/// Most cores this kernel brings up (boot.s parks the others; boot stacks are reserved for this many, through
+/// the `__arch_boot_stacks_size` symbol lib.rs gives the linker script).
 pub const MAX_CPUS: usize = 4;
+// Every core brought up needs a run queue: core-sched sizes its per-CPU arrays with its own MAX_CPUS.
+const _: () = assert!(MAX_CPUS <= core_sched::MAX_CPUS, "arm64 brings up more cores than core-sched has run queues");
 
 /// Index of the running core, 0..MAX_CPUS (set from MPIDR_EL1.Aff0 by the boot path, kept in TPIDR_EL1).
 #[inline(always)]

@@ -19,7 +19,7 @@ pub struct TrapFrame {
 }
 
 impl TrapFrame {
-    /// Size in bytes; must equal TRAP_FRAME_SIZE in vectors.s.
+    /// Size in bytes (vectors.s gets it as a `const` operand).
     pub const SIZE: usize = 272;
 }
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);

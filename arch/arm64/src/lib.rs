@@ -26,9 +26,45 @@ pub mod timer;
 // The boot path and the exception vectors are long, position-sensitive sequences: they live in their own
 // assembly files. Symbols shared with Rust: `arch_primary_entry`, `arch_secondary_entry`,
 // `arch_handle_exception` (called from assembly), `exception_vectors`, `_secondary_start` (read from Rust).
-core::arch::global_asm!(include_str!("boot.s"));
-core::arch::global_asm!(include_str!("vectors.s"));
-core::arch::global_asm!(include_str!("switch.s"));
+//
+// Every size and offset the assembly shares with Rust comes in as a `const` operand (the files name them with
+// `.equ NAME, {operand}` at the top), so a change to a Rust struct or constant cannot silently disagree with the
+// assembly. The linker script gets the constants it needs as absolute symbols defined here (`__arch_*`, in the
+// same object as `_start`, so they are always linked) and ASSERTs its own copies against them.
+core::arch::global_asm!(
+    include_str!("boot.s"),
+    "",
+    ".global __arch_boot_stacks_size",
+    ".set __arch_boot_stacks_size, {boot_stacks_size}",
+    ".global __arch_kernel_virt_offset",
+    ".set __arch_kernel_virt_offset, {kernel_virt_offset}",
+    max_boot_cores = const cpu::MAX_CPUS,
+    boot_stack_shift = const layout::BOOT_STACK_SHIFT,
+    boot_stacks_size = const cpu::MAX_CPUS * layout::BOOT_STACK_SIZE,
+    kernel_virt_offset = const layout::KERNEL_VIRT_OFFSET,
+);
+core::arch::global_asm!(
+    include_str!("vectors.s"),
+    trap_frame_size = const exceptions::TrapFrame::SIZE,
+    trap_frame_x = const core::mem::offset_of!(exceptions::TrapFrame, x),
+    trap_frame_elr = const core::mem::offset_of!(exceptions::TrapFrame, elr),
+);
+core::arch::global_asm!(
+    include_str!("switch.s"),
+    switch_frame_callee_saved = const context::SWITCH_FRAME_CALLEE_SAVED,
+    switch_frame_stack_pointer = const context::SWITCH_FRAME_STACK_POINTER,
+    switch_frame_fpcr = const context::SWITCH_FRAME_FPCR,
+    switch_frame_vector_registers = const context::SWITCH_FRAME_VECTOR_REGISTERS,
+);
+
+// vectors.s stores the frame in register pairs: x30 with SP_EL0, ELR with SPSR.
+const _: () = {
+    use core::mem::offset_of;
+    use exceptions::TrapFrame;
+    assert!(offset_of!(TrapFrame, sp_el0) == offset_of!(TrapFrame, x) + 31 * 8, "SP_EL0 must follow x30");
+    assert!(offset_of!(TrapFrame, spsr) == offset_of!(TrapFrame, elr) + 8, "SPSR must follow ELR");
+    assert!(TrapFrame::SIZE.is_multiple_of(16), "the trap frame keeps SP 16-byte aligned");
+};
 
 /// The arm64 architecture, as a type without values: everything is an associated function.
 pub enum Arm64 {}

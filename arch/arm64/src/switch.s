@@ -5,8 +5,14 @@
 // code is built soft-float and never touches these registers) of the running task into `prev`, loads `next`'s,
 // and returns on `next`'s stack to `next`'s saved x30. For a new task, x30 is `task_first_entry`.
 //
-// SwitchFrame layout (context.rs): x19-x28 at 0, x29 at 80, x30 at 88, sp at 96, tpidr_el0 at 104,
-// fpcr at 112, fpsr at 120, q0-q31 at 128 (512 bytes); 640 bytes in all.
+// SwitchFrame layout (context.rs), offsets from Rust (`const` operands in lib.rs): x19-x30 from
+// SWITCH_FRAME_CALLEE_SAVED, sp then tpidr_el0 from SWITCH_FRAME_SP, fpcr then fpsr from SWITCH_FRAME_FPCR,
+// q0-q31 (512 bytes) from SWITCH_FRAME_Q; context.rs asserts the pairs stored together are adjacent.
+
+.equ SWITCH_FRAME_CALLEE_SAVED, {switch_frame_callee_saved}
+.equ SWITCH_FRAME_SP,           {switch_frame_stack_pointer}
+.equ SWITCH_FRAME_FPCR,         {switch_frame_fpcr}
+.equ SWITCH_FRAME_Q,            {switch_frame_vector_registers}
 
 .arch_extension fp
 .arch_extension simd
@@ -14,18 +20,18 @@
 .section .text
 .global arch_switch_context
 arch_switch_context:
-    stp     x19, x20, [x0, #0]
-    stp     x21, x22, [x0, #16]
-    stp     x23, x24, [x0, #32]
-    stp     x25, x26, [x0, #48]
-    stp     x27, x28, [x0, #64]
-    stp     x29, x30, [x0, #80]
+    stp     x19, x20, [x0, #(SWITCH_FRAME_CALLEE_SAVED + 0 * 8)]
+    stp     x21, x22, [x0, #(SWITCH_FRAME_CALLEE_SAVED + 2 * 8)]
+    stp     x23, x24, [x0, #(SWITCH_FRAME_CALLEE_SAVED + 4 * 8)]
+    stp     x25, x26, [x0, #(SWITCH_FRAME_CALLEE_SAVED + 6 * 8)]
+    stp     x27, x28, [x0, #(SWITCH_FRAME_CALLEE_SAVED + 8 * 8)]
+    stp     x29, x30, [x0, #(SWITCH_FRAME_CALLEE_SAVED + 10 * 8)]
     mov     x9, sp
     mrs     x10, tpidr_el0
-    stp     x9, x10, [x0, #96]
+    stp     x9, x10, [x0, #SWITCH_FRAME_SP]
     bl      arch_save_fpsimd                  // x0 = prev; x30 is already saved above
 
-    add     x9, x1, #128
+    add     x9, x1, #SWITCH_FRAME_Q
     ldp     q0, q1, [x9, #0]
     ldp     q2, q3, [x9, #32]
     ldp     q4, q5, [x9, #64]
@@ -42,18 +48,18 @@ arch_switch_context:
     ldp     q26, q27, [x9, #416]
     ldp     q28, q29, [x9, #448]
     ldp     q30, q31, [x9, #480]
-    ldp     x9, x10, [x1, #112]
+    ldp     x9, x10, [x1, #SWITCH_FRAME_FPCR]
     msr     fpcr, x9
     msr     fpsr, x10
-    ldp     x9, x10, [x1, #96]
+    ldp     x9, x10, [x1, #SWITCH_FRAME_SP]
     mov     sp, x9
     msr     tpidr_el0, x10
-    ldp     x19, x20, [x1, #0]
-    ldp     x21, x22, [x1, #16]
-    ldp     x23, x24, [x1, #32]
-    ldp     x25, x26, [x1, #48]
-    ldp     x27, x28, [x1, #64]
-    ldp     x29, x30, [x1, #80]
+    ldp     x19, x20, [x1, #(SWITCH_FRAME_CALLEE_SAVED + 0 * 8)]
+    ldp     x21, x22, [x1, #(SWITCH_FRAME_CALLEE_SAVED + 2 * 8)]
+    ldp     x23, x24, [x1, #(SWITCH_FRAME_CALLEE_SAVED + 4 * 8)]
+    ldp     x25, x26, [x1, #(SWITCH_FRAME_CALLEE_SAVED + 6 * 8)]
+    ldp     x27, x28, [x1, #(SWITCH_FRAME_CALLEE_SAVED + 8 * 8)]
+    ldp     x29, x30, [x1, #(SWITCH_FRAME_CALLEE_SAVED + 10 * 8)]
     ret
 
 // arch_save_fpsimd(frame: *mut SwitchFrame): stores FPCR, FPSR and q0-q31 into the frame. Clobbers x9 and x10
@@ -62,8 +68,8 @@ arch_switch_context:
 arch_save_fpsimd:
     mrs     x9, fpcr
     mrs     x10, fpsr
-    stp     x9, x10, [x0, #112]
-    add     x9, x0, #128
+    stp     x9, x10, [x0, #SWITCH_FRAME_FPCR]
+    add     x9, x0, #SWITCH_FRAME_Q
     stp     q0, q1, [x9, #0]
     stp     q2, q3, [x9, #32]
     stp     q4, q5, [x9, #64]

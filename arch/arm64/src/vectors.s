@@ -6,13 +6,17 @@
 // syscall result) and returns with ERET. ERET is a context synchronization event: returning to EL0 needs no
 // further ISB (this is what makes membarrier SYNC_CORE an IPI and nothing more on arm64).
 
-.equ TRAP_FRAME_SIZE, 272                     // 34 * 8, a multiple of 16 (TrapFrame::SIZE in Rust)
+// From Rust (`const` operands in lib.rs): TrapFrame::SIZE and the offsets of its fields `x` (x0-x30, followed
+// by sp_el0) and `elr` (followed by spsr); lib.rs asserts the pairs stored together are adjacent.
+.equ TRAP_FRAME_SIZE,     {trap_frame_size}
+.equ TRAP_FRAME_X,        {trap_frame_x}
+.equ TRAP_FRAME_ELR,      {trap_frame_elr}
 
 // Each vector slot is 0x80 bytes: make room, save x0/x1, load the kind, branch to the common path.
 .macro VECTOR kind
     .balign 0x80
     sub     sp, sp, #TRAP_FRAME_SIZE
-    stp     x0, x1, [sp, #0]
+    stp     x0, x1, [sp, #(TRAP_FRAME_X + 0 * 8)]
     mov     x1, #\kind
     b       exception_common
 .endm
@@ -43,50 +47,50 @@ exception_vectors:
     VECTOR 15
 
 exception_common:
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
+    stp     x2, x3, [sp, #(TRAP_FRAME_X + 2 * 8)]
+    stp     x4, x5, [sp, #(TRAP_FRAME_X + 4 * 8)]
+    stp     x6, x7, [sp, #(TRAP_FRAME_X + 6 * 8)]
+    stp     x8, x9, [sp, #(TRAP_FRAME_X + 8 * 8)]
+    stp     x10, x11, [sp, #(TRAP_FRAME_X + 10 * 8)]
+    stp     x12, x13, [sp, #(TRAP_FRAME_X + 12 * 8)]
+    stp     x14, x15, [sp, #(TRAP_FRAME_X + 14 * 8)]
+    stp     x16, x17, [sp, #(TRAP_FRAME_X + 16 * 8)]
+    stp     x18, x19, [sp, #(TRAP_FRAME_X + 18 * 8)]
+    stp     x20, x21, [sp, #(TRAP_FRAME_X + 20 * 8)]
+    stp     x22, x23, [sp, #(TRAP_FRAME_X + 22 * 8)]
+    stp     x24, x25, [sp, #(TRAP_FRAME_X + 24 * 8)]
+    stp     x26, x27, [sp, #(TRAP_FRAME_X + 26 * 8)]
+    stp     x28, x29, [sp, #(TRAP_FRAME_X + 28 * 8)]
     mrs     x21, sp_el0
-    stp     x30, x21, [sp, #240]
+    stp     x30, x21, [sp, #(TRAP_FRAME_X + 30 * 8)]
     mrs     x22, elr_el1
     mrs     x23, spsr_el1
-    stp     x22, x23, [sp, #256]
+    stp     x22, x23, [sp, #TRAP_FRAME_ELR]
     mov     x0, sp
     bl      arch_handle_exception             // (frame: &mut TrapFrame, kind: u64)
 
 .global exception_return
 exception_return:
     // Entry point for new tasks too: their first "return" is built as a TrapFrame on their kernel stack.
-    ldp     x22, x23, [sp, #256]
+    ldp     x22, x23, [sp, #TRAP_FRAME_ELR]
     msr     elr_el1, x22
     msr     spsr_el1, x23
-    ldp     x30, x21, [sp, #240]
+    ldp     x30, x21, [sp, #(TRAP_FRAME_X + 30 * 8)]
     msr     sp_el0, x21
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
+    ldp     x0, x1, [sp, #(TRAP_FRAME_X + 0 * 8)]
+    ldp     x2, x3, [sp, #(TRAP_FRAME_X + 2 * 8)]
+    ldp     x4, x5, [sp, #(TRAP_FRAME_X + 4 * 8)]
+    ldp     x6, x7, [sp, #(TRAP_FRAME_X + 6 * 8)]
+    ldp     x8, x9, [sp, #(TRAP_FRAME_X + 8 * 8)]
+    ldp     x10, x11, [sp, #(TRAP_FRAME_X + 10 * 8)]
+    ldp     x12, x13, [sp, #(TRAP_FRAME_X + 12 * 8)]
+    ldp     x14, x15, [sp, #(TRAP_FRAME_X + 14 * 8)]
+    ldp     x16, x17, [sp, #(TRAP_FRAME_X + 16 * 8)]
+    ldp     x18, x19, [sp, #(TRAP_FRAME_X + 18 * 8)]
+    ldp     x20, x21, [sp, #(TRAP_FRAME_X + 20 * 8)]
+    ldp     x22, x23, [sp, #(TRAP_FRAME_X + 22 * 8)]
+    ldp     x24, x25, [sp, #(TRAP_FRAME_X + 24 * 8)]
+    ldp     x26, x27, [sp, #(TRAP_FRAME_X + 26 * 8)]
+    ldp     x28, x29, [sp, #(TRAP_FRAME_X + 28 * 8)]
     add     sp, sp, #TRAP_FRAME_SIZE
     eret
