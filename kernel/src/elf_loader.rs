@@ -1,11 +1,11 @@
 //! Loads a static aarch64 ELF executable into a fresh user address space and builds Linux's initial stack
 //! (argc, argv, envp, auxv), as Linux does for a static binary.
 
+use abi::elf::{ElfError, UserAddressLimits};
 use alloc::string::String;
 use alloc::vec::Vec;
 use arch_arm64::layout::PAGE_SIZE;
 use arch_arm64::mmu::{MemoryError, UserAddressSpace, UserPermissions, USER_VA_END};
-use xmas_elf::header::{Machine, Type};
 use xmas_elf::program::{ProgramHeader, Type as SegmentType};
 use xmas_elf::ElfFile;
 
@@ -18,6 +18,8 @@ pub const USER_STACK_SIZE: usize = 64 * 1024;
 /// Why a program could not be loaded.
 #[derive(Debug)]
 pub enum LoadError {
+    /// Rejected by `abi::elf::validate_executable` before the parser saw it.
+    Invalid(ElfError),
     NotElf(&'static str),
     Unsupported(String),
     Memory(MemoryError),
@@ -26,6 +28,7 @@ pub enum LoadError {
 impl core::fmt::Display for LoadError {
     fn fmt(&self, formatter: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
+            LoadError::Invalid(error) => write!(formatter, "not a loadable static aarch64 ELF64 executable: {error}"),
             LoadError::NotElf(why) => write!(formatter, "not an ELF file ({why})"),
             LoadError::Unsupported(why) => write!(formatter, "not a static aarch64 executable: {why}"),
             LoadError::Memory(error) => write!(formatter, "cannot map it: {error:?}"),
@@ -50,17 +53,13 @@ pub struct LoadedProgram {
 
 /// Loads `image` and prepares the initial stack with `argv` (no environment).
 pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
+    // xmas-elf slices and reads headers in place without bounds checks, so a malformed file would panic the
+    // kernel: the validator checks the identification, machine, type, program-header table and every PT_LOAD
+    // segment (bounds, sizes, user address range) first, and the parser runs only on what it accepts.
+    let limits = UserAddressLimits { user_va_end: USER_VA_END as u64, page_size: PAGE_SIZE as u64 };
+    abi::elf::validate_executable(image, limits).map_err(LoadError::Invalid)?;
     let elf = ElfFile::new(image).map_err(LoadError::NotElf)?;
     let header = &elf.header.pt2;
-    if header.machine().as_machine() != Machine::AArch64 {
-        return Err(LoadError::Unsupported(alloc::format!("machine {:?}", header.machine().as_machine())));
-    }
-    if header.type_().as_type() != Type::Executable {
-        return Err(LoadError::Unsupported(alloc::format!(
-            "type {:?} (only static, non-PIE executables are supported)",
-            header.type_().as_type()
-        )));
-    }
     let address_space = UserAddressSpace::new()?;
     let mut highest_end = 0usize;
     let mut program_header_address = 0u64;

@@ -19,6 +19,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_threads_share_memory_in_parallel", run: threads_parallel },
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_faults_kill_only_the_task", run: faults },
+    Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
@@ -171,6 +172,67 @@ fn faults() -> Result<(), String> {
     }
     // The kernel and other tasks go on.
     run_expecting(&["hello", "after-faults"], 0)
+}
+
+/// A copy of `image` at an 8-byte aligned address (as the embedded programs are, so that a rejection is for the
+/// corrupted field and not for the copy's placement), with `patch` written at `offset`.
+struct PatchedImage {
+    storage: Vec<u8>,
+    start: usize,
+    length: usize,
+}
+
+impl PatchedImage {
+    fn new(image: &[u8], offset: usize, patch: &[u8]) -> PatchedImage {
+        let mut storage = alloc::vec![0u8; image.len() + 8];
+        let start = (8 - storage.as_ptr() as usize % 8) % 8;
+        storage[start..start + image.len()].copy_from_slice(image);
+        storage[start + offset..start + offset + patch.len()].copy_from_slice(patch);
+        PatchedImage { storage, start, length: image.len() }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.length]
+    }
+}
+
+/// Malformed copies of a good program, each of which panicked the kernel inside xmas-elf or ran anyway: every
+/// spawn must fail with the validator's reason, and the kernel and the unmodified copy must go on running.
+fn malformed_elf() -> Result<(), String> {
+    // Offsets in the ELF64 header: e_ident's class and data bytes, e_phoff, e_phentsize, e_phnum.
+    const CLASS: usize = 4;
+    const DATA: usize = 5;
+    const PHOFF: usize = 32;
+    const PHENTSIZE: usize = 54;
+    const PHNUM: usize = 56;
+    let good = crate::user_programs::find("hello").ok_or("program hello is not embedded")?;
+    let past_end = (good.len() as u64).next_multiple_of(8);
+    let cases: [(&str, usize, &[u8], &str); 6] = [
+        ("e_phentsize 57", PHENTSIZE, &57u16.to_le_bytes(), "e_phentsize 57 is not 56"),
+        ("misaligned e_phoff", PHOFF, &68u64.to_le_bytes(), "e_phoff 0x44 is not a multiple of 8"),
+        ("e_phoff past the end", PHOFF, &past_end.to_le_bytes(), "extends past the end"),
+        ("e_phnum 65535", PHNUM, &u16::MAX.to_le_bytes(), "65535 program headers exceed"),
+        ("32-bit class", CLASS, &[1], "32-bit ELF"),
+        ("big-endian", DATA, &[2], "big-endian ELF"),
+    ];
+    for (name, offset, patch, reason) in cases {
+        let image = PatchedImage::new(good, offset, patch);
+        match process::spawn_process(image.bytes(), &["hello", "malformed"], None) {
+            Ok(process) => {
+                wait_all(&[process], 10_000)?;
+                return Err(format!("{name}: the malformed program was spawned"));
+            }
+            Err(error) if error.contains(reason) => println!("  {name}: {error}"),
+            Err(error) => return Err(format!("{name}: rejected for another reason than \"{reason}\": {error}")),
+        }
+    }
+    // The kernel goes on, and the aligned copy itself is a good program.
+    let copy = PatchedImage::new(good, 0, &[]);
+    let process = process::spawn_process(copy.bytes(), &["hello", "after-malformed-elf"], None)?;
+    match wait_all(&[process], 30_000)?[0] {
+        0 => Ok(()),
+        status => Err(format!("the unmodified copy exited with {status}")),
+    }
 }
 
 /// Runs `hello` pinned to every CPU, so that every CPU's lazily kept mm is one of these (same size each time).
