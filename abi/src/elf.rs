@@ -175,6 +175,8 @@ impl<'image> ValidExecutable<'image> {
 }
 
 /// Why an image is not a loadable executable. `Display` gives the reason with the offending values.
+// The variants' fields are the offending values, named after the ELF fields each variant's doc names.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ElfError {
     /// The file ends inside the ELF header.

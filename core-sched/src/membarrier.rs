@@ -42,31 +42,15 @@ use crate::runqueue::bump;
 use crate::sched::Scheduler;
 use crate::task::Task;
 
-/// Returns the bit mask of supported commands.
-pub const MEMBARRIER_CMD_QUERY: i32 = 0;
-/// Barrier on every thread of every process (old name SHARED).
-pub const MEMBARRIER_CMD_GLOBAL: i32 = 1 << 0;
-/// Barrier on CPUs running a process registered for global expedited.
-pub const MEMBARRIER_CMD_GLOBAL_EXPEDITED: i32 = 1 << 1;
-/// Register the calling process for GLOBAL_EXPEDITED (as a target).
-pub const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: i32 = 1 << 2;
-/// Barrier on every running thread of the calling process.
-pub const MEMBARRIER_CMD_PRIVATE_EXPEDITED: i32 = 1 << 3;
-/// Register for PRIVATE_EXPEDITED.
-pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: i32 = 1 << 4;
-/// PRIVATE_EXPEDITED plus core serialization.
-pub const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: i32 = 1 << 5;
-/// Register for PRIVATE_EXPEDITED_SYNC_CORE.
-pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: i32 = 1 << 6;
-/// Restart rseq critical sections (unsupported: EINVAL).
-pub const MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ: i32 = 1 << 7;
-/// Register for PRIVATE_EXPEDITED_RSEQ (unsupported: EINVAL).
-pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ: i32 = 1 << 8;
-/// Returns the REGISTER_* commands the process issued.
-pub const MEMBARRIER_CMD_GET_REGISTRATIONS: i32 = 1 << 9;
-
-/// The only flag: `cpu_id` is meaningful (accepted by PRIVATE_EXPEDITED_RSEQ only).
-pub const MEMBARRIER_CMD_FLAG_CPU: u32 = 1 << 0;
+// The commands and flags are the Linux ABI (abi/); re-exported so that callers of this module find them here.
+// PRIVATE_EXPEDITED_RSEQ and its registration are not supported (EINVAL).
+pub use abi::membarrier::{
+    MEMBARRIER_CMD_FLAG_CPU, MEMBARRIER_CMD_GET_REGISTRATIONS, MEMBARRIER_CMD_GLOBAL, MEMBARRIER_CMD_GLOBAL_EXPEDITED,
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, MEMBARRIER_CMD_QUERY, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+};
 
 /// What QUERY returns: every command but QUERY itself and the RSEQ pair. 639.
 pub const MEMBARRIER_SUPPORTED_COMMANDS: i32 = MEMBARRIER_CMD_GLOBAL

@@ -4,10 +4,10 @@
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use arch_arm64::context::TaskContext;
-use arch_arm64::exceptions::TrapFrame;
+use arch_arm64::exceptions::{TrapFrame, UserTrap};
 use arch_arm64::Arm64;
 use core_sched::{CpuSet, Errno, IrqSpinLock, Mm, MmId, Scheduler, Task, TaskId};
 
@@ -34,7 +34,13 @@ pub struct Process {
     /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
     exiting: AtomicBool,
     finished: AtomicBool,
+    /// The unimplemented system calls the process has tried, one bit per number (each is reported once).
+    unimplemented_syscalls_reported: [AtomicU64; UNIMPLEMENTED_SYSCALL_WORDS],
 }
+
+/// Words of `Process::unimplemented_syscalls_reported`: one bit per Linux system call number, plus a last bit
+/// shared by every number beyond the table.
+const UNIMPLEMENTED_SYSCALL_WORDS: usize = abi::syscalls::COUNT / 64 + 1;
 
 impl Process {
     /// Whether every thread has exited.
@@ -48,6 +54,14 @@ impl Process {
         let mut bytes = alloc::vec![0u8; length];
         self.address_space.arch().copy_from_user(address as usize, &mut bytes).ok()?;
         Some(bytes)
+    }
+
+    /// Whether this is the first time the process tried unimplemented system call `number` (so that it is
+    /// reported once, not on every retry).
+    pub fn first_use_of_unimplemented_syscall(&self, number: usize) -> bool {
+        let bit = number.min(UNIMPLEMENTED_SYSCALL_WORDS * 64 - 1);
+        let mask = 1u64 << (bit % 64);
+        self.unimplemented_syscalls_reported[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask == 0
     }
 
     /// The exit status (valid once finished).
@@ -138,6 +152,7 @@ pub fn spawn_process_with_affinity(
         exit_status: AtomicI32::new(0),
         exiting: AtomicBool::new(false),
         finished: AtomicBool::new(false),
+        unimplemented_syscalls_reported: [const { AtomicU64::new(0) }; UNIMPLEMENTED_SYSCALL_WORDS],
     });
     let task = Task::new_user(TaskId(pid), mm, affinity, context);
     THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone() });
@@ -145,17 +160,14 @@ pub fn spawn_process_with_affinity(
     Ok(process)
 }
 
-/// clone() for a thread: same mm, the caller's registers with x0 = 0 and the given stack (and TLS).
+/// clone() for a thread: same mm, the caller's user context with clone's result 0 and the given stack (and TLS).
 pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option<u64>) -> Result<u32, Errno> {
     let parent = SCHED.current();
     let process = current_process().ok_or(Errno::EINVAL)?;
     let mm = parent.mm().ok_or(Errno::EINVAL)?;
     let tid = next_id();
     let mut context = TaskContext::new_task(user_task_first_entry, 0);
-    let mut frame = *parent_frame;
-    frame.x[0] = 0;
-    frame.sp_el0 = stack;
-    context.set_user_frame(frame);
+    context.set_user_frame_cloned_from(parent_frame, stack);
     context.inherit_current_fp_state();
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
@@ -230,13 +242,13 @@ fn current_process_is_exiting() -> bool {
 
 /// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
 /// leaving the kernel and every other process running.
-pub fn kill_current_for_fault(what: &str, pc: u64, address: u64) -> ! {
+pub fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
     // In a block: nothing owned may stay on this stack across the exit, which never returns.
     {
         let tid = SCHED.current().id().0;
         let process = current_process();
         let (pid, name) = process.as_ref().map_or((0, "?"), |process| (process.pid, process.name.as_str()));
-        println!("user fault: task {tid} (process {pid} '{name}') killed: {what} at pc {pc:#x}, address {address:#x}");
+        println!("user fault: task {tid} (process {pid} '{name}') killed: {fault} at pc {pc:#x}");
     }
     // Like a group exit with status 139 (Linux's 128 + SIGSEGV), unless one is already under way.
     exit_current_thread(139, true)

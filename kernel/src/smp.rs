@@ -3,17 +3,13 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use arch_arm64::cpu::{self, MAX_CPUS};
-use arch_arm64::exceptions::{Handlers, Syndrome, TrapFrame};
-use arch_arm64::gic::{self, Acknowledged, VIRTUAL_TIMER_PPI};
+use arch_arm64::exceptions::{Handlers, TrapFrame};
+use arch_arm64::gic;
+use arch_arm64::interrupts::{self, Interrupt, KernelIpi};
 use arch_arm64::{Arm64, BootInfo};
-use core_sched::{without_interrupts, IrqSpinLock};
+use core_sched::{without_interrupts, CpuSet, IrqSpinLock};
 
 use crate::println;
-
-/// SGI that runs the function posted in the target core's mailbox.
-pub const SGI_CALL_FUNCTION: u32 = 0;
-/// SGI used by the IPI test: the receiver counts it per sender.
-pub const SGI_TEST_PING: u32 = 1;
 
 /// What each core reported when it came online.
 pub struct CpuInfo {
@@ -39,11 +35,11 @@ pub static CPUS: [CpuInfo; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 
-/// PINGS_RECEIVED[sender][receiver]: test SGIs counted by the receiver.
+/// PINGS_RECEIVED[sender][receiver]: test IPIs counted by the receiver.
 pub static PINGS_RECEIVED: [[AtomicU64; MAX_CPUS]; MAX_CPUS] =
     [const { [const { AtomicU64::new(0) }; MAX_CPUS] }; MAX_CPUS];
 
-/// A core's mailbox: the function its next SGI_CALL_FUNCTION runs. IRQ-safe: the target's handler takes the
+/// A core's mailbox: the function its next `KernelIpi::CallFunction` runs. IRQ-safe: the target's handler takes the
 /// same lock, and so may this core's.
 type Mailbox = IrqSpinLock<Arm64, Option<fn()>>;
 
@@ -51,7 +47,10 @@ static MAILBOX: [Mailbox; MAX_CPUS] = [const { IrqSpinLock::new(None) }; MAX_CPU
 
 /// Registers the exception handlers (once, on the boot core).
 pub fn init_interrupts() {
-    arch_arm64::exceptions::set_handlers(Handlers { irq: handle_interrupt, user_sync: handle_user_sync });
+    arch_arm64::exceptions::set_handlers(Handlers {
+        irq: handle_interrupt,
+        user_trap: crate::syscalls::handle_user_trap,
+    });
 }
 
 /// Scheduler tick period.
@@ -157,7 +156,7 @@ pub fn call_on(target: usize, function: fn()) -> bool {
         free
     });
     if posted {
-        gic::send_sgi(1 << target, SGI_CALL_FUNCTION);
+        interrupts::send_kernel_ipi(CpuSet::single(target), KernelIpi::CallFunction);
     }
     posted
 }
@@ -172,23 +171,20 @@ pub fn set_timer_period_us(period_us: u64) {
     }
 }
 
-fn handle_interrupt(interrupt: Acknowledged, frame: &mut TrapFrame) {
+fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
     let me = cpu::cpu_id();
-    match interrupt.id {
-        SGI_CALL_FUNCTION => {
+    match interrupt {
+        Interrupt::Kernel { ipi: KernelIpi::CallFunction, .. } => {
             let function = MAILBOX[me].lock().take();
             if let Some(function) = function {
                 function();
             }
         }
-        SGI_TEST_PING => {
-            PINGS_RECEIVED[interrupt.source_cpu()][me].fetch_add(1, Ordering::Relaxed);
+        Interrupt::Kernel { ipi: KernelIpi::TestPing, sender } => {
+            PINGS_RECEIVED[sender][me].fetch_add(1, Ordering::Relaxed);
         }
-        sgi if arch_arm64::sched_arch::ipi_kind_of_sgi(sgi).is_some() => {
-            let kind = arch_arm64::sched_arch::ipi_kind_of_sgi(sgi).expect("checked");
-            crate::process::SCHED.handle_ipi(kind);
-        }
-        VIRTUAL_TIMER_PPI => {
+        Interrupt::Scheduler(kind) => crate::process::SCHED.handle_ipi(kind),
+        Interrupt::Timer => {
             let info = &CPUS[me];
             crate::process::SCHED.tick();
             crate::process::wake_sleepers();
@@ -200,7 +196,7 @@ fn handle_interrupt(interrupt: Acknowledged, frame: &mut TrapFrame) {
                 arch_arm64::timer::arm_after_ns(period_us * 1000);
             }
         }
-        other => println!("CPU {me}: unexpected interrupt {other}"),
+        Interrupt::Other(number) => println!("CPU {me}: unexpected interrupt {number}"),
     }
     // Preemption: switch here, in the interrupt handler, on the interrupted task's kernel stack; the rest of
     // the exception return happens when this task is switched back in.
@@ -208,15 +204,7 @@ fn handle_interrupt(interrupt: Acknowledged, frame: &mut TrapFrame) {
         crate::process::SCHED.schedule();
     }
     // A thread of a process that is ending (exit_group, fault) exits here even if it never makes a system call.
-    if frame_returns_to_user(frame) {
+    if frame.returns_to_user() {
         crate::process::exit_if_process_exiting();
     }
-}
-
-fn frame_returns_to_user(frame: &TrapFrame) -> bool {
-    frame.spsr & 0xf == 0
-}
-
-fn handle_user_sync(syndrome: Syndrome, frame: &mut TrapFrame) {
-    crate::syscalls::handle_user_sync(syndrome, frame);
 }

@@ -5,11 +5,12 @@ use alloc::string::String;
 use core::sync::atomic::Ordering;
 
 use arch_arm64::cpu::{self, MAX_CPUS};
-use arch_arm64::gic;
+use arch_arm64::interrupts::{self, KernelIpi};
+use core_sched::CpuSet;
 
 use crate::harness::{run_tests, wait_until, Test};
 use crate::println;
-use crate::smp::{self, CPUS, PINGS_RECEIVED, SGI_TEST_PING};
+use crate::smp::{self, CPUS, PINGS_RECEIVED};
 
 /// Runs every in-kernel test; true when all passed.
 pub fn run_suite(board: &crate::Board) -> bool {
@@ -53,8 +54,9 @@ fn all_cores_online() -> Result<(), String> {
 
 fn send_pings_to_all_others() {
     let me = cpu::cpu_id();
-    let others = smp::online_mask() & !(1 << me);
-    gic::send_sgi(others, SGI_TEST_PING);
+    let online = smp::online_mask();
+    let others: CpuSet = (0..MAX_CPUS).filter(|&cpu| cpu != me && online & (1 << cpu) != 0).collect();
+    interrupts::send_kernel_ipi(others, KernelIpi::TestPing);
 }
 
 fn ipi_every_pair() -> Result<(), String> {
@@ -76,9 +78,9 @@ fn ipi_every_pair() -> Result<(), String> {
             .filter(|&(s, r)| s != r && PINGS_RECEIVED[s][r].load(Ordering::Relaxed) == before[s][r])
             .map(|(s, r)| format!(" {s}->{r}"))
             .collect();
-        return Err(format!("SGIs not received:{missing}"));
+        return Err(format!("IPIs not received:{missing}"));
     }
-    println!("  {} SGIs delivered, every ordered pair of {cpus} cores", cpus * (cpus - 1));
+    println!("  {} IPIs delivered, every ordered pair of {cpus} cores", cpus * (cpus - 1));
     Ok(())
 }
 
@@ -127,7 +129,7 @@ fn heap_alloc_free() -> Result<(), String> {
 }
 
 /// The deliberately faulting build: a kernel read of an unmapped address must end the run with the fault
-/// report (CPU, exception class, ELR, FAR) and a failure status. Returning means the fault was not caught.
+/// report (CPU, exception class, return and fault addresses) and a failure status. Returning means the fault was not caught.
 #[inline(never)] // the panic report must name it as the faulting function (xtask checks it)
 pub fn run_fault_test() -> bool {
     println!("test kernel_fault_is_reported: reading unmapped kernel address {UNMAPPED_KERNEL_ADDRESS:#x}");

@@ -1,26 +1,10 @@
 //! Raw Linux arm64 system calls: number in x8, arguments in x0-x5, result (or -errno) in x0.
 
-pub const SYS_WRITE: u64 = 64;
-pub const SYS_EXIT: u64 = 93;
-pub const SYS_EXIT_GROUP: u64 = 94;
-pub const SYS_NANOSLEEP: u64 = 101;
-pub const SYS_CLOCK_GETTIME: u64 = 113;
-pub const SYS_SCHED_SETAFFINITY: u64 = 122;
-pub const SYS_SCHED_YIELD: u64 = 124;
-pub const SYS_GETCPU: u64 = 168;
-pub const SYS_GETPID: u64 = 172;
-pub const SYS_GETTID: u64 = 178;
-pub const SYS_CLONE: u64 = 220;
-pub const SYS_MEMBARRIER: u64 = 283;
-
-pub const EPERM: i64 = 1;
-pub const EFAULT: i64 = 14;
-pub const EINVAL: i64 = 22;
-pub const ENOSYS: i64 = 38;
+use abi::syscalls as nr;
 
 /// A system call with up to six arguments.
 #[inline(always)]
-pub fn syscall(number: u64, arguments: [u64; 6]) -> i64 {
+pub fn syscall(number: usize, arguments: [u64; 6]) -> i64 {
     let result: i64;
     // SAFETY: `svc #0` enters the kernel, which reads x8 and x0-x5 and writes x0; Linux's ABI preserves every
     // other register. Memory may be read or written by the kernel (no `nomem`).
@@ -38,16 +22,16 @@ pub fn syscall(number: u64, arguments: [u64; 6]) -> i64 {
 }
 
 pub fn write(fd: u64, bytes: &[u8]) -> i64 {
-    syscall(SYS_WRITE, [fd, bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0])
+    syscall(nr::WRITE, [fd, bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0])
 }
 
 pub fn exit(status: i32) -> ! {
-    syscall(SYS_EXIT, [status as u64, 0, 0, 0, 0, 0]);
+    syscall(nr::EXIT, [status as u64, 0, 0, 0, 0, 0]);
     unreachable_after_exit()
 }
 
 pub fn exit_group(status: i32) -> ! {
-    syscall(SYS_EXIT_GROUP, [status as u64, 0, 0, 0, 0, 0]);
+    syscall(nr::EXIT_GROUP, [status as u64, 0, 0, 0, 0, 0]);
     unreachable_after_exit()
 }
 
@@ -58,21 +42,21 @@ fn unreachable_after_exit() -> ! {
 }
 
 pub fn sched_yield() -> i64 {
-    syscall(SYS_SCHED_YIELD, [0; 6])
+    syscall(nr::SCHED_YIELD, [0; 6])
 }
 
 pub fn getpid() -> i64 {
-    syscall(SYS_GETPID, [0; 6])
+    syscall(nr::GETPID, [0; 6])
 }
 
 pub fn gettid() -> i64 {
-    syscall(SYS_GETTID, [0; 6])
+    syscall(nr::GETTID, [0; 6])
 }
 
 /// The CPU the caller runs on, or -errno.
 pub fn getcpu() -> i64 {
     let mut cpu: u32 = u32::MAX;
-    let result = syscall(SYS_GETCPU, [&mut cpu as *mut u32 as u64, 0, 0, 0, 0, 0]);
+    let result = syscall(nr::GETCPU, [&mut cpu as *mut u32 as u64, 0, 0, 0, 0, 0]);
     if result < 0 {
         result
     } else {
@@ -81,18 +65,18 @@ pub fn getcpu() -> i64 {
 }
 
 pub fn sched_setaffinity(tid: u64, mask: u64) -> i64 {
-    syscall(SYS_SCHED_SETAFFINITY, [tid, 8, &mask as *const u64 as u64, 0, 0, 0])
+    syscall(nr::SCHED_SETAFFINITY, [tid, 8, &mask as *const u64 as u64, 0, 0, 0])
 }
 
 pub fn nanosleep(nanoseconds: u64) -> i64 {
     let request = [nanoseconds / 1_000_000_000, nanoseconds % 1_000_000_000];
-    syscall(SYS_NANOSLEEP, [request.as_ptr() as u64, 0, 0, 0, 0, 0])
+    syscall(nr::NANOSLEEP, [request.as_ptr() as u64, 0, 0, 0, 0, 0])
 }
 
 /// CLOCK_MONOTONIC in nanoseconds, or -errno.
 pub fn monotonic_ns() -> i64 {
     let mut time = [0u64; 2];
-    let result = syscall(SYS_CLOCK_GETTIME, [1, time.as_mut_ptr() as u64, 0, 0, 0, 0]);
+    let result = syscall(nr::CLOCK_GETTIME, [abi::clock::CLOCK_MONOTONIC as u64, time.as_mut_ptr() as u64, 0, 0, 0, 0]);
     if result < 0 {
         result
     } else {
@@ -101,11 +85,8 @@ pub fn monotonic_ns() -> i64 {
 }
 
 pub fn membarrier(command: i32, flags: u32, cpu_id: i32) -> i64 {
-    syscall(SYS_MEMBARRIER, [command as u64, flags as u64, cpu_id as u64, 0, 0, 0])
+    syscall(nr::MEMBARRIER, [command as u64, flags as u64, cpu_id as u64, 0, 0, 0])
 }
-
-/// Linux's flags for a thread: CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM.
-pub const CLONE_THREAD_FLAGS: u64 = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000;
 
 /// clone() for a thread running `function(argument)` on `stack_top`; returns the thread id or -errno.
 pub fn clone_thread(stack_top: usize, function: extern "C" fn(usize) -> !, argument: usize) -> i64 {
@@ -120,8 +101,8 @@ pub fn clone_thread(stack_top: usize, function: extern "C" fn(usize) -> !, argum
             "mov x0, x10",
             "blr x9",
             "1:",
-            in("x8") SYS_CLONE,
-            inlateout("x0") CLONE_THREAD_FLAGS => result,
+            in("x8") nr::CLONE,
+            inlateout("x0") abi::clone::THREAD_FLAGS => result,
             in("x1") stack_top, in("x2") 0u64, in("x3") 0u64, in("x4") 0u64,
             in("x9") function as usize, in("x10") argument,
             options(nostack)

@@ -98,9 +98,10 @@ impl TaskContext {
         unsafe { self.user_frame().write(frame) };
     }
 
-    /// Copies `frame` as the first user-mode state of a new thread (clone): same registers, with the given stack
-    /// and return value.
-    pub fn set_user_frame(&mut self, frame: TrapFrame) {
+    /// Sets up the first return to EL0 for a new thread made by clone(): the caller's user registers (`parent`,
+    /// saved at its system call), with 0 as clone's result and `stack` as the stack pointer.
+    pub fn set_user_frame_cloned_from(&mut self, parent: &TrapFrame, stack: u64) {
+        let frame = parent.cloned_for_new_thread(stack);
         // SAFETY: as in `set_user_entry`.
         unsafe { self.user_frame().write(frame) };
     }
@@ -162,9 +163,9 @@ pub fn enter_user(task: alloc::sync::Arc<core_sched::Task<crate::Arm64>>) -> ! {
     );
     let frame = context.user_frame();
     drop(task);
-    // SAFETY: the user frame was written by `set_user_entry`/`set_user_frame` and lies at the top of the running
-    // task's own kernel stack (checked above), above everything still live: this function never returns, so the
-    // Rust frames below are abandoned, and the stack stays allocated because the scheduler holds the running
-    // task. The frame's SPSR selects EL0t, so the ERET cannot raise privilege.
+    // SAFETY: the user frame was written by `set_user_entry`/`set_user_frame_cloned_from` and lies at the top of
+    // the running task's own kernel stack (checked above), above everything still live: this function never
+    // returns, so the Rust frames below are abandoned, and the stack stays allocated because the scheduler holds
+    // the running task. The frame's SPSR selects EL0t, so the ERET cannot raise privilege.
     unsafe { arch_enter_user(frame) }
 }

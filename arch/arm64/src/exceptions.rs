@@ -1,32 +1,73 @@
-//! Exception dispatch: the Rust side of vectors.s. IRQs go to the GIC and then to the kernel's interrupt
-//! handler; synchronous exceptions from EL0 go to the kernel's user-trap handler (system calls, user faults);
-//! anything unexpected in kernel mode is a kernel bug and panics with CPU, exception class, ELR and FAR.
+//! Exception dispatch: the Rust side of vectors.s. Everything the kernel learns about an exception arrives
+//! here as a typed fact: an IRQ as an [`Interrupt`], a synchronous exception from EL0 as a [`UserTrap`] (a
+//! system call with its number and six arguments, or a fault with what the syndrome says about it), and the
+//! saved user registers as an opaque [`TrapFrame`] with a few methods. The kernel never decodes ESR, reads an
+//! argument register or tests SPSR itself. Anything unexpected in kernel mode is a kernel bug and panics with
+//! CPU, exception class, ELR and FAR.
 
 use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
 
-/// Registers saved on exception entry, in the order vectors.s stores them.
+use crate::interrupts::Interrupt;
+
+/// Registers saved on exception entry, in the order vectors.s stores them. Opaque outside this crate: the kernel
+/// sets a system call's result, asks where the exception returns to, and copies the frame for a new thread,
+/// all through methods.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapFrame {
     /// General-purpose registers x0-x30.
-    pub x: [u64; 31],
+    pub(crate) x: [u64; 31],
     /// The EL0 stack pointer.
-    pub sp_el0: u64,
+    pub(crate) sp_el0: u64,
     /// Where the exception returns to.
-    pub elr: u64,
+    pub(crate) elr: u64,
     /// Saved processor state (mode, interrupt masks, flags).
-    pub spsr: u64,
+    pub(crate) spsr: u64,
 }
 
 impl TrapFrame {
     /// Size in bytes (vectors.s gets it as a `const` operand).
     pub const SIZE: usize = 272;
+
+    /// Sets the value a system call returns to the program (x0 on return).
+    #[inline(always)]
+    pub fn set_syscall_return(&mut self, value: u64) {
+        self.x[0] = value;
+    }
+
+    /// Whether the exception returns to user mode (EL0), rather than to interrupted kernel code.
+    #[inline(always)]
+    pub fn returns_to_user(&self) -> bool {
+        // SPSR_EL1.M[3:0] == 0b0000: EL0t.
+        self.spsr & 0xf == 0
+    }
+
+    /// The program counter the exception returns to (for fault reports).
+    pub fn return_address(&self) -> u64 {
+        self.elr
+    }
+
+    /// The user context of a new thread made by clone() from this (the caller's) frame: the same registers
+    /// and return address, 0 as its system call's result and `stack` as its stack pointer.
+    pub(crate) fn cloned_for_new_thread(&self, stack: u64) -> TrapFrame {
+        let mut frame = *self;
+        frame.set_syscall_return(0);
+        frame.sp_el0 = stack;
+        frame
+    }
+
+    /// The system call number and its six arguments, by Linux's arm64 convention (x8; x0-x5).
+    #[inline(always)]
+    fn syscall(&self) -> UserTrap {
+        let [a0, a1, a2, a3, a4, a5, ..] = self.x;
+        UserTrap::Syscall { number: self.x[8] as usize, arguments: [a0, a1, a2, a3, a4, a5] }
+    }
 }
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
 
 /// Which vector slot was taken (the `kind` vectors.s passes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VectorKind {
+enum VectorKind {
     KernelSync,
     KernelIrq,
     UserSync,
@@ -46,25 +87,158 @@ impl VectorKind {
     }
 }
 
+/// How a faulting access used memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An instruction fetch.
+    Execute,
+}
+
+/// Why a memory access faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Nothing is mapped at the address.
+    Translation,
+    /// Mapped, but not for this access (or not for user mode).
+    Permission,
+    /// A misaligned access the memory type or instruction does not allow.
+    Alignment,
+    /// Anything else (access flag, external abort, TLB conflict, ...).
+    Other,
+}
+
+/// A synchronous exception from user mode, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserTrap {
+    /// A system call: its number and six arguments.
+    Syscall {
+        /// The system call number.
+        number: usize,
+        /// The arguments, first to sixth.
+        arguments: [u64; 6],
+    },
+    /// A memory access that faulted, at a known address.
+    PageFault {
+        /// The address accessed.
+        address: u64,
+        /// What kind of access.
+        access: Access,
+        /// Why it faulted.
+        kind: FaultKind,
+    },
+    /// The program counter was misaligned when an instruction was fetched.
+    PcAlignment {
+        /// The misaligned program counter.
+        address: u64,
+    },
+    /// The stack pointer was misaligned when used for a load or store.
+    SpAlignment,
+    /// An undefined (or not allowed at user level) instruction.
+    Undefined,
+    /// A breakpoint instruction.
+    Breakpoint,
+    /// Any other exception, with what it is.
+    Other {
+        /// Its description.
+        description: &'static str,
+    },
+}
+
+impl UserTrap {
+    /// Decodes the current exception's syndrome. The fault address register is read only for the exceptions
+    /// that set it (aborts and PC alignment): for every other class it still holds the address of an older
+    /// fault, possibly another process's.
+    fn read(frame: &TrapFrame) -> Self {
+        let syndrome = Syndrome::read();
+        match syndrome.class {
+            EC_SVC64 => frame.syscall(),
+            EC_INSTRUCTION_ABORT_LOWER | EC_DATA_ABORT_LOWER => {
+                // ISS.FnV (bit 10): the fault address is not valid (only for external aborts).
+                if syndrome.iss & (1 << 10) != 0 {
+                    return UserTrap::Other { description: "external abort without a fault address" };
+                }
+                let access = if syndrome.class == EC_INSTRUCTION_ABORT_LOWER {
+                    Access::Execute
+                } else if syndrome.iss & (1 << 6) != 0 {
+                    // ISS.WnR: the access was a write.
+                    Access::Write
+                } else {
+                    Access::Read
+                };
+                // ISS.DFSC/IFSC (bits 5:0): the fault status code, levels 0-3 in the low bits.
+                let kind = match syndrome.iss & 0x3f {
+                    0b00_0100..=0b00_0111 => FaultKind::Translation,
+                    0b00_1100..=0b00_1111 => FaultKind::Permission,
+                    0b10_0001 => FaultKind::Alignment,
+                    _ => FaultKind::Other,
+                };
+                UserTrap::PageFault { address: FAR_EL1.get(), access, kind }
+            }
+            EC_PC_ALIGNMENT => UserTrap::PcAlignment { address: FAR_EL1.get() },
+            EC_SP_ALIGNMENT => UserTrap::SpAlignment,
+            EC_UNKNOWN => UserTrap::Undefined,
+            EC_BRK64 => UserTrap::Breakpoint,
+            _ => UserTrap::Other { description: syndrome.class_name() },
+        }
+    }
+}
+
+impl core::fmt::Display for UserTrap {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            UserTrap::Syscall { number, .. } => write!(formatter, "system call {number}"),
+            UserTrap::PageFault { address, access, kind } => {
+                let kind = match kind {
+                    FaultKind::Translation => "translation fault",
+                    FaultKind::Permission => "permission fault",
+                    FaultKind::Alignment => "alignment fault",
+                    FaultKind::Other => "other fault",
+                };
+                match access {
+                    Access::Execute => write!(formatter, "instruction abort ({kind}), address {address:#x}"),
+                    Access::Read => write!(formatter, "data abort (read, {kind}), address {address:#x}"),
+                    Access::Write => write!(formatter, "data abort (write, {kind}), address {address:#x}"),
+                }
+            }
+            UserTrap::PcAlignment { address } => write!(formatter, "PC alignment fault, address {address:#x}"),
+            UserTrap::SpAlignment => formatter.write_str("SP alignment fault"),
+            UserTrap::Undefined => formatter.write_str("undefined instruction"),
+            UserTrap::Breakpoint => formatter.write_str("breakpoint instruction"),
+            UserTrap::Other { description } => formatter.write_str(description),
+        }
+    }
+}
+
+// ESR_EL1.EC values this file decodes.
+const EC_UNKNOWN: u8 = 0x00;
+const EC_SVC64: u8 = 0x15;
+const EC_INSTRUCTION_ABORT_LOWER: u8 = 0x20;
+const EC_PC_ALIGNMENT: u8 = 0x22;
+const EC_DATA_ABORT_LOWER: u8 = 0x24;
+const EC_SP_ALIGNMENT: u8 = 0x26;
+const EC_BRK64: u8 = 0x3c;
+
 /// A decoded synchronous exception syndrome.
 #[derive(Clone, Copy, Debug)]
-pub struct Syndrome {
+struct Syndrome {
     /// ESR_EL1.EC, the exception class.
-    pub class: u8,
+    class: u8,
     /// ESR_EL1.ISS.
-    pub iss: u32,
-    /// FAR_EL1 (meaningful for aborts).
-    pub fault_address: u64,
+    iss: u32,
 }
 
 impl Syndrome {
     fn read() -> Self {
         let esr = ESR_EL1.get();
-        Self { class: ((esr >> 26) & 0x3f) as u8, iss: (esr & 0x1ff_ffff) as u32, fault_address: FAR_EL1.get() }
+        Self { class: ((esr >> 26) & 0x3f) as u8, iss: (esr & 0x1ff_ffff) as u32 }
     }
 
     /// A human-readable name of the exception class.
-    pub fn class_name(&self) -> &'static str {
+    fn class_name(&self) -> &'static str {
         match self.class {
             0x00 => "unknown reason (undefined instruction)",
             0x01 => "WFI/WFE trapped",
@@ -88,10 +262,10 @@ impl Syndrome {
 /// The kernel's handlers, registered once at boot.
 #[derive(Clone, Copy)]
 pub struct Handlers {
-    /// An acknowledged interrupt (end-of-interrupt has already been sent, so the handler may switch tasks).
-    pub irq: fn(interrupt: crate::gic::Acknowledged, frame: &mut TrapFrame),
-    /// A synchronous exception from EL0 (SVC, fault).
-    pub user_sync: fn(syndrome: Syndrome, frame: &mut TrapFrame),
+    /// An interrupt (end-of-interrupt has already been sent, so the handler may switch tasks).
+    pub irq: fn(interrupt: Interrupt, frame: &mut TrapFrame),
+    /// A synchronous exception from EL0 (system call, fault).
+    pub user_trap: fn(trap: UserTrap, frame: &mut TrapFrame),
 }
 
 static HANDLERS: spin::Once<Handlers> = spin::Once::new();
@@ -106,13 +280,10 @@ pub fn set_handlers(handlers: Handlers) {
 extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
     match VectorKind::from_slot(slot) {
         VectorKind::KernelIrq | VectorKind::UserIrq => handle_irq(frame),
-        VectorKind::UserSync => {
-            let syndrome = Syndrome::read();
-            match HANDLERS.get() {
-                Some(handlers) => (handlers.user_sync)(syndrome, frame),
-                None => kernel_fault("exception from EL0 before handlers were registered", syndrome, frame),
-            }
-        }
+        VectorKind::UserSync => match HANDLERS.get() {
+            Some(handlers) => (handlers.user_trap)(UserTrap::read(frame), frame),
+            None => kernel_fault("exception from EL0 before handlers were registered", Syndrome::read(), frame),
+        },
         VectorKind::KernelSync => kernel_fault("kernel fault", Syndrome::read(), frame),
         VectorKind::Unexpected(slot) => {
             let why = match slot {
@@ -131,7 +302,7 @@ fn handle_irq(frame: &mut TrapFrame) {
     while let Some(interrupt) = crate::gic::acknowledge() {
         crate::gic::end_of_interrupt(interrupt);
         if let Some(handlers) = HANDLERS.get() {
-            (handlers.irq)(interrupt, frame);
+            (handlers.irq)(crate::interrupts::decode(interrupt), frame);
         }
     }
 }
@@ -144,7 +315,7 @@ fn kernel_fault(what: &str, syndrome: Syndrome, frame: &TrapFrame) -> ! {
         syndrome.class,
         syndrome.iss,
         frame.elr,
-        syndrome.fault_address,
+        FAR_EL1.get(),
         frame.spsr
     )
 }

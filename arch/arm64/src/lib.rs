@@ -15,6 +15,7 @@ pub mod exceptions;
 pub mod frames;
 pub mod gic;
 pub mod heap;
+pub mod interrupts;
 pub mod layout;
 pub mod mmu;
 pub mod pl011;

@@ -7,23 +7,6 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use core_sched::{Arch, CpuSet, IpiKind, IrqState, Mm, Task};
 
-/// SGI numbers: 0 and 1 belong to the kernel (cross-core calls, tests); these carry core-sched's IPIs.
-pub const SGI_RESCHEDULE: u32 = 2;
-pub const SGI_MEMBARRIER_BARRIER: u32 = 3;
-pub const SGI_MEMBARRIER_SYNC_STATE: u32 = 4;
-pub const SGI_SYNC_CORE: u32 = 5;
-
-/// The IPI kind an SGI carries, if it is one of core-sched's.
-pub fn ipi_kind_of_sgi(sgi: u32) -> Option<IpiKind> {
-    match sgi {
-        SGI_RESCHEDULE => Some(IpiKind::Reschedule),
-        SGI_MEMBARRIER_BARRIER => Some(IpiKind::MembarrierBarrier),
-        SGI_MEMBARRIER_SYNC_STATE => Some(IpiKind::MembarrierSyncState),
-        SGI_SYNC_CORE => Some(IpiKind::SyncCore),
-        _ => None,
-    }
-}
-
 /// Which post-switch barrier this build uses, for reports.
 pub const POST_SWITCH_BARRIER: &str = if cfg!(feature = "no-post-switch-barrier") {
     "none (BROKEN test variant)"
@@ -65,14 +48,7 @@ impl Arch for Arm64 {
     }
 
     fn send_ipi(cpus: CpuSet, kind: IpiKind) {
-        let sgi = match kind {
-            IpiKind::Reschedule => SGI_RESCHEDULE,
-            IpiKind::MembarrierBarrier => SGI_MEMBARRIER_BARRIER,
-            IpiKind::MembarrierSyncState => SGI_MEMBARRIER_SYNC_STATE,
-            IpiKind::SyncCore => SGI_SYNC_CORE,
-        };
-        let mask = cpus.iter().fold(0u64, |mask, cpu| mask | 1 << cpu);
-        crate::gic::send_sgi(mask, sgi);
+        crate::interrupts::send_scheduler_ipi(cpus, kind);
     }
 
     #[inline(always)]

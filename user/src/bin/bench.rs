@@ -17,11 +17,13 @@
 #![no_std]
 #![no_main]
 
+use abi::membarrier::{
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED as REGISTER_PRIVATE_EXPEDITED,
+};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ulib::{println, sys, ThreadStack};
 
-const PRIVATE_EXPEDITED: i32 = 8;
-const REGISTER_PRIVATE_EXPEDITED: i32 = 16;
 const MAX_SPINNERS: usize = 3;
 
 static STOP: AtomicBool = AtomicBool::new(false);

@@ -20,12 +20,14 @@
 #![no_std]
 #![no_main]
 
+use abi::membarrier::{
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED as REGISTER_PRIVATE_EXPEDITED,
+};
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 use ulib::{println, sys, ThreadStack};
 
 const MAX_PAIRS: usize = 3;
-const REGISTER_PRIVATE_EXPEDITED: i32 = 16;
-const PRIVATE_EXPEDITED: i32 = 8;
 /// The smallest share of the requested iterations a run must complete within its budget to count.
 const MIN_PERCENT: u64 = 2;
 /// `go` value telling T2 that B stopped (the budget ran out).

@@ -4,21 +4,21 @@
 #![no_std]
 #![no_main]
 
+use abi::Errno;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use ulib::sys::{self, EINVAL, EPERM};
+use ulib::sys;
 use ulib::{println, Checker, ThreadStack};
 
-const QUERY: i32 = 0;
-const GLOBAL: i32 = 1;
-const GLOBAL_EXPEDITED: i32 = 2;
-const REGISTER_GLOBAL_EXPEDITED: i32 = 4;
-const PRIVATE_EXPEDITED: i32 = 8;
-const REGISTER_PRIVATE_EXPEDITED: i32 = 16;
-const PRIVATE_EXPEDITED_SYNC_CORE: i32 = 32;
-const REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: i32 = 64;
-const PRIVATE_EXPEDITED_RSEQ: i32 = 128;
-const REGISTER_PRIVATE_EXPEDITED_RSEQ: i32 = 256;
-const GET_REGISTRATIONS: i32 = 512;
+use abi::membarrier::{
+    MEMBARRIER_CMD_GET_REGISTRATIONS as GET_REGISTRATIONS, MEMBARRIER_CMD_GLOBAL as GLOBAL,
+    MEMBARRIER_CMD_GLOBAL_EXPEDITED as GLOBAL_EXPEDITED, MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED,
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ as PRIVATE_EXPEDITED_RSEQ,
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE as PRIVATE_EXPEDITED_SYNC_CORE, MEMBARRIER_CMD_QUERY as QUERY,
+    MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED as REGISTER_GLOBAL_EXPEDITED,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED as REGISTER_PRIVATE_EXPEDITED,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ as REGISTER_PRIVATE_EXPEDITED_RSEQ,
+    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE as REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static SPINS: AtomicU64 = AtomicU64::new(0);
@@ -51,15 +51,27 @@ fn main(args: ulib::Args) -> i32 {
     let query = sys::membarrier(QUERY, 0, 0);
     check.expect("QUERY", query, 639);
     check.expect("QUERY has GLOBAL", (query & GLOBAL as i64 != 0) as i64, 1);
-    check.expect("cmd -1", sys::membarrier(-1, 0, 0), -EINVAL);
-    check.expect("QUERY with flags 1", sys::membarrier(QUERY, 1, 0), -EINVAL);
-    check.expect("unknown cmd 1024", sys::membarrier(1024, 0, 0), -EINVAL);
-    check.expect("PRIVATE_EXPEDITED unregistered", sys::membarrier(PRIVATE_EXPEDITED, 0, 0), -EPERM);
-    check.expect("SYNC_CORE unregistered", sys::membarrier(PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), -EPERM);
+    check.expect("cmd -1", sys::membarrier(-1, 0, 0), Errno::EINVAL.to_syscall_return());
+    check.expect("QUERY with flags 1", sys::membarrier(QUERY, 1, 0), Errno::EINVAL.to_syscall_return());
+    check.expect("unknown cmd 1024", sys::membarrier(1024, 0, 0), Errno::EINVAL.to_syscall_return());
+    check.expect(
+        "PRIVATE_EXPEDITED unregistered",
+        sys::membarrier(PRIVATE_EXPEDITED, 0, 0),
+        Errno::EPERM.to_syscall_return(),
+    );
+    check.expect(
+        "SYNC_CORE unregistered",
+        sys::membarrier(PRIVATE_EXPEDITED_SYNC_CORE, 0, 0),
+        Errno::EPERM.to_syscall_return(),
+    );
     check.expect("GLOBAL", sys::membarrier(GLOBAL, 0, 0), 0);
     check.expect("GLOBAL with cpu_id ignored", sys::membarrier(GLOBAL, 0, 77), 0);
-    check.expect("RSEQ", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, 0, 0), -EINVAL);
-    check.expect("REGISTER_RSEQ", sys::membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), -EINVAL);
+    check.expect("RSEQ", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, 0, 0), Errno::EINVAL.to_syscall_return());
+    check.expect(
+        "REGISTER_RSEQ",
+        sys::membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0),
+        Errno::EINVAL.to_syscall_return(),
+    );
     check.expect("REGISTER_PRIVATE_EXPEDITED", sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 16);
     check.expect("PRIVATE_EXPEDITED", sys::membarrier(PRIVATE_EXPEDITED, 0, 0), 0);
@@ -68,7 +80,11 @@ fn main(args: ulib::Args) -> i32 {
         sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0),
         0,
     );
-    check.expect("SYNC_CORE still unregistered", sys::membarrier(PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), -EPERM);
+    check.expect(
+        "SYNC_CORE still unregistered",
+        sys::membarrier(PRIVATE_EXPEDITED_SYNC_CORE, 0, 0),
+        Errno::EPERM.to_syscall_return(),
+    );
     check.expect("REGISTER_SYNC_CORE", sys::membarrier(REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 80);
     check.expect("SYNC_CORE", sys::membarrier(PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), 0);
@@ -76,7 +92,11 @@ fn main(args: ulib::Args) -> i32 {
     check.expect("REGISTER_GLOBAL_EXPEDITED", sys::membarrier(REGISTER_GLOBAL_EXPEDITED, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 84);
     check.expect("GLOBAL_EXPEDITED", sys::membarrier(GLOBAL_EXPEDITED, 0, 0), 0);
-    check.expect("PRIVATE_EXPEDITED with flags 1", sys::membarrier(PRIVATE_EXPEDITED, 1, 0), -EINVAL);
+    check.expect(
+        "PRIVATE_EXPEDITED with flags 1",
+        sys::membarrier(PRIVATE_EXPEDITED, 1, 0),
+        Errno::EINVAL.to_syscall_return(),
+    );
     let mut failures = 0;
     for _ in 0..200 {
         if sys::membarrier(PRIVATE_EXPEDITED, 0, 0) != 0 {

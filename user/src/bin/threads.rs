@@ -85,7 +85,7 @@ extern "C" fn spin_forever(_index: usize) -> ! {
 extern "C" fn sleep_forever(_index: usize) -> ! {
     // 2^40 seconds: Linux accepts it; the kernel must neither overflow nor keep the process alive for it.
     let request = [1u64 << 40, 0];
-    sys::syscall(sys::SYS_NANOSLEEP, [request.as_ptr() as u64, 0, 0, 0, 0, 0]);
+    sys::syscall(abi::syscalls::NANOSLEEP, [request.as_ptr() as u64, 0, 0, 0, 0, 0]);
     sys::exit(3)
 }
 

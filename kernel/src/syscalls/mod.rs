@@ -1,0 +1,71 @@
+//! System calls with Linux's arm64 ABI. The arch crate decodes the trap into a number and six arguments and
+//! takes the result back through `TrapFrame::set_syscall_return`; here the number selects a handler, one module
+//! per area, each returning `Result<usize, Errno>` (the `-errno` encoding happens once, at the end). Handlers
+//! reach user memory only through [`UserPtr`] and [`UserSlice`], whose only way in is the checked copy: a bad
+//! pointer is EFAULT, never a kernel fault.
+//!
+//! An unknown number returns ENOSYS, and the first time a process uses each unknown number the console says
+//! which call it was (`pid 7: unimplemented syscall 280 (bpf)`), so a user sees why a program fails.
+
+mod fd;
+mod membarrier;
+mod sched;
+mod thread;
+mod time;
+mod user_memory;
+
+use abi::syscalls as nr;
+use abi::{syscall_return_value, Errno};
+use arch_arm64::exceptions::{TrapFrame, UserTrap};
+
+use crate::println;
+use crate::process::{self, SCHED};
+pub use user_memory::{UserPtr, UserSlice};
+
+/// Entry from the exception vectors for every synchronous exception taken from EL0.
+pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
+    let UserTrap::Syscall { number, arguments } = trap else {
+        process::kill_current_for_fault(&trap, frame.return_address())
+    };
+    arch_arm64::cpu::irq_enable();
+    let result = dispatch(number, arguments, frame);
+    frame.set_syscall_return(syscall_return_value(result));
+    arch_arm64::cpu::irq_disable();
+    // A reschedule requested during the call (a task queued here, an affinity change) happens now rather than at
+    // the next tick, as Linux does on its way back to user mode.
+    if SCHED.need_resched() {
+        SCHED.schedule();
+    }
+    process::exit_if_process_exiting();
+}
+
+/// The handler of system call `number`, by number.
+fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usize, Errno> {
+    let [a0, a1, a2, a3, _, _] = arguments;
+    match number {
+        nr::WRITE => fd::write(a0, UserSlice::new(a1, a2)),
+        nr::EXIT => thread::exit(a0 as i32),
+        nr::EXIT_GROUP => thread::exit_group(a0 as i32),
+        nr::NANOSLEEP => time::nanosleep(UserPtr::new(a0)),
+        nr::CLOCK_GETTIME => time::clock_gettime(a0, UserPtr::new(a1)),
+        nr::SCHED_SETAFFINITY => sched::sched_setaffinity(a0, a1, a2),
+        nr::SCHED_YIELD => sched::sched_yield(),
+        nr::GETCPU => sched::getcpu(UserPtr::new(a0), UserPtr::new(a1)),
+        nr::GETPID => thread::getpid(),
+        nr::GETTID => thread::gettid(),
+        nr::CLONE => thread::clone(frame, a0, a1, a3),
+        nr::MEMBARRIER => membarrier::membarrier(a0, a1, a2),
+        _ => unimplemented(number),
+    }
+}
+
+/// ENOSYS, reported on the console the first time the calling process uses `number`.
+fn unimplemented(number: usize) -> Result<usize, Errno> {
+    if let Some(process) = process::current_process() {
+        if process.first_use_of_unimplemented_syscall(number) {
+            let name = nr::name(number).unwrap_or("not a Linux arm64 system call");
+            println!("pid {}: unimplemented syscall {number} ({name})", process.pid);
+        }
+    }
+    Err(Errno::ENOSYS)
+}

@@ -1,0 +1,52 @@
+//! Scheduling calls: yielding, CPU affinity, which CPU the caller runs on.
+
+use abi::Errno;
+use alloc::sync::Arc;
+use core_sched::CpuSet;
+
+use super::{UserPtr, UserSlice};
+use crate::process::{self, SCHED};
+
+/// `sched_yield()`.
+pub fn sched_yield() -> Result<usize, Errno> {
+    SCHED.yield_now();
+    Ok(0)
+}
+
+/// `sched_setaffinity(tid, length, mask)`: `tid` 0 is the caller; only threads of the caller's process.
+pub fn sched_setaffinity(tid: u64, length: u64, mask: u64) -> Result<usize, Errno> {
+    if length == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = [0u8; 8];
+    UserSlice::new(mask, length).read_into(&mut bytes)?;
+    let mask = u64::from_le_bytes(bytes);
+    let target = if tid == 0 { SCHED.current() } else { find_thread(tid as u32).ok_or(Errno::ESRCH)? };
+    let cpus: CpuSet = (0..core_sched::MAX_CPUS.min(64)).filter(|&cpu| mask & (1 << cpu) != 0).collect();
+    SCHED.set_affinity(&target, cpus)?;
+    if tid == 0 && !cpus.contains(arch_arm64::cpu::cpu_id()) {
+        SCHED.yield_now();
+    }
+    Ok(0)
+}
+
+/// A thread of the caller's process by id (Linux would accept any thread the caller may see).
+fn find_thread(tid: u32) -> Option<Arc<process::KernelTask>> {
+    let caller = process::current_process()?;
+    let target = process::process_of(tid)?;
+    if target.pid != caller.pid {
+        return None;
+    }
+    process::thread_task(tid)
+}
+
+/// `getcpu(cpu, node, cache)`: either output may be NULL; the node is always 0.
+pub fn getcpu(cpu: UserPtr<u32>, node: UserPtr<u32>) -> Result<usize, Errno> {
+    if !cpu.is_null() {
+        cpu.write(&(arch_arm64::cpu::cpu_id() as u32))?;
+    }
+    if !node.is_null() {
+        node.write(&0)?;
+    }
+    Ok(0)
+}

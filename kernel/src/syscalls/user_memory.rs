@@ -1,0 +1,106 @@
+//! Typed user pointers. A system call's pointer argument becomes a [`UserPtr<T>`] or a [`UserSlice`] at the
+//! dispatcher, and the only way to its memory is the checked copy through the calling process's address space:
+//! a pointer that is not mapped for the access (or points into the kernel) is EFAULT.
+
+use alloc::vec::Vec;
+use core::marker::PhantomData;
+
+use abi::{ByteArray, Errno, UserBytes};
+use arch_arm64::mmu::MemoryError;
+use arch_arm64::Arm64;
+use core_sched::Mm;
+
+use crate::process::SCHED;
+
+/// The address space of the calling thread (every system call comes from a user thread, which has one).
+fn current_mm() -> Result<alloc::sync::Arc<Mm<Arm64>>, Errno> {
+    SCHED.current().mm().ok_or(Errno::EFAULT)
+}
+
+fn memory_errno(error: MemoryError) -> Errno {
+    match error {
+        MemoryError::BadAddress => Errno::EFAULT,
+        MemoryError::OutOfMemory => Errno::ENOMEM,
+        MemoryError::WritableAndExecutable => Errno::EINVAL,
+    }
+}
+
+fn copy_from_user(address: usize, buffer: &mut [u8]) -> Result<(), Errno> {
+    current_mm()?.arch().copy_from_user(address, buffer).map_err(memory_errno)
+}
+
+fn copy_to_user(address: usize, bytes: &[u8]) -> Result<(), Errno> {
+    current_mm()?.arch().copy_to_user(address, bytes).map_err(memory_errno)
+}
+
+/// A pointer to one `T` in the calling process's memory.
+#[derive(Debug)]
+pub struct UserPtr<T> {
+    address: usize,
+    target: PhantomData<fn() -> T>,
+}
+
+impl<T: UserBytes> UserPtr<T> {
+    /// The pointer a system call received; nothing is accessed yet.
+    pub fn new(address: u64) -> Self {
+        Self { address: address as usize, target: PhantomData }
+    }
+
+    /// Whether it is NULL (which some calls take as "no such output").
+    pub fn is_null(&self) -> bool {
+        self.address == 0
+    }
+
+    /// Copies the value in from user memory.
+    pub fn read(&self) -> Result<T, Errno> {
+        let mut bytes = T::Bytes::zeroed();
+        copy_from_user(self.address, bytes.as_mut())?;
+        Ok(T::from_bytes(&bytes))
+    }
+
+    /// Copies `value` out to user memory.
+    pub fn write(&self, value: &T) -> Result<(), Errno> {
+        copy_to_user(self.address, value.to_bytes().as_ref())
+    }
+}
+
+/// `length` bytes at an address in the calling process's memory.
+#[derive(Debug)]
+pub struct UserSlice {
+    address: usize,
+    length: usize,
+}
+
+impl UserSlice {
+    /// The buffer a system call received; nothing is accessed yet.
+    pub fn new(address: u64, length: u64) -> Self {
+        Self { address: address as usize, length: length as usize }
+    }
+
+    /// The first `length` bytes of it (or all of it, if shorter).
+    pub fn prefix(&self, length: usize) -> Self {
+        Self { address: self.address, length: self.length.min(length) }
+    }
+
+    /// Copies the whole buffer in from user memory.
+    pub fn read_to_vec(&self) -> Result<Vec<u8>, Errno> {
+        let mut bytes = alloc::vec![0u8; self.length];
+        copy_from_user(self.address, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Copies the buffer (at most `buffer.len()` bytes of it) into `buffer`; returns how many bytes.
+    pub fn read_into(&self, buffer: &mut [u8]) -> Result<usize, Errno> {
+        let length = self.length.min(buffer.len());
+        copy_from_user(self.address, &mut buffer[..length])?;
+        Ok(length)
+    }
+
+    /// Copies `bytes` out to the start of the buffer; EFAULT if they do not fit.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), Errno> {
+        if bytes.len() > self.length {
+            return Err(Errno::EFAULT);
+        }
+        copy_to_user(self.address, bytes)
+    }
+}
