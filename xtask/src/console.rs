@@ -162,7 +162,7 @@ pub fn parse_barrier_audit(plugin_report: &str) -> Option<(u64, u64)> {
 const AUDIT_MINIMUM_CHECKED: u64 = 1000;
 
 /// The barrier audit's verdict for one variant: arm64 and generic must have a full barrier on every checked
-/// switch; the BROKEN variant must be caught.
+/// switch; the BROKEN variant must be caught. `Err` holds the reason the test line shows, not an xtask error.
 pub fn judge_barrier_audit(barrier: Barrier, checked: u64, violations: u64) -> Result<(), String> {
     match (barrier, violations) {
         _ if checked < AUDIT_MINIMUM_CHECKED => Err(format!("only {checked} switches checked")),
