@@ -1,18 +1,23 @@
 //! `cargo xtask`: the single entry point to build, run and test the kernel. Each subcommand's doc comment is
 //! its `--help` text.
 
+mod check;
+mod command;
 mod compare;
+mod console;
 mod hang_report;
+mod kernel_build;
 mod qemu;
 mod rpi4_sd;
 mod setup;
 mod test;
 mod user;
 
+use anyhow::{bail, ensure, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+pub use kernel_build::{Image, KernelBuild};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::process::ExitCode;
 
 /// Build, run and test the membarrier kernel for AArch64.
 #[derive(Parser)]
@@ -61,7 +66,8 @@ enum Commands {
         #[arg(long)]
         long: bool,
     },
-    /// Formatting and lints: `cargo fmt --check`, clippy for the host crates and for the kernel target.
+    /// Formatting and lints: `cargo fmt --check`, clippy for the host crates, for the kernel target (every barrier
+    /// variant and payload, both boards, the rpi4 hardware build) and for the EL0 programs.
     Check,
     /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
     /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
@@ -150,18 +156,6 @@ impl Board {
             Board::Rpi4 => "rpi4",
         }
     }
-    fn package(self) -> &'static str {
-        match self {
-            Board::QemuVirt => "board-qemu-virt",
-            Board::Rpi4 => "board-rpi4",
-        }
-    }
-    fn binary(self) -> &'static str {
-        match self {
-            Board::QemuVirt => "kernel-qemu-virt",
-            Board::Rpi4 => "kernel-rpi4",
-        }
-    }
 }
 
 impl Barrier {
@@ -172,30 +166,15 @@ impl Barrier {
             Barrier::NoneBroken => "none-BROKEN",
         }
     }
-    fn feature(self) -> Option<&'static str> {
-        match self {
-            Barrier::Arm64 => None,
-            Barrier::Generic => Some("generic-barrier"),
-            Barrier::NoneBroken => Some("no-post-switch-barrier"),
-        }
-    }
 }
 
 impl Payload {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Payload::Demo => "demo",
             Payload::Tests => "tests",
             Payload::Fault => "fault",
             Payload::Bench => "bench",
-        }
-    }
-    fn feature(self) -> Option<&'static str> {
-        match self {
-            Payload::Demo => None,
-            Payload::Tests => Some("test-suite"),
-            Payload::Fault => Some("test-fault"),
-            Payload::Bench => Some("bench"),
         }
     }
 }
@@ -208,89 +187,13 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-/// A built kernel.
-pub struct Image {
-    pub elf: PathBuf,
-    /// The raw binary the Raspberry Pi firmware (and QEMU `raspi4b`) loads at 0x80000; rpi4 only.
-    pub kernel8: Option<PathBuf>,
-}
-
-/// Builds one variant; prints what it builds and how long it took.
-pub fn build(variant: VariantArgs, payload: Payload) -> Result<Image, String> {
-    build_with(variant, payload, None)
-}
-
-/// Builds one variant with an optional extra board feature (`hardware` for a real Raspberry Pi 4), which is
-/// added to the output folder's name.
-pub fn build_with(variant: VariantArgs, payload: Payload, board_feature: Option<&str>) -> Result<Image, String> {
-    build_full(variant, payload, board_feature, &[])
-}
-
-/// Builds one variant with the EL0 programs embedded, plus the `--user` programs to run (if any).
-pub fn build_full(
-    variant: VariantArgs,
-    payload: Payload,
-    board_feature: Option<&str>,
-    user_commands: &[user::UserCommand],
-) -> Result<Image, String> {
-    setup::ensure_rust_target()?;
-    let (user_programs, user_run) = user::prepare(user_commands)?;
-    let mut label = format!("{}-{}-{}", variant.board.name(), variant.barrier.name(), payload.name());
-    if let Some(feature) = board_feature {
-        label = format!("{label}-{feature}");
-    }
-    // Debug and release builds of a variant keep separate images.
-    if !variant.release {
-        label.push_str("-debug");
-    }
-    let broken = if variant.barrier == Barrier::NoneBroken { " (BROKEN barrier variant, for tests only)" } else { "" };
-    eprintln!("==> building {label}{broken} ({})", if variant.release { "release" } else { "debug" });
-    let started = Instant::now();
-    let features: Vec<&str> =
-        [variant.barrier.feature(), payload.feature(), board_feature].into_iter().flatten().collect();
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo.env("KERNEL_USER_PROGRAMS_DIR", &user_programs).env("KERNEL_USER_RUN", &user_run);
-    cargo.current_dir(workspace_root()).args([
-        "build",
-        "--package",
-        variant.board.package(),
-        "--target",
-        KERNEL_TARGET,
-    ]);
-    if variant.release {
-        cargo.arg("--release");
-    }
-    if !features.is_empty() {
-        cargo.args(["--features", &features.join(",")]);
-    }
-    let status = cargo.status().map_err(|error| format!("cannot run cargo: {error}"))?;
-    if !status.success() {
-        return Err(format!("building {label} failed"));
-    }
-    let profile = if variant.release { "release" } else { "debug" };
-    // Honour CARGO_TARGET_DIR (absolute), which the cargo run above used too.
-    let target_dir =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let built = target_dir.join(KERNEL_TARGET).join(profile).join(variant.board.binary());
-    let out_dir = workspace_root().join("out").join(&label);
-    std::fs::create_dir_all(&out_dir).map_err(|error| format!("cannot create {}: {error}", out_dir.display()))?;
-    let elf = out_dir.join("kernel.elf");
-    std::fs::copy(&built, &elf).map_err(|error| format!("cannot copy {}: {error}", built.display()))?;
-    let kernel8 = match variant.board {
-        Board::QemuVirt => None,
-        Board::Rpi4 => Some(rpi4_sd::raw_image(&elf, &out_dir.join("kernel8.img"))?),
-    };
-    eprintln!("    built {} in {:.1} s", elf.display(), started.elapsed().as_secs_f64());
-    Ok(Image { elf, kernel8 })
-}
-
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Commands::Build { variant, payload } => build(variant, payload).map(|_| ()),
+        Commands::Build { variant, payload } => KernelBuild::new(variant, payload).build().map(|_| ()),
         Commands::Qemu { variant, payload, smp, gdb, timeout, user_commands } => {
             let user_commands =
-                user_commands.iter().map(|text| user::UserCommand::parse(text)).collect::<Result<Vec<_>, _>>()?;
-            let image = build_full(variant, payload, None, &user_commands)?;
+                user_commands.iter().map(|text| user::UserCommand::parse(text)).collect::<Result<Vec<_>>>()?;
+            let image = KernelBuild::new(variant, payload).with_user_commands(user_commands).build()?;
             let run = qemu::QemuRun {
                 board: variant.board,
                 smp,
@@ -301,17 +204,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 extra_arguments: Vec::new(),
             };
             let outcome = run.run(&image)?;
-            if outcome.timed_out {
-                return Err(format!("QEMU did not finish within {timeout} s"));
-            }
+            ensure!(!outcome.timed_out, "QEMU did not finish within {timeout} s");
             match outcome.exit_code {
                 Some(0) => Ok(()),
-                Some(code) => Err(format!("the kernel exited with status {code}")),
-                None => Err("QEMU was killed by a signal".into()),
+                Some(code) => bail!("the kernel exited with status {code}"),
+                None => bail!("QEMU was killed by a signal"),
             }
         }
         Commands::Test { long } => test::run_all(long),
-        Commands::Check => test::check(),
+        Commands::Check => check::check(),
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
         Commands::Compare { options } => compare::compare(options),
         Commands::Rpi4Sd { out, barrier, payload, release } => {
@@ -324,8 +225,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("xtask: error: {message}");
+        Err(error) => {
+            // `{:#}`: the error with its context chain, e.g. "building X: `cargo build ...` failed".
+            eprintln!("xtask: error: {error:#}");
             ExitCode::FAILURE
         }
     }

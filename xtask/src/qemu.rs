@@ -2,6 +2,7 @@
 //! report of the last console lines when a run hangs.
 
 use crate::{Board, Image};
+use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -41,7 +42,7 @@ impl Outcome {
 }
 
 impl QemuRun {
-    fn arguments(&self, image: &Image, monitor: &Path) -> Result<Vec<String>, String> {
+    fn arguments(&self, image: &Image, monitor: &Path) -> Result<Vec<String>> {
         let mut arguments: Vec<String> = match self.board {
             Board::QemuVirt => vec![
                 "-machine".into(),
@@ -72,7 +73,7 @@ impl QemuRun {
         // cores 1-3 parked on the spin table at 0xd8. (Given the ELF, QEMU would not install the spin table.)
         let kernel = match self.board {
             Board::QemuVirt => &image.elf,
-            Board::Rpi4 => image.kernel8.as_ref().ok_or("rpi4 build without kernel8.img")?,
+            Board::Rpi4 => image.kernel8.as_ref().context("rpi4 build without kernel8.img")?,
         };
         arguments.push(kernel.display().to_string());
         // The human monitor on a socket: a hang report asks it what every vCPU is doing.
@@ -93,7 +94,7 @@ impl QemuRun {
     }
 
     /// Boots `image` and waits for QEMU to exit or the timeout to pass.
-    pub fn run(&self, image: &Image) -> Result<Outcome, String> {
+    pub fn run(&self, image: &Image) -> Result<Outcome> {
         crate::setup::ensure_qemu(self.board)?;
         let monitor = crate::hang_report::socket_path();
         let arguments = self.arguments(image, &monitor)?;
@@ -114,17 +115,10 @@ impl QemuRun {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|error| format!("cannot start qemu-system-aarch64: {error}"))?;
+            .context("cannot start qemu-system-aarch64")?;
         let (sender, receiver) = mpsc::channel::<String>();
         let forward = |stream: Box<dyn Read + Send>, sender: mpsc::Sender<String>| {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if sender.send(line.trim_end_matches('\r').to_string()).is_err() {
-                        break;
-                    }
-                }
-            })
+            std::thread::spawn(move || for_each_line_lossy(stream, |line| sender.send(line).is_ok()))
         };
         let stdout_reader = forward(Box::new(child.stdout.take().expect("piped")), sender.clone());
         let stderr_reader = forward(Box::new(child.stderr.take().expect("piped")), sender);
@@ -160,7 +154,7 @@ impl QemuRun {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let status = child.wait().map_err(|error| format!("waiting for QEMU: {error}"))?;
+        let status = child.wait().context("waiting for QEMU")?;
         let _ = stdout_reader.join();
         let _ = stderr_reader.join();
         let elapsed = started.elapsed().as_secs_f64();
@@ -180,5 +174,68 @@ impl QemuRun {
         }
         let _ = std::fs::remove_file(&monitor);
         Ok(Outcome { exit_code: if timed_out { None } else { status.code() }, timed_out, console, hang_report })
+    }
+}
+
+/// Reads `stream` line by line until it ends, calling `line` with each line (without `\n` or `\r\n`) until
+/// it returns false. The console is bytes, not text: a kernel printing a corrupted buffer (or a UART glitch) must
+/// not end the capture, since the panic report that explains it comes after. Invalid UTF-8 becomes U+FFFD, and
+/// a last line without `\n` is kept.
+pub fn for_each_line_lossy(stream: impl Read, mut line: impl FnMut(String) -> bool) {
+    let mut reader = BufReader::new(stream);
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&bytes);
+                if !line(text.trim_end_matches('\n').trim_end_matches('\r').to_string()) {
+                    return;
+                }
+            }
+            // EINTR is retried by read_until; another error means the pipe is gone.
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for_each_line_lossy(bytes, |line| {
+            lines.push(line);
+            true
+        });
+        lines
+    }
+
+    #[test]
+    fn keeps_reading_after_invalid_utf8() {
+        let console = b"test ipi_every_pair ... ok (3 ms)\r\ngarbage \xff\xfe\xc3(\n\x80\nKERNEL PANIC on CPU 2: oops\r\n  called from 0xffffff8040201234\n";
+        assert_eq!(
+            lines_of(console),
+            [
+                "test ipi_every_pair ... ok (3 ms)",
+                "garbage \u{fffd}\u{fffd}\u{fffd}(",
+                "\u{fffd}",
+                "KERNEL PANIC on CPU 2: oops",
+                "  called from 0xffffff8040201234",
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_a_last_line_without_newline_and_stops_when_asked() {
+        assert_eq!(lines_of(b"one\n\ntwo"), ["one", "", "two"]);
+        let mut seen = 0;
+        for_each_line_lossy(&b"a\nb\nc\n"[..], |_| {
+            seen += 1;
+            seen < 2
+        });
+        assert_eq!(seen, 2);
     }
 }

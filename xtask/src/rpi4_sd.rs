@@ -1,7 +1,8 @@
 //! Raspberry Pi 4 images: the raw `kernel8.img` made from the kernel ELF, and `cargo xtask rpi4-sd`, the boot
 //! folder to copy onto an SD card's FAT partition (kernel8.img, config.txt and the firmware's files).
 
-use crate::{build_with, Payload, VariantArgs};
+use crate::{KernelBuild, Payload, VariantArgs};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,59 +36,24 @@ enable_gic=1
 
 /// Turns the kernel ELF into the raw binary the firmware loads (`llvm-objcopy -O binary`): the loadable
 /// segments from the lowest physical address on, gaps filled with zeros, BSS left out (the boot code clears it).
-pub fn raw_image(elf: &Path, image: &Path) -> Result<PathBuf, String> {
-    let objcopy = llvm_objcopy()?;
-    let status = Command::new(&objcopy)
-        .args(["-O", "binary"])
-        .arg(elf)
-        .arg(image)
-        .status()
-        .map_err(|error| format!("cannot run {}: {error}", objcopy.display()))?;
-    if !status.success() {
-        return Err(format!("{} -O binary {} failed", objcopy.display(), elf.display()));
-    }
+pub fn raw_image(elf: &Path, image: &Path) -> Result<PathBuf> {
+    let objcopy = crate::command::llvm_tool("llvm-objcopy")?;
+    crate::command::run(Command::new(objcopy).args(["-O", "binary"]).arg(elf).arg(image))?;
     Ok(image.to_path_buf())
 }
 
-/// llvm-objcopy of the pinned toolchain's llvm-tools component (rust-toolchain.toml lists it;
-/// `setup::ensure_rust_target` installs it): <sysroot>/lib/rustlib/<host>/bin/llvm-objcopy.
-fn llvm_objcopy() -> Result<PathBuf, String> {
-    let rustc = |argument: &str| -> Result<String, String> {
-        let output = Command::new("rustc")
-            .current_dir(crate::workspace_root())
-            .arg(argument)
-            .output()
-            .map_err(|error| format!("cannot run rustc {argument}: {error}"))?;
-        Ok(String::from_utf8_lossy(&output.stdout).to_string())
-    };
-    let sysroot = rustc("--print=sysroot")?.trim().to_string();
-    let version = rustc("-vV")?;
-    let host = version
-        .lines()
-        .find_map(|line| line.strip_prefix("host: "))
-        .ok_or("cannot find the host triple in `rustc -vV`")?
-        .trim()
-        .to_string();
-    let objcopy = Path::new(&sysroot).join("lib/rustlib").join(host).join("bin/llvm-objcopy");
-    if objcopy.is_file() {
-        Ok(objcopy)
-    } else {
-        Err(format!("{} is missing: run `rustup component add llvm-tools`", objcopy.display()))
-    }
-}
-
 /// `cargo xtask rpi4-sd`: builds the hardware kernel and fills `out` with everything the SD card needs.
-pub fn make_boot_folder(out: &Path, variant: VariantArgs, payload: Payload) -> Result<(), String> {
-    let image = build_with(variant, payload, Some("hardware"))?;
-    let kernel8 = image.kernel8.ok_or("the rpi4 build made no kernel8.img")?;
-    std::fs::create_dir_all(out).map_err(|error| format!("cannot create {}: {error}", out.display()))?;
+pub fn make_boot_folder(out: &Path, variant: VariantArgs, payload: Payload) -> Result<()> {
+    let image = KernelBuild::new(variant, payload).for_hardware().build()?;
+    let kernel8 = image.kernel8.context("the rpi4 build made no kernel8.img")?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let copy = |from: &Path, name: &str| {
         std::fs::copy(from, out.join(name))
-            .map_err(|error| format!("cannot copy {} to {}: {error}", from.display(), out.display()))
+            .with_context(|| format!("cannot copy {} to {}", from.display(), out.display()))
     };
     let size = copy(&kernel8, "kernel8.img")?;
-    std::fs::write(out.join("config.txt"), CONFIG_TXT)
-        .map_err(|error| format!("cannot write {}: {error}", out.join("config.txt").display()))?;
+    let config = out.join("config.txt");
+    std::fs::write(&config, CONFIG_TXT).with_context(|| format!("cannot write {}", config.display()))?;
     println!("==> {}: kernel8.img ({size} bytes, {}), config.txt", out.display(), payload_note(payload));
 
     let mut missing = Vec::new();

@@ -2,6 +2,7 @@
 //! QEMU (through apt when running as root; otherwise the exact command to run is printed).
 
 use crate::Board;
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -10,37 +11,35 @@ const QEMU_MAJOR_FOR_RASPI4B: u32 = 9;
 
 /// Makes sure the kernel target and llvm-tools are installed for the pinned toolchain (rust-toolchain.toml).
 /// rustup normally installs them on first use; this covers machines where automatic installation is off.
-pub fn ensure_rust_target() -> Result<(), String> {
+pub fn ensure_rust_target() -> Result<()> {
+    // Checked once per xtask run; the outcome is kept as text because an error cannot be cloned.
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let root = crate::workspace_root();
-        let installed = Command::new("rustup")
-            .current_dir(&root)
-            .args(["target", "list", "--installed"])
-            .output()
-            .map_err(|error| format!("cannot run rustup ({error}); install it from https://rustup.rs"))?;
-        let installed = String::from_utf8_lossy(&installed.stdout).to_string();
-        for target in [crate::KERNEL_TARGET, "aarch64-unknown-none"] {
-            if !installed.lines().any(|line| line.trim() == target) {
-                eprintln!("==> installing the Rust target {target} (rustup target add {target})");
-                let status = Command::new("rustup").current_dir(&root).args(["target", "add", target]).status();
-                if !status.is_ok_and(|status| status.success()) {
-                    return Err(format!("`rustup target add {target}` failed"));
-                }
-            }
+    DONE.get_or_init(|| install_rust_target().map_err(|error| format!("{error:#}")))
+        .clone()
+        .map_err(|error| anyhow!(error))
+}
+
+fn install_rust_target() -> Result<()> {
+    let root = crate::workspace_root();
+    let rustup = |arguments: &[&str]| {
+        let mut command = Command::new("rustup");
+        command.current_dir(&root).args(arguments);
+        command
+    };
+    let installed = crate::command::stdout(&mut rustup(&["target", "list", "--installed"]))
+        .context("rustup is needed; install it from https://rustup.rs")?;
+    for target in [crate::KERNEL_TARGET, "aarch64-unknown-none"] {
+        if !installed.lines().any(|line| line.trim() == target) {
+            eprintln!("==> installing the Rust target {target} (rustup target add {target})");
+            crate::command::run(&mut rustup(&["target", "add", target]))?;
         }
-        let components = Command::new("rustup").current_dir(&root).args(["component", "list", "--installed"]).output();
-        let components = components.map(|out| String::from_utf8_lossy(&out.stdout).to_string()).unwrap_or_default();
-        if !components.lines().any(|line| line.starts_with("llvm-tools")) {
-            eprintln!("==> installing llvm-tools (rustup component add llvm-tools)");
-            let status = Command::new("rustup").current_dir(&root).args(["component", "add", "llvm-tools"]).status();
-            if !status.is_ok_and(|status| status.success()) {
-                return Err("`rustup component add llvm-tools` failed".into());
-            }
-        }
-        Ok(())
-    })
-    .clone()
+    }
+    let components = crate::command::stdout(&mut rustup(&["component", "list", "--installed"])).unwrap_or_default();
+    if !components.lines().any(|line| line.starts_with("llvm-tools")) {
+        eprintln!("==> installing llvm-tools (rustup component add llvm-tools)");
+        crate::command::run(&mut rustup(&["component", "add", "llvm-tools"]))?;
+    }
+    Ok(())
 }
 
 /// The installed qemu-system-aarch64's major version, if there is one.
@@ -59,7 +58,7 @@ fn minimum_major(board: Board) -> u32 {
 }
 
 /// Makes sure a QEMU able to emulate `board` is installed, installing it with apt when run as root.
-pub fn ensure_qemu(board: Board) -> Result<(), String> {
+pub fn ensure_qemu(board: Board) -> Result<()> {
     let needed = minimum_major(board);
     if qemu_major_version().is_some_and(|major| major >= needed) {
         return Ok(());
@@ -68,29 +67,25 @@ pub fn ensure_qemu(board: Board) -> Result<(), String> {
     let plan = install_plan(needed.max(QEMU_MAJOR_FOR_RASPI4B));
     let is_root =
         Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    if !is_root {
-        return Err(format!(
-            "qemu-system-aarch64 {found}; the {} board needs QEMU {needed} or newer. Install it as root with:\n{}",
-            board.name(),
-            plan.commands.join("\n")
-        ));
-    }
+    ensure!(
+        is_root,
+        "qemu-system-aarch64 {found}; the {} board needs QEMU {needed} or newer. Install it as root with:\n{}",
+        board.name(),
+        plan.commands.join("\n")
+    );
     eprintln!("==> qemu-system-aarch64 {found}: installing QEMU with apt ({})", plan.description);
     if let Some((path, contents)) = &plan.apt_source {
         eprintln!("    writing apt source {path}");
-        std::fs::write(path, contents).map_err(|error| format!("cannot write {path}: {error}"))?;
+        std::fs::write(path, contents).with_context(|| format!("cannot write {path}"))?;
     }
     for step in &plan.apt_steps {
         eprintln!("    {}", step.join(" "));
-        let status = Command::new(&step[0]).args(&step[1..]).env("DEBIAN_FRONTEND", "noninteractive").status();
-        if !status.is_ok_and(|status| status.success()) {
-            return Err(format!("`{}` failed", step.join(" ")));
-        }
+        crate::command::run(Command::new(&step[0]).args(&step[1..]).env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     match qemu_major_version() {
         Some(major) if major >= needed => Ok(()),
-        Some(major) => Err(format!("installed QEMU {major}, but {} needs {needed} or newer", board.name())),
-        None => Err("QEMU installation did not provide qemu-system-aarch64".into()),
+        Some(major) => bail!("installed QEMU {major}, but {} needs {needed} or newer", board.name()),
+        None => bail!("QEMU installation did not provide qemu-system-aarch64"),
     }
 }
 

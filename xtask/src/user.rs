@@ -2,6 +2,7 @@
 //! them, plus any `--user` files, into the folder the kernel's build script embeds.
 
 use crate::workspace_root;
+use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,12 +17,10 @@ pub struct UserCommand {
 }
 
 impl UserCommand {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self> {
         let mut words = text.split_whitespace();
-        let path = PathBuf::from(words.next().ok_or("--user needs a program path")?);
-        if !path.is_file() {
-            return Err(format!("--user: {} is not a file", path.display()));
-        }
+        let path = PathBuf::from(words.next().context("--user needs a program path")?);
+        ensure!(path.is_file(), "--user: {} is not a file", path.display());
         Ok(Self { path, arguments: words.map(String::from).collect() })
     }
 
@@ -33,23 +32,20 @@ impl UserCommand {
 }
 
 /// Builds the user programs and returns (folder to embed, run list for the kernel).
-pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String), String> {
+pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
     let user_root = workspace_root().join("user");
     eprintln!("==> building EL0 programs (user/, release)");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&user_root)
-        .env_remove("CARGO_TARGET_DIR")
-        .args(["build", "--release", "--quiet"])
-        .status()
-        .map_err(|error| format!("cannot run cargo for user/: {error}"))?;
-    if !status.success() {
-        return Err("building the EL0 programs failed".into());
-    }
+    crate::command::run(Command::new(env!("CARGO")).current_dir(&user_root).env_remove("CARGO_TARGET_DIR").args([
+        "build",
+        "--release",
+        "--quiet",
+    ]))
+    .context("building the EL0 programs (user/)")?;
     let built = user_root.join("target/aarch64-unknown-none/release");
     let folder =
         workspace_root().join("out").join(if commands.is_empty() { "user-programs" } else { "user-programs-run" });
     let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
     for program in BUILTIN_PROGRAMS {
         copy(&built.join(program), &folder.join(program))?;
     }
@@ -71,6 +67,6 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String), String> {
     Ok((folder, run_list))
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to).map(|_| ()).map_err(|error| format!("cannot copy {}: {error}", from.display()))
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to).map(|_| ()).with_context(|| format!("cannot copy {}", from.display()))
 }
