@@ -100,11 +100,6 @@ impl<A: Arch> Task<A> {
         self.id
     }
 
-    /// User task or kernel thread.
-    pub fn kind(&self) -> TaskKind {
-        self.kind
-    }
-
     /// Whether this is a kernel thread.
     pub fn is_kernel_thread(&self) -> bool {
         self.kind == TaskKind::KernelThread

@@ -37,8 +37,8 @@ register_structs! {
     }
 }
 
-/// Interrupt ids 1020-1023 are special; 1023 means "nothing pending".
-pub const SPURIOUS_INTERRUPT: u32 = 1023;
+/// Interrupt ids from 1020 up are special (1023: nothing pending); real interrupts are below.
+const FIRST_SPECIAL_INTERRUPT_ID: u32 = 1020;
 /// The EL1 virtual timer's private peripheral interrupt.
 pub const VIRTUAL_TIMER_PPI: u32 = 27;
 /// Priority given to every interrupt; all equal, so no nesting.
@@ -137,7 +137,7 @@ impl Acknowledged {
 pub fn acknowledge() -> Option<Acknowledged> {
     let raw = cpu_interface().acknowledge.get();
     let id = raw & 0x3ff;
-    (id < 1020).then_some(Acknowledged { id, raw })
+    (id < FIRST_SPECIAL_INTERRUPT_ID).then_some(Acknowledged { id, raw })
 }
 
 /// Signals the end of handling an acknowledged interrupt.

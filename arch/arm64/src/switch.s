@@ -88,7 +88,7 @@ arch_save_fpsimd:
     stp     q30, q31, [x9, #480]
     ret
 
-// First instructions of every new task: x19 = entry function, x20 = its argument (set by SwitchFrame::new_task).
+// First instructions of every new task: x19 = entry function, x20 = its argument (set by TaskContext::new_task).
 .global task_first_entry
 task_first_entry:
     mov     x0, x20

@@ -1,4 +1,4 @@
-//! membarrier conformance (every row of shared/membarrier.md, Linux's selftest sequence, errno order) and
+//! membarrier conformance (every row of docs/membarrier.md, Linux's selftest sequence, errno order) and
 //! CPU selection of the expedited commands, on the mock arch.
 
 use alloc::sync::Arc;

@@ -25,7 +25,7 @@
 //! scheduler publishes a user mm as a CPU's current one (the kernel executes `hint #0x62` right after that store),
 //! a full barrier (`dmb`/`dsb` with ISH, OSH or SY) must execute on that vCPU before its first EL0 instruction.
 //! Without it, a membarrier caller that read the old value and skipped this CPU is not ordered with the user
-//! task's first accesses (the litmus in shared/membarrier.md; core-sched's model checker shows the outcome
+//! task's first accesses (the litmus in docs/membarrier.md; core-sched's model checker shows the outcome
 //! becomes reachable). Each such window is one check; a window with no barrier is a violation. EL0 code is
 //! recognised by its address (below 2^39, TTBR0's range), checked at the first instruction of each block.
 

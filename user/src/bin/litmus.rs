@@ -1,4 +1,4 @@
-//! The store-buffering litmus of shared/membarrier.md, run against threads that are being switched
+//! The store-buffering litmus of docs/membarrier.md, run against threads that are being switched
 //! user -> kernel thread -> user on their CPU.
 //!
 //! `litmus membarrier N BUDGET_MS CPU...`: for every CPU given, threads T1 and T2 of this process are pinned

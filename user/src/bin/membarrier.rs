@@ -1,5 +1,5 @@
 //! membarrier() conformance, after Linux's selftests (tools/testing/selftests/membarrier): every check of
-//! shared/membarrier.md, first single-threaded, then again in a fresh process (argv[1] = "threads") with other
+//! docs/membarrier.md, first single-threaded, then again in a fresh process (argv[1] = "threads") with other
 //! threads alive and running on other cores.
 #![no_std]
 #![no_main]
