@@ -9,6 +9,8 @@
 //! system calls and the loader stay inside.
 #![no_std]
 #![forbid(unsafe_code)]
+// The public surface is what boards and payloads build on: every item of it says what it is for.
+#![deny(missing_docs)]
 
 extern crate alloc;
 

@@ -7,6 +7,8 @@
 //! board's payload features (forwarded here) choose it at build time; without one, the demo runs.
 #![no_std]
 #![forbid(unsafe_code)]
+// The public surface is what boards and payloads build on: every item of it says what it is for.
+#![deny(missing_docs)]
 
 extern crate alloc;
 
