@@ -61,12 +61,12 @@ pub(crate) fn enter_panic_mode() {
 /// Prints to the kernel console.
 #[macro_export]
 macro_rules! print {
-    ($($argument:tt)*) => { $crate::console::print_args(format_args!($($argument)*)) };
+    ($($argument:tt)*) => { $crate::print_args(format_args!($($argument)*)) };
 }
 
 /// Prints a line to the kernel console; the line is written as one unit.
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };
-    ($($argument:tt)*) => { $crate::console::print_args(format_args!("{}\n", format_args!($($argument)*))) };
+    ($($argument:tt)*) => { $crate::print_args(format_args!("{}\n", format_args!($($argument)*))) };
 }

@@ -1,5 +1,7 @@
 //! Processes and threads on top of core-sched: the scheduler instance, user processes loaded from ELF images,
-//! threads (clone), kernel threads, exit and user faults.
+//! threads (clone), kernel threads, exit and user faults. Payloads start processes ([`spawn_process`]) and
+//! kernel threads ([`spawn_kernel_thread`]), watch them through [`Process`], and give the CPU away with
+//! [`yield_now`]; the scheduler itself stays inside the kernel.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -14,15 +16,18 @@ use core_sched::{CpuSet, Errno, IrqSpinLock, Mm, MmId, Scheduler, Task, TaskId};
 use crate::println;
 
 /// The scheduler of every core.
-pub static SCHED: Scheduler<Arm64> = Scheduler::new();
+pub(crate) static SCHED: Scheduler<Arm64> = Scheduler::new();
 
 /// A task as core-sched sees it, on arm64.
 pub type KernelTask = Task<Arm64>;
 
 /// A user process: its threads share one mm.
 pub struct Process {
+    /// Process id (the id of its first thread).
     pub pid: u32,
+    /// argv[0] at spawn.
     pub name: String,
+    /// The id of its mm.
     pub mm_id: MmId,
     /// Addresses of the argument strings on the initial user stack.
     pub argv_addresses: alloc::vec::Vec<u64>,
@@ -58,7 +63,7 @@ impl Process {
 
     /// Whether this is the first time the process tried unimplemented system call `number` (so that it is
     /// reported once, not on every retry).
-    pub fn first_use_of_unimplemented_syscall(&self, number: usize) -> bool {
+    pub(crate) fn first_use_of_unimplemented_syscall(&self, number: usize) -> bool {
         let bit = number.min(UNIMPLEMENTED_SYSCALL_WORDS * 64 - 1);
         let mask = 1u64 << (bit % 64);
         self.unimplemented_syscalls_reported[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask == 0
@@ -82,17 +87,17 @@ static THREADS: IrqSpinLock<Arm64, BTreeMap<u32, ThreadEntry>> = IrqSpinLock::ne
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Every user thread alive (for diagnostics).
-pub fn all_threads() -> alloc::vec::Vec<Arc<KernelTask>> {
+pub(crate) fn all_threads() -> alloc::vec::Vec<Arc<KernelTask>> {
     THREADS.lock().values().map(|entry| entry.task.clone()).collect()
 }
 
 /// A fresh id for a task, process or mm (shared counter, like Linux's pid space; 0 is never used).
-pub fn next_id() -> u32 {
+pub(crate) fn next_id() -> u32 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The process of the running thread, `None` for a kernel thread.
-pub fn current_process() -> Option<Arc<Process>> {
+pub(crate) fn current_process() -> Option<Arc<Process>> {
     let tid = SCHED.current().id().0;
     process_of(tid)
 }
@@ -113,7 +118,7 @@ pub fn all_cpus() -> CpuSet {
 }
 
 /// Brings the calling core into the scheduler: its boot flow becomes its idle task.
-pub fn init_this_cpu() {
+pub(crate) fn init_this_cpu() {
     let me = arch_arm64::cpu::cpu_id();
     let idle = Task::new_kernel_thread(TaskId(next_id()), CpuSet::single(me), TaskContext::for_boot_flow());
     SCHED.init_cpu(idle);
@@ -161,7 +166,7 @@ pub fn spawn_process_with_affinity(
 }
 
 /// clone() for a thread: same mm, the caller's user context with clone's result 0 and the given stack (and TLS).
-pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option<u64>) -> Result<u32, Errno> {
+pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option<u64>) -> Result<u32, Errno> {
     let parent = SCHED.current();
     let process = current_process().ok_or(Errno::EINVAL)?;
     let mm = parent.mm().ok_or(Errno::EINVAL)?;
@@ -182,7 +187,7 @@ pub fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option
 }
 
 /// Ends the running user thread; the process finishes with its last thread. Never returns.
-pub fn exit_current_thread(status: i32, whole_process: bool) -> ! {
+pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     let tid = SCHED.current().id().0;
     // Taken out first: the lock's guard must not live through the `if let` body.
     let entry = THREADS.lock().remove(&tid);
@@ -221,7 +226,7 @@ impl Process {
 }
 
 /// Called before returning to EL0: a thread whose process is exiting (exit_group, fault) ends here.
-pub fn exit_if_process_exiting() {
+pub(crate) fn exit_if_process_exiting() {
     if EXITING_PROCESSES.load(Ordering::Relaxed) == 0 {
         return;
     }
@@ -242,7 +247,7 @@ fn current_process_is_exiting() -> bool {
 
 /// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
 /// leaving the kernel and every other process running.
-pub fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
+pub(crate) fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
     // In a block: nothing owned may stay on this stack across the exit, which never returns.
     {
         let tid = SCHED.current().id().0;
@@ -252,6 +257,26 @@ pub fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
     }
     // Like a group exit with status 139 (Linux's 128 + SIGSEGV), unless one is already under way.
     exit_current_thread(139, true)
+}
+
+/// Gives the CPU to the next runnable task on this core, if any (the kernel's `sched_yield`).
+// Inline: the bench's peer kernel thread yields in a loop inside a measured region, and a call through an
+// extra non-inlined frame would add instructions that are not the switch's.
+#[inline]
+pub fn yield_now() {
+    SCHED.yield_now();
+}
+
+/// Makes the calling kernel thread use `mm` as its user address space (Linux's `kthread_use_mm`): its user
+/// accesses go through `mm`'s page table, and membarrier treats the thread as one of `mm`'s. The caller holds a
+/// user reference (`mm.mmget()`) until after [`kthread_unuse_mm`].
+pub fn kthread_use_mm(mm: &Arc<Mm<Arm64>>) {
+    SCHED.kthread_use_mm(mm);
+}
+
+/// Ends the calling kernel thread's [`kthread_use_mm`].
+pub fn kthread_unuse_mm() {
+    SCHED.kthread_unuse_mm();
 }
 
 /// A kernel thread running `body(argument)` then exiting.
@@ -283,7 +308,7 @@ extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
 static SLEEPERS: IrqSpinLock<Arm64, alloc::vec::Vec<(u64, Arc<KernelTask>)>> = IrqSpinLock::new(alloc::vec::Vec::new());
 
 /// Blocks the running task until `deadline` (in `now_ns` time), waking at the first tick after it.
-pub fn sleep_until(deadline: u64) {
+pub(crate) fn sleep_until(deadline: u64) {
     let current = SCHED.current();
     SLEEPERS.lock().push((deadline, current.clone()));
     while arch_arm64::cpu::now_ns() < deadline && !current_process_is_exiting() {
@@ -294,7 +319,7 @@ pub fn sleep_until(deadline: u64) {
 }
 
 /// Called from every timer tick: wakes the blocked sleepers whose deadline passed.
-pub fn wake_sleepers() {
+pub(crate) fn wake_sleepers() {
     let now = arch_arm64::cpu::now_ns();
     let due: alloc::vec::Vec<Arc<KernelTask>> = {
         let Some(sleepers) = SLEEPERS.try_lock() else { return };

@@ -1,5 +1,11 @@
-//! Bring-up of the secondary cores, per-core state, interrupt routing and cross-core calls.
+//! Bring-up of the secondary cores, per-core state, interrupt routing and cross-core calls. Payloads read each
+//! core's state as a [`CpuSnapshot`] and the scheduler's per-CPU statistics, call functions on other cores, set
+//! their ticks, and wait for tasks with [`wait_running_tasks`].
 
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use arch_arm64::cpu::{self, MAX_CPUS};
@@ -7,24 +13,24 @@ use arch_arm64::exceptions::{Handlers, TrapFrame};
 use arch_arm64::gic;
 use arch_arm64::interrupts::{self, Interrupt, KernelIpi};
 use arch_arm64::{Arm64, BootInfo};
-use core_sched::{without_interrupts, CpuSet, IrqSpinLock};
+use core_sched::{without_interrupts, CpuSet, IrqSpinLock, RunQueueStats};
 
 use crate::println;
 
-/// What each core reported when it came online.
-pub struct CpuInfo {
-    pub online: AtomicBool,
-    pub mpidr: AtomicU64,
-    pub entry_el: AtomicU8,
-    pub running_el: AtomicU8,
+/// What each core reported when it came online, and its tick.
+struct CpuInfo {
+    online: AtomicBool,
+    mpidr: AtomicU64,
+    entry_el: AtomicU8,
+    running_el: AtomicU8,
     /// Timer interrupts taken.
-    pub timer_ticks: AtomicU64,
+    timer_ticks: AtomicU64,
     /// Period of this core's timer in microseconds, 0 when stopped.
-    pub timer_period_us: AtomicU64,
+    timer_period_us: AtomicU64,
 }
 
 /// Per-core information, indexed by core.
-pub static CPUS: [CpuInfo; MAX_CPUS] = [const {
+static CPUS: [CpuInfo; MAX_CPUS] = [const {
     CpuInfo {
         online: AtomicBool::new(false),
         mpidr: AtomicU64::new(0),
@@ -36,7 +42,7 @@ pub static CPUS: [CpuInfo; MAX_CPUS] = [const {
 }; MAX_CPUS];
 
 /// PINGS_RECEIVED[sender][receiver]: test IPIs counted by the receiver.
-pub static PINGS_RECEIVED: [[AtomicU64; MAX_CPUS]; MAX_CPUS] =
+static PINGS_RECEIVED: [[AtomicU64; MAX_CPUS]; MAX_CPUS] =
     [const { [const { AtomicU64::new(0) }; MAX_CPUS] }; MAX_CPUS];
 
 /// A core's mailbox: the function its next `KernelIpi::CallFunction` runs. IRQ-safe: the target's handler takes the
@@ -46,19 +52,19 @@ type Mailbox = IrqSpinLock<Arm64, Option<fn()>>;
 static MAILBOX: [Mailbox; MAX_CPUS] = [const { IrqSpinLock::new(None) }; MAX_CPUS];
 
 /// Registers the exception handlers (once, on the boot core).
-pub fn init_interrupts() {
+pub(crate) fn init_interrupts() {
     arch_arm64::exceptions::set_handlers(Handlers {
         irq: handle_interrupt,
         user_trap: crate::syscalls::handle_user_trap,
     });
 }
 
-/// Scheduler tick period.
+/// The scheduler's tick period in microseconds (what [`set_timer_period_us`] restores after a test changed it).
 pub const TICK_US: u64 = 4000;
 
 /// Per-core bring-up: interrupt controller interface, empty TTBR0, scheduler, tick, record the core, unmask
 /// IRQs.
-pub fn cpu_online(boot: BootInfo) {
+pub(crate) fn cpu_online(boot: BootInfo) {
     gic::init_this_cpu();
     arch_arm64::mmu::init_this_cpu();
     crate::process::init_this_cpu();
@@ -73,16 +79,51 @@ pub fn cpu_online(boot: BootInfo) {
 }
 
 /// Starts cores 1..board.cpus and waits (bounded) for each to report online.
-pub fn start_secondaries(board: &crate::Board) {
+pub(crate) fn start_secondaries(board: &crate::Board) {
     for (core, info) in CPUS.iter().enumerate().take(board.cpus).skip(1) {
         if let Err(reason) = (board.start_secondary)(core) {
             println!("CPU {core}: could not be started: {reason}");
             continue;
         }
-        if !crate::harness::wait_until(1000, || info.online.load(Ordering::Acquire)) {
+        if !wait_until(1000, || info.online.load(Ordering::Acquire)) {
             println!("CPU {core}: started but did not come online within 1 s");
         }
     }
+}
+
+/// A copy of what core `cpu` reported when it came online, and of its tick.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuSnapshot {
+    /// Whether the core came online.
+    pub online: bool,
+    /// Its MPIDR_EL1 (affinity fields).
+    pub mpidr: u64,
+    /// The exception level it entered the kernel at (1 or 2).
+    pub entry_el: u8,
+    /// The exception level it runs at (1).
+    pub running_el: u8,
+    /// Timer interrupts it took.
+    pub timer_ticks: u64,
+    /// Period of its timer in microseconds, 0 when stopped.
+    pub timer_period_us: u64,
+}
+
+/// What core `cpu` (below `arch_arm64::cpu::MAX_CPUS`) reported, read now.
+pub fn cpu_snapshot(cpu: usize) -> CpuSnapshot {
+    let info = &CPUS[cpu];
+    CpuSnapshot {
+        online: info.online.load(Ordering::Acquire),
+        mpidr: info.mpidr.load(Ordering::Relaxed),
+        entry_el: info.entry_el.load(Ordering::Relaxed),
+        running_el: info.running_el.load(Ordering::Relaxed),
+        timer_ticks: info.timer_ticks.load(Ordering::Relaxed),
+        timer_period_us: info.timer_period_us.load(Ordering::Relaxed),
+    }
+}
+
+/// Number of cores the board brings up (some may have failed to come online: see [`online_count`]).
+pub fn board_cpu_count() -> usize {
+    crate::BOARD.get().map_or(1, |board| board.cpus)
 }
 
 /// Number of cores online.
@@ -99,14 +140,14 @@ pub fn online_mask() -> u64 {
 }
 
 /// A secondary core with nothing to do sleeps here, woken by interrupts (a reschedule IPI when work arrives).
-pub fn idle_loop() -> ! {
+pub(crate) fn idle_loop() -> ! {
     loop {
         idle_once();
     }
 }
 
 /// One step of an idle core's loop: run whatever is runnable, else sleep until the next interrupt.
-pub fn idle_once() {
+fn idle_once() {
     without_interrupts::<Arm64, _>(|_| {
         if crate::process::SCHED.run_queue(cpu::cpu_id()).queued() > 0 || crate::process::SCHED.need_resched() {
             crate::process::SCHED.schedule();
@@ -145,9 +186,21 @@ pub fn sleep_unless_work_queued() {
     });
 }
 
+/// Spins until `condition` holds or `timeout_ms` pass, without giving the CPU away; true if it held.
+pub fn wait_until(timeout_ms: u64, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = cpu::now_ns() + timeout_ms * 1_000_000;
+    while !condition() {
+        if cpu::now_ns() > deadline {
+            return condition();
+        }
+        cpu::cpu_relax();
+    }
+    true
+}
+
 /// Runs `function` on core `target` in interrupt context; false if its mailbox stayed busy for 100 ms.
 pub fn call_on(target: usize, function: fn()) -> bool {
-    let posted = crate::harness::wait_until(100, || {
+    let posted = wait_until(100, || {
         let mut slot = MAILBOX[target].lock();
         let free = slot.is_none();
         if free {
@@ -161,7 +214,17 @@ pub fn call_on(target: usize, function: fn()) -> bool {
     posted
 }
 
-/// Starts (period > 0) or stops this core's periodic timer.
+/// Sends a test IPI from this core to every core in `targets`; each receiver counts it (see [`pings_received`]).
+pub fn send_test_pings(targets: CpuSet) {
+    interrupts::send_kernel_ipi(targets, KernelIpi::TestPing);
+}
+
+/// Test IPIs that core `receiver` has counted from core `sender`.
+pub fn pings_received(sender: usize, receiver: usize) -> u64 {
+    PINGS_RECEIVED[sender][receiver].load(Ordering::Relaxed)
+}
+
+/// Starts (period > 0) or stops this core's periodic timer (the scheduler's tick: [`TICK_US`]).
 pub fn set_timer_period_us(period_us: u64) {
     CPUS[cpu::cpu_id()].timer_period_us.store(period_us, Ordering::Relaxed);
     if period_us == 0 {
@@ -206,5 +269,58 @@ fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
     // A thread of a process that is ending (exit_group, fault) exits here even if it never makes a system call.
     if frame.returns_to_user() {
         crate::process::exit_if_process_exiting();
+    }
+}
+
+/// The scheduler's statistics of core `cpu` since boot: switches by kind, post-switch hook calls and barriers,
+/// membarrier IPIs sent and skipped, migrations.
+pub fn scheduler_stats(cpu: usize) -> RunQueueStats {
+    crate::process::SCHED.run_queue(cpu).stats()
+}
+
+/// Prints every CPU's current task, queue (task, state, affinity, whether its stack is still in use),
+/// need_resched and timer ticks: what a stuck workload was waiting for.
+pub fn print_scheduler_state(why: &str) {
+    println!("scheduler state ({why}):");
+    for cpu in 0..online_count() {
+        let rq = crate::process::SCHED.run_queue(cpu);
+        let describe = |task: &Arc<crate::process::KernelTask>| {
+            format!(
+                "{}{}:{:?}:cpus {:#06b}{}",
+                if task.is_kernel_thread() { "k" } else { "u" },
+                task.id().0,
+                task.state(),
+                task.affinity().0,
+                if task.is_on_cpu() { ":on_cpu" } else { "" }
+            )
+        };
+        let queue: Vec<String> = rq.queued_tasks().iter().map(describe).collect();
+        println!(
+            "  CPU {cpu}: curr {} need_resched {} ticks {} mm {:?} queue [{}]",
+            rq.curr().as_ref().map_or("-".into(), describe),
+            rq.need_resched(),
+            cpu_snapshot(cpu).timer_ticks,
+            rq.current_mm_id(),
+            queue.join(", ")
+        );
+    }
+    // A user thread that is neither running nor queued must be blocked; a runnable one there is lost.
+    let placed: Vec<u32> = (0..online_count())
+        .flat_map(|cpu| {
+            let rq = crate::process::SCHED.run_queue(cpu);
+            rq.curr().into_iter().chain(rq.queued_tasks()).map(|task| task.id().0).collect::<Vec<_>>()
+        })
+        .collect();
+    for task in crate::process::all_threads() {
+        if !placed.contains(&task.id().0) {
+            println!(
+                "  thread {} in no run queue: {:?}, last cpu {}, cpus {:#06b}, on_cpu {}",
+                task.id().0,
+                task.state(),
+                task.cpu(),
+                task.affinity().0,
+                task.is_on_cpu()
+            );
+        }
     }
 }

@@ -54,7 +54,7 @@ pub fn check() -> Result<()> {
     // The default build, with the kernel-target crates named so that they are linted even where no board uses
     // them.
     let mut packages = boards.to_vec();
-    packages.extend(["kernel", "arch-arm64", "core-sched"]);
+    packages.extend(["payloads", "kernel", "arch-arm64", "core-sched", "abi"]);
     kernel_clippy("clippy (kernel target, arm64 barrier, demo)", &packages, &[])?;
     // The other variants and payloads: clippy lints the workspace crates each board pulls in (kernel, arch-arm64)
     // with the board's features, so both boards in one run cover a feature set.

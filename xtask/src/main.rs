@@ -145,7 +145,7 @@ pub enum Payload {
     Tests,
     /// A test build that takes a kernel fault on purpose (must fail with a fault report).
     Fault,
-    /// The measured regions of `bench` / `compare` (kernel/src/bench.rs), then the litmus.
+    /// The measured regions of `bench` / `compare` (payloads/src/bench.rs), then the litmus.
     Bench,
 }
 

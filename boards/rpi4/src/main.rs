@@ -116,7 +116,7 @@ fn primary_main(boot: BootInfo) -> ! {
     unsafe {
         arch_arm64::gic::init_distributor(phys_to_virt(GIC_DISTRIBUTOR_PHYS), phys_to_virt(GIC_CPU_INTERFACE_PHYS))
     };
-    kernel::start_primary(&BOARD, boot)
+    kernel::start_primary(&BOARD, boot, payloads::main)
 }
 
 arch_arm64::board_entry!(primary = primary_main, secondary = kernel::start_secondary);

@@ -1,4 +1,4 @@
-//! The EL0 half of the `bench` payload (kernel/src/bench.rs starts it): runs N iterations of one operation
+//! The EL0 half of the `bench` payload (payloads/src/bench.rs starts it): runs N iterations of one operation
 //! between the measurement markers `hint #0x60` and `hint #0x61`, which the `insn-counter` QEMU plugin turns
 //! into a count of the guest instructions the CPU executed in between (whatever ran on it: the other thread,
 //! process or kernel thread of a ping-pong included).

@@ -32,7 +32,7 @@ pub fn build_plugin() -> Result<PathBuf> {
 /// Builds and runs the bench payload of `barrier` once, with the plugin.
 pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Result<VariantResult> {
     let variant = VariantArgs { board: Board::QemuVirt, barrier, release: true };
-    // The kernel reads these with option_env! (kernel/src/bench.rs); cargo rebuilds when they change.
+    // The kernel reads these with option_env! (payloads/src/bench.rs); cargo rebuilds when they change.
     let image = KernelBuild::new(variant, Payload::Bench)
         .with_setting("KERNEL_BENCH_ITERATIONS", options.iterations)
         .with_setting("KERNEL_BENCH_REPETITIONS", options.repetitions)

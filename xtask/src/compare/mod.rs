@@ -25,7 +25,7 @@ pub struct BenchOptions {
     /// Repetitions of each scenario (each figure is the median of these, with min and max).
     #[arg(long, default_value_t = 5)]
     pub repetitions: u32,
-    /// Store-buffering litmus iterations per switching CPU at the end of each run (kernel/src/switching.rs);
+    /// Store-buffering litmus iterations per switching CPU at the end of each run (payloads/src/switching.rs);
     /// 0 skips it and the litmus column shows n/a.
     #[arg(long, default_value_t = 100_000)]
     pub litmus_iterations: u64,

@@ -6,7 +6,7 @@ use crate::Barrier;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
-/// One scenario of the bench payload, as kernel/src/bench.rs names it.
+/// One scenario of the bench payload, as payloads/src/bench.rs names it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ScenarioKey {
     pub order: usize,

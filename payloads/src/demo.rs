@@ -1,8 +1,8 @@
 //! The demo workload of `cargo xtask qemu`: several processes with several threads each on four cores.
 
-use crate::println;
-use crate::process;
-use crate::smp::wait_running_tasks;
+use kernel::println;
+use kernel::process;
+use kernel::smp::wait_running_tasks;
 
 /// Runs the `--user` command lines if xtask gave any, else the built-in demo. Returns the exit status for
 /// QEMU: 0 when every program exited 0, else the first non-zero status.

@@ -11,9 +11,9 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arch_arm64::Arm64;
 use core_sched::{CpuSet, Mm, RunQueueStats, SwitchKind, MAX_CPUS};
 
-use crate::println;
-use crate::process::{self, SCHED};
-use crate::smp::wait_running_tasks;
+use kernel::println;
+use kernel::process;
+use kernel::smp::{self, wait_running_tasks};
 
 /// The CPUs whose threads are switched T1 -> K -> T2 (the first `pairs` of them are used); the membarrier
 /// callers run on the others. One pair keeps two virtual CPUs busy, which is what a two-core host can run at
@@ -26,15 +26,15 @@ static KERNEL_THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// K: a kernel thread that only gives its CPU back, so that its CPU cycles T1 -> K -> T2.
 fn switching_kernel_thread(_cpu: usize) {
     while !STOP_KERNEL_THREADS.load(Ordering::Relaxed) {
-        SCHED.yield_now();
-        crate::smp::sleep_unless_work_queued();
+        process::yield_now();
+        smp::sleep_unless_work_queued();
     }
     KERNEL_THREADS_RUNNING.fetch_sub(1, Ordering::Release);
 }
 
 /// Per-CPU statistics.
 pub fn snapshot() -> [RunQueueStats; MAX_CPUS] {
-    core::array::from_fn(|cpu| SCHED.run_queue(cpu).stats())
+    core::array::from_fn(smp::scheduler_stats)
 }
 
 /// `after - before`, field by field.
@@ -71,7 +71,7 @@ pub fn print_table(title: &str, stats: &[RunQueueStats]) {
     println!(
         "  cpu | u->u same | u->u other |   u->k | k->u same | k->u other | k->k | hook calls | barrier due | IPIs sent | skipped: no mm | other mm | skipped here"
     );
-    for (cpu, stats) in stats.iter().enumerate().take(crate::smp::online_count()) {
+    for (cpu, stats) in stats.iter().enumerate().take(smp::online_count()) {
         let kinds = stats.switches;
         println!(
             "  {cpu:>3} | {:>9} | {:>10} | {:>6} | {:>9} | {:>10} | {:>4} | {:>10} | {:>11} | {:>9} | {:>14} | {:>8} | {:>12}",
@@ -88,53 +88,6 @@ pub fn print_table(title: &str, stats: &[RunQueueStats]) {
             stats.membarrier_skipped_other_mm,
             stats.membarrier_skipped_here_no_user_mm
         );
-    }
-}
-
-/// Prints every CPU's current task, queue (task, state, affinity, whether its stack is still in use),
-/// need_resched and timer ticks: what a stuck workload was waiting for.
-pub fn print_scheduler_state(why: &str) {
-    println!("scheduler state ({why}):");
-    for cpu in 0..crate::smp::online_count() {
-        let rq = SCHED.run_queue(cpu);
-        let describe = |task: &Arc<core_sched::Task<Arm64>>| {
-            format!(
-                "{}{}:{:?}:cpus {:#06b}{}",
-                if task.is_kernel_thread() { "k" } else { "u" },
-                task.id().0,
-                task.state(),
-                task.affinity().0,
-                if task.is_on_cpu() { ":on_cpu" } else { "" }
-            )
-        };
-        let queue: Vec<String> = rq.queued_tasks().iter().map(describe).collect();
-        println!(
-            "  CPU {cpu}: curr {} need_resched {} ticks {} mm {:?} queue [{}]",
-            rq.curr().as_ref().map_or("-".into(), describe),
-            rq.need_resched(),
-            crate::smp::CPUS[cpu].timer_ticks.load(Ordering::Relaxed),
-            rq.current_mm_id(),
-            queue.join(", ")
-        );
-    }
-    // A user thread that is neither running nor queued must be blocked; a runnable one there is lost.
-    let placed: Vec<u32> = (0..crate::smp::online_count())
-        .flat_map(|cpu| {
-            let rq = SCHED.run_queue(cpu);
-            rq.curr().into_iter().chain(rq.queued_tasks()).map(|task| task.id().0).collect::<Vec<_>>()
-        })
-        .collect();
-    for task in process::all_threads() {
-        if !placed.contains(&task.id().0) {
-            println!(
-                "  thread {} in no run queue: {:?}, last cpu {}, cpus {:#06b}, on_cpu {}",
-                task.id().0,
-                task.state(),
-                task.cpu(),
-                task.affinity().0,
-                task.is_on_cpu()
-            );
-        }
     }
 }
 
@@ -178,7 +131,7 @@ pub fn run(mode: &str, iterations: u64, pairs: usize) -> Result<Report, String> 
     // The litmus stops itself when its budget runs out; a minute more is for its last iteration and its exit.
     let finished = wait_running_tasks(litmus_budget_ms() + 60_000, || litmus.is_finished());
     if !finished {
-        print_scheduler_state("the litmus process did not finish in time");
+        smp::print_scheduler_state("the litmus process did not finish in time");
     }
     STOP_KERNEL_THREADS.store(true, Ordering::Relaxed);
     wait_running_tasks(5_000, || KERNEL_THREADS_RUNNING.load(Ordering::Acquire) == 0);
@@ -202,7 +155,7 @@ fn release_lazy_references(mm: &Arc<Mm<Arm64>>) -> Result<(), String> {
         return Err(format!("mm {:?} still has {} users after exit", mm.id(), mm.users()));
     }
     let hello = crate::user_programs::find("hello").ok_or("program hello is not embedded")?;
-    let processes = (0..crate::smp::online_count())
+    let processes = (0..smp::online_count())
         .map(|cpu| {
             process::spawn_process_with_affinity(hello, &["hello", "lazy-mm-flush"], Some(cpu), CpuSet::single(cpu))
         })

@@ -1,5 +1,5 @@
 //! The `bench` payload (feature `bench`, `cargo xtask bench` / `cargo xtask compare`): measured regions for
-//! the costs issue 7 asks about, run under QEMU with the `insn-counter` plugin, which counts the guest
+//! the context-switch, sched_yield and membarrier costs, run under QEMU with the `insn-counter` plugin, which counts the guest
 //! instructions between the markers `hint #0x60` / `hint #0x61` on each vCPU.
 //!
 //! Every region runs on [`MEASURED_CPU`], with that CPU's timer tick stopped so that no interrupt lands in a
@@ -18,9 +18,9 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use core_sched::CpuSet;
 
-use crate::println;
-use crate::process::{self, SCHED};
-use crate::smp::{self, wait_running_tasks};
+use kernel::println;
+use kernel::process;
+use kernel::smp::{self, wait_running_tasks};
 
 /// The CPU every measured region runs on (CPU 0 runs the main kernel thread, which waits between regions).
 pub const MEASURED_CPU: usize = 1;
@@ -96,7 +96,7 @@ static PEER_KERNEL_THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// The kernel-thread side of a user -> kernel thread -> user ping-pong: gives the CPU straight back.
 fn peer_kernel_thread(_: usize) {
     while !STOP_PEER_KERNEL_THREAD.load(Ordering::Relaxed) {
-        SCHED.yield_now();
+        process::yield_now();
     }
     PEER_KERNEL_THREADS_RUNNING.fetch_sub(1, Ordering::Release);
 }
@@ -115,8 +115,7 @@ fn set_measured_cpu_tick(running: bool) -> Result<(), String> {
     if !smp::call_on(MEASURED_CPU, function) {
         return Err(format!("CPU {MEASURED_CPU} did not take the tick change"));
     }
-    let info = &smp::CPUS[MEASURED_CPU];
-    let done = wait_running_tasks(1000, || (info.timer_period_us.load(Ordering::Relaxed) != 0) == running);
+    let done = wait_running_tasks(1000, || (smp::cpu_snapshot(MEASURED_CPU).timer_period_us != 0) == running);
     if done {
         Ok(())
     } else {
@@ -128,7 +127,7 @@ fn set_measured_cpu_tick(running: bool) -> Result<(), String> {
 const CYCLES_ARGUMENT: &str = "bench-cycles:00000000000000000000";
 
 /// The region's PMU cycles the program left in its argv[0].
-fn cycles_left_by(process: &crate::process::Process) -> Option<u64> {
+fn cycles_left_by(process: &process::Process) -> Option<u64> {
     let bytes = process.read_argument(0, CYCLES_ARGUMENT.len())?;
     core::str::from_utf8(&bytes).ok()?.strip_prefix("bench-cycles:")?.parse().ok()
 }

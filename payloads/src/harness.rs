@@ -5,13 +5,15 @@ use alloc::string::String;
 
 /// One in-kernel test: a name and a function that returns `Err(reason)` on failure.
 pub struct Test {
+    /// The name xtask reports.
     pub name: &'static str,
+    /// The test itself.
     pub run: fn() -> Result<(), String>,
 }
 
 /// Runs `tests` in order on the calling core; returns true when all passed.
 pub fn run_tests(suite: &str, tests: &[Test]) -> bool {
-    crate::println!("running {} tests ({suite})", tests.len());
+    kernel::println!("running {} tests ({suite})", tests.len());
     let (mut passed, mut failed) = (0usize, 0usize);
     for test in tests {
         let started = arch_arm64::cpu::now_ns();
@@ -20,26 +22,14 @@ pub fn run_tests(suite: &str, tests: &[Test]) -> bool {
         match outcome {
             Ok(()) => {
                 passed += 1;
-                crate::println!("test {} ... ok ({elapsed_ms} ms)", test.name);
+                kernel::println!("test {} ... ok ({elapsed_ms} ms)", test.name);
             }
             Err(reason) => {
                 failed += 1;
-                crate::println!("test {} ... FAILED: {reason}", test.name);
+                kernel::println!("test {} ... FAILED: {reason}", test.name);
             }
         }
     }
-    crate::println!("{passed} passed, {failed} failed");
+    kernel::println!("{passed} passed, {failed} failed");
     failed == 0
-}
-
-/// Spins until `condition` holds or `timeout_ms` pass; true if it held.
-pub fn wait_until(timeout_ms: u64, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = arch_arm64::cpu::now_ns() + timeout_ms * 1_000_000;
-    while !condition() {
-        if arch_arm64::cpu::now_ns() > deadline {
-            return condition();
-        }
-        arch_arm64::cpu::cpu_relax();
-    }
-    true
 }

@@ -2,19 +2,16 @@
 
 use alloc::format;
 use alloc::string::String;
-use core::sync::atomic::Ordering;
 
 use arch_arm64::cpu::{self, MAX_CPUS};
-use arch_arm64::interrupts::{self, KernelIpi};
 use core_sched::CpuSet;
+use kernel::println;
+use kernel::smp::{self, cpu_snapshot, pings_received, wait_until};
 
-use crate::harness::{run_tests, wait_until, Test};
-use crate::println;
-use crate::smp::{self, CPUS, PINGS_RECEIVED};
+use crate::harness::{run_tests, Test};
 
 /// Runs every in-kernel test; true when all passed.
-pub fn run_suite(board: &crate::Board) -> bool {
-    EXPECTED_CPUS.store(board.cpus, Ordering::Relaxed);
+pub fn run_suite() -> bool {
     let mut tests = alloc::vec![
         Test { name: "smp_all_cores_online", run: all_cores_online },
         Test { name: "ipi_every_pair", run: ipi_every_pair },
@@ -25,23 +22,18 @@ pub fn run_suite(board: &crate::Board) -> bool {
     run_tests("boot, user tasks, membarrier", &tests)
 }
 
-static EXPECTED_CPUS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
 fn expected_cpus() -> usize {
-    EXPECTED_CPUS.load(Ordering::Relaxed)
+    smp::board_cpu_count()
 }
 
 fn all_cores_online() -> Result<(), String> {
-    for (core, info) in CPUS.iter().enumerate().take(expected_cpus()) {
-        if !info.online.load(Ordering::Acquire) {
+    for core in 0..expected_cpus() {
+        let info = cpu_snapshot(core);
+        if !info.online {
             return Err(format!("CPU {core} is not online"));
         }
-        let mpidr = info.mpidr.load(Ordering::Relaxed);
-        let running_el = info.running_el.load(Ordering::Relaxed);
-        println!(
-            "  CPU {core}: MPIDR {mpidr:#x}, entered at EL{}, runs at EL{running_el}",
-            info.entry_el.load(Ordering::Relaxed)
-        );
+        let (mpidr, running_el) = (info.mpidr, info.running_el);
+        println!("  CPU {core}: MPIDR {mpidr:#x}, entered at EL{}, runs at EL{running_el}", info.entry_el);
         if (mpidr & 0xff) as usize != core {
             return Err(format!("CPU {core} reports MPIDR {mpidr:#x}"));
         }
@@ -56,26 +48,24 @@ fn send_pings_to_all_others() {
     let me = cpu::cpu_id();
     let online = smp::online_mask();
     let others: CpuSet = (0..MAX_CPUS).filter(|&cpu| cpu != me && online & (1 << cpu) != 0).collect();
-    interrupts::send_kernel_ipi(others, KernelIpi::TestPing);
+    smp::send_test_pings(others);
 }
 
 fn ipi_every_pair() -> Result<(), String> {
     let cpus = expected_cpus();
-    let before: [[u64; MAX_CPUS]; MAX_CPUS] =
-        core::array::from_fn(|s| core::array::from_fn(|r| PINGS_RECEIVED[s][r].load(Ordering::Relaxed)));
+    let before: [[u64; MAX_CPUS]; MAX_CPUS] = core::array::from_fn(|s| core::array::from_fn(|r| pings_received(s, r)));
     send_pings_to_all_others();
     for core in 1..cpus {
         if !smp::call_on(core, send_pings_to_all_others) {
             return Err(format!("could not post a call to CPU {core}"));
         }
     }
-    let all_arrived = wait_until(1000, || {
-        (0..cpus).all(|s| (0..cpus).all(|r| s == r || PINGS_RECEIVED[s][r].load(Ordering::Relaxed) > before[s][r]))
-    });
+    let all_arrived =
+        wait_until(1000, || (0..cpus).all(|s| (0..cpus).all(|r| s == r || pings_received(s, r) > before[s][r])));
     if !all_arrived {
         let missing: String = (0..cpus)
             .flat_map(|s| (0..cpus).map(move |r| (s, r)))
-            .filter(|&(s, r)| s != r && PINGS_RECEIVED[s][r].load(Ordering::Relaxed) == before[s][r])
+            .filter(|&(s, r)| s != r && pings_received(s, r) == before[s][r])
             .map(|(s, r)| format!(" {s}->{r}"))
             .collect();
         return Err(format!("IPIs not received:{missing}"));
@@ -95,18 +85,17 @@ fn stop_timer() {
 
 fn timer_fires_on_every_core() -> Result<(), String> {
     let cpus = expected_cpus();
-    let before: [u64; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].timer_ticks.load(Ordering::Relaxed));
+    let before: [u64; MAX_CPUS] = core::array::from_fn(|c| cpu_snapshot(c).timer_ticks);
     start_timer_1ms();
     for core in 1..cpus {
         smp::call_on(core, start_timer_1ms);
     }
-    let ticked = wait_until(2000, || (0..cpus).all(|c| CPUS[c].timer_ticks.load(Ordering::Relaxed) >= before[c] + 5));
+    let ticked = wait_until(2000, || (0..cpus).all(|c| cpu_snapshot(c).timer_ticks >= before[c] + 5));
     stop_timer();
     for core in 1..cpus {
         smp::call_on(core, stop_timer);
     }
-    let counts: String =
-        (0..cpus).map(|c| format!(" {}", CPUS[c].timer_ticks.load(Ordering::Relaxed) - before[c])).collect();
+    let counts: String = (0..cpus).map(|c| format!(" {}", cpu_snapshot(c).timer_ticks - before[c])).collect();
     if !ticked {
         return Err(format!("timer ticks per core:{counts} (want >= 5 each)"));
     }

@@ -6,10 +6,11 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicI64, Ordering};
 
+use kernel::println;
+use kernel::process::{self, Process};
+use kernel::smp::wait_running_tasks;
+
 use crate::harness::Test;
-use crate::println;
-use crate::process::{self, Process, SCHED};
-use crate::smp::wait_running_tasks;
 
 /// The user-task tests.
 pub const TESTS: &[Test] = &[
@@ -238,7 +239,7 @@ fn malformed_elf() -> Result<(), String> {
 /// Runs `hello` pinned to every CPU, so that every CPU's lazily kept mm is one of these (same size each time).
 fn run_on_every_cpu() -> Result<(), String> {
     let image = crate::user_programs::find("hello").ok_or("program hello is not embedded")?;
-    let processes = (0..crate::smp::online_count())
+    let processes = (0..kernel::smp::online_count())
         .map(|cpu| {
             process::spawn_process_with_affinity(
                 image,
@@ -307,9 +308,9 @@ fn kernel_worker(pid: usize) {
         let target = process::thread_task(pid as u32).ok_or(-3)?;
         let process = process::process_of(pid as u32).ok_or(-3)?;
         let mm = target.mm().ok_or(-14)?.mmget();
-        SCHED.kthread_use_mm(&mm);
+        process::kthread_use_mm(&mm);
         let written = mm.arch().write_through_ttbr0(process.argv_addresses[1] as usize, b"written-by-kernel!");
-        SCHED.kthread_unuse_mm();
+        process::kthread_unuse_mm();
         mm.mmput();
         written.map_err(|_| -14)
     })();
@@ -322,7 +323,7 @@ fn kthread_use_mm() -> Result<(), String> {
     let process = start(&["mailbox", "waiting-for-kernel"])?;
     // Let the process start, then a kernel thread on another core adopts its mm and writes into it.
     wait_running_tasks(20, || false);
-    process::spawn_kernel_thread(kernel_worker, process.pid as usize, SCHED.online_cpus())
+    process::spawn_kernel_thread(kernel_worker, process.pid as usize, process::all_cpus())
         .map_err(|error| format!("cannot start the kernel worker: {error:?}"))?;
     let status = wait_all(&[process], 30_000)?[0];
     wait_running_tasks(5_000, || KERNEL_WORKER_RESULT.load(Ordering::Acquire) != 0);
