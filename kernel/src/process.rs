@@ -27,8 +27,6 @@ pub struct Process {
     pub pid: u32,
     /// argv[0] at spawn.
     pub name: String,
-    /// The id of its mm.
-    pub mm_id: MmId,
     /// Addresses of the argument strings on the initial user stack.
     pub argv_addresses: alloc::vec::Vec<u64>,
     /// The address space, kept readable after exit (not one of core-sched's references: its pages stay until
@@ -150,7 +148,6 @@ pub fn spawn_process_with_affinity(
     let process = Arc::new(Process {
         pid,
         name: String::from(argv.first().copied().unwrap_or("?")),
-        mm_id: MmId(pid),
         argv_addresses: program.argv_addresses,
         address_space,
         threads_alive: AtomicU32::new(1),

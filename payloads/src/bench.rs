@@ -203,7 +203,10 @@ pub fn run() -> i32 {
     // EL0 reads of the cycle counter, on every core (the measured program and its peers may run anywhere).
     arch_arm64::cpu::enable_user_cycle_counter();
     for cpu in 1..smp::online_count() {
-        smp::call_on(cpu, arch_arm64::cpu::enable_user_cycle_counter);
+        if !smp::call_on(cpu, arch_arm64::cpu::enable_user_cycle_counter) {
+            println!("bench: CPU {cpu}: mailbox busy, EL0 cycle counter not enabled there");
+            return 1;
+        }
     }
     wait_running_tasks(10, || false);
     let mut cycle_table: Vec<(&'static str, bool, u32, Vec<u64>)> = Vec::new();

@@ -88,12 +88,20 @@ fn timer_fires_on_every_core() -> Result<(), String> {
     let before: [u64; MAX_CPUS] = core::array::from_fn(|c| cpu_snapshot(c).timer_ticks);
     start_timer_1ms();
     for core in 1..cpus {
-        smp::call_on(core, start_timer_1ms);
+        if !smp::call_on(core, start_timer_1ms) {
+            return Err(format!("CPU {core}: its mailbox stayed busy, the timer was not started"));
+        }
     }
     let ticked = wait_until(2000, || (0..cpus).all(|c| cpu_snapshot(c).timer_ticks >= before[c] + 5));
     stop_timer();
+    let mut not_stopped = alloc::vec::Vec::new();
     for core in 1..cpus {
-        smp::call_on(core, stop_timer);
+        if !smp::call_on(core, stop_timer) {
+            not_stopped.push(core);
+        }
+    }
+    if !not_stopped.is_empty() {
+        return Err(format!("CPUs {not_stopped:?}: mailbox busy, the 1 ms timer was not stopped"));
     }
     let counts: String = (0..cpus).map(|c| format!(" {}", cpu_snapshot(c).timer_ticks - before[c])).collect();
     if !ticked {

@@ -320,9 +320,13 @@ fn kernel_worker(pid: usize) {
 
 fn kthread_use_mm() -> Result<(), String> {
     KERNEL_WORKER_RESULT.store(0, Ordering::Relaxed);
-    let process = start(&["mailbox", "waiting-for-kernel"])?;
-    // Let the process start, then a kernel thread on another core adopts its mm and writes into it.
-    wait_running_tasks(20, || false);
+    let process = start(&["mailbox", "waiting-for-kernel", "starting"])?;
+    // Once the process runs (it says so in argv[2]), a kernel thread on another core adopts its mm and writes
+    // into it.
+    let running = wait_running_tasks(10_000, || process.read_argument(2, 8).as_deref() == Some(b"running!"));
+    if !running {
+        return Err("mailbox did not report that it runs within 10 s".into());
+    }
     process::spawn_kernel_thread(kernel_worker, process.pid as usize, process::all_cpus())
         .map_err(|error| format!("cannot start the kernel worker: {error:?}"))?;
     let status = wait_all(&[process], 30_000)?[0];
