@@ -56,6 +56,11 @@ impl Process {
         Some(bytes)
     }
 
+    /// The process's address space (tests reach its pages through it).
+    pub fn address_space(&self) -> &arch_arm64::mmu::UserAddressSpace {
+        self.address_space.arch()
+    }
+
     /// Whether this is the first time the process tried unimplemented system call `number` (so that it is
     /// reported once, not on every retry).
     pub fn first_use_of_unimplemented_syscall(&self, number: usize) -> bool {

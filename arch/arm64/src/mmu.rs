@@ -201,6 +201,12 @@ impl UserAddressSpace {
         Some((entry & ADDRESS_MASK) as usize + virtual_address % PAGE_SIZE)
     }
 
+    /// Where the kernel's linear map shows the user page holding `virtual_address` (for the test that this alias
+    /// is not executable at EL0), if EL0 may read it.
+    pub fn linear_map_alias(&self, virtual_address: usize) -> Option<usize> {
+        self.translate(virtual_address, false).map(phys_to_virt)
+    }
+
     /// Copies `data` to user address `destination`; all or nothing as far as checking goes.
     pub fn copy_to_user(&self, destination: usize, data: &[u8]) -> Result<(), MemoryError> {
         self.check_range(destination, data.len(), true)?;
