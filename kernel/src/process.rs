@@ -245,7 +245,7 @@ fn current_process_is_exiting() -> bool {
         && current_process().is_some_and(|process| process.exiting.load(Ordering::Relaxed))
 }
 
-/// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
+/// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL/SIGBUS would),
 /// leaving the kernel and every other process running.
 pub fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
     // In a block: nothing owned may stay on this stack across the exit, which never returns.
@@ -255,8 +255,13 @@ pub fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
         let (pid, name) = process.as_ref().map_or((0, "?"), |process| (process.pid, process.name.as_str()));
         println!("user fault: task {tid} (process {pid} '{name}') killed: {fault} at pc {pc:#x}");
     }
-    // Like a group exit with status 139 (Linux's 128 + SIGSEGV), unless one is already under way.
-    exit_current_thread(139, true)
+    // Like a group exit with Linux's status for the signal it sends, unless one is already under way: 128 +
+    // SIGBUS (7) for a misaligned stack pointer, 128 + SIGSEGV (11) otherwise.
+    let status = match fault {
+        UserTrap::SpAlignment => 135,
+        _ => 139,
+    };
+    exit_current_thread(status, true)
 }
 
 /// A kernel thread running `body(argument)` then exiting.

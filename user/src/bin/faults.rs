@@ -61,7 +61,7 @@ fn main(args: ulib::Args) -> i32 {
                 // EL0 (SCTLR_EL1.UCI), so nothing here may fault.
                 let on_stack = 0u64;
                 let stack = &on_stack as *const u64 as usize;
-                let data = &raw const DATA_PAGE as usize;
+                let data = &raw const DATA_WORD as usize;
                 let code = main as *const () as usize;
                 core::arch::asm!(
                     "dc civac, {stack}",
@@ -86,10 +86,8 @@ fn main(args: ulib::Args) -> i32 {
     0
 }
 
-/// A writable page of our own for `cache-maintenance`.
-#[repr(align(4096))]
-struct Page([u8; 4096]);
-static mut DATA_PAGE: Page = Page([1; 4096]);
+/// A word in a writable data page of our own, for `cache-maintenance`.
+static mut DATA_WORD: u64 = 1;
 
 /// `ret`, as written into a data page by `alias-exec`.
 const RET_INSTRUCTION: u32 = 0xd65f_03c0;
