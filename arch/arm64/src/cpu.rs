@@ -133,6 +133,14 @@ pub fn write_u32_for_fault_test(address: usize, value: u32) {
     };
 }
 
+/// Whether a load or store through a misaligned stack pointer at EL0 traps on this core (SCTLR_EL1.SA0, set by
+/// boot.s), so that the kernel can deliver SIGBUS. QEMU's TCG never makes the check (it omits it for speed), so
+/// under QEMU the bit is the only thing a test can see.
+pub fn user_stack_alignment_checked() -> bool {
+    const SCTLR_EL1_SA0: u64 = 1 << 4;
+    aarch64_cpu::registers::SCTLR_EL1.get() & SCTLR_EL1_SA0 != 0
+}
+
 /// The user thread pointer (TPIDR_EL0) of the task running on this core.
 pub fn user_thread_pointer() -> u64 {
     use aarch64_cpu::registers::TPIDR_EL0;
