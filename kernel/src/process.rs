@@ -59,6 +59,11 @@ impl Process {
         Some(bytes)
     }
 
+    /// The process's address space (tests reach its pages through it).
+    pub fn address_space(&self) -> &arch_arm64::mmu::UserAddressSpace {
+        self.address_space.arch()
+    }
+
     /// Whether this is the first time the process tried unimplemented system call `number` (so that it is
     /// reported once, not on every retry).
     pub(crate) fn first_use_of_unimplemented_syscall(&self, number: usize) -> bool {
@@ -242,7 +247,7 @@ fn current_process_is_exiting() -> bool {
         && current_process().is_some_and(|process| process.exiting.load(Ordering::Relaxed))
 }
 
-/// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL would),
+/// A fault in user mode: report it and kill the faulting thread's process (as Linux's SIGSEGV/SIGILL/SIGBUS would),
 /// leaving the kernel and every other process running.
 pub(crate) fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
     // In a block: nothing owned may stay on this stack across the exit, which never returns.
@@ -252,8 +257,13 @@ pub(crate) fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
         let (pid, name) = process.as_ref().map_or((0, "?"), |process| (process.pid, process.name.as_str()));
         println!("user fault: task {tid} (process {pid} '{name}') killed: {fault} at pc {pc:#x}");
     }
-    // Like a group exit with status 139 (Linux's 128 + SIGSEGV), unless one is already under way.
-    exit_current_thread(139, true)
+    // Like a group exit with Linux's status for the signal it sends, unless one is already under way: 128 +
+    // SIGBUS (7) for a misaligned stack pointer, 128 + SIGSEGV (11) otherwise.
+    let status = match fault {
+        UserTrap::SpAlignment => 135,
+        _ => 139,
+    };
+    exit_current_thread(status, true)
 }
 
 /// Gives the CPU to the next runnable task on this core, if any (the kernel's `sched_yield`).

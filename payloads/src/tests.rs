@@ -125,15 +125,15 @@ fn heap_alloc_free() -> Result<(), String> {
     Ok(())
 }
 
-/// The deliberately faulting build: a kernel read of an unmapped address must end the run with the fault
-/// report (CPU, exception class, return and fault addresses) and a failure status. Returning means the fault was not caught.
+/// The deliberately faulting build: a kernel write to its own text must end the run with the fault report (CPU,
+/// exception class and fault status, return and fault addresses) and a failure status, since kernel text is
+/// mapped read-only. Returning means the write went through.
 #[inline(never)] // the panic report must name it as the faulting function (xtask checks it)
 pub fn run_fault_test() -> bool {
-    println!("test kernel_fault_is_reported: reading unmapped kernel address {UNMAPPED_KERNEL_ADDRESS:#x}");
-    let value = arch_arm64::cpu::read_u64_for_fault_test(UNMAPPED_KERNEL_ADDRESS);
-    println!("read returned {value:#x}: the fault was NOT taken");
+    let text = arch_arm64::kernel_map::user_exec_probe_address();
+    println!("test kernel_fault_is_reported: writing to kernel text at {text:#x}");
+    // The instruction already there (`ret`), so that a write that went through would change nothing.
+    arch_arm64::cpu::write_u32_for_fault_test(text, 0xd65f_03c0);
+    println!("the write to kernel text went through: the fault was NOT taken");
     false
 }
-
-/// In TTBR1's range but above the 4 GiB the linear map covers: no translation exists.
-const UNMAPPED_KERNEL_ADDRESS: usize = 0xFFFF_FFF0_0000_0000;

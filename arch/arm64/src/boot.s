@@ -20,10 +20,13 @@
 // TCR_EL1: T0SZ = T1SZ = 25 (39-bit VA), 4 KiB granules, inner-shareable write-back walks, 16-bit ASIDs
 // (AS = 1) taken from TTBR0 (A1 = 0). IPS is filled in from ID_AA64MMFR0_EL1.PARange at run time.
 .equ TCR_VALUE,           0x10b5193519
-// SCTLR_EL1 with the MMU on: RES1 | M | C | SA | I | DZE | UCT | nTWI | nTWE.
-.equ SCTLR_EL1_MMU_ON,    0x30d5d80d
-// Level-1 block descriptors (1 GiB): valid block | AF | AttrIndx.
-.equ BLOCK_NORMAL,        0x705               // AttrIndx 1, inner shareable, AF, block
+// SCTLR_EL1 with the MMU on: RES1 | M | C | SA | SA0 | I | DZE | UCT | nTWI | nTWE | UCI. As on Linux, EL0 may
+// read CTR_EL0 (UCT) and clean/invalidate its own pages by VA (UCI: `dc civac`, `dc cvau`, `ic ivau`, which
+// `__clear_cache` and JITs need), and a load or store through a misaligned SP at EL0 traps (SA0: SIGBUS).
+.equ SCTLR_EL1_MMU_ON,    0x34d5d81d
+// Level-1 block descriptors (1 GiB): valid block | AF | AttrIndx. Nothing in the boot map is executable at EL0
+// (UXN); it is replaced by the kernel map (kernel_map.rs) on every core before any user code runs.
+.equ BLOCK_NORMAL,        0x40000000000705    // AttrIndx 1, inner shareable, AF, block, UXN
 .equ BLOCK_DEVICE,        0x60000000000401    // AttrIndx 0, AF, block, PXN | UXN
 // From Rust (`const` operands in lib.rs): cpu::MAX_CPUS and layout::BOOT_STACK_SHIFT.
 .equ MAX_BOOT_CORES,      {max_boot_cores}
@@ -169,6 +172,23 @@ enable_mmu:
     isb
     ldr     x9, =SCTLR_EL1_MMU_ON
     msr     sctlr_el1, x9
+    isb
+    ret
+
+// Replaces this core's TTBR1 table (the boot map) with the kernel map: x0 = the kernel map's root, x1 = an empty
+// table (physical addresses). Called at its physical address, through the boot identity map still in TTBR0,
+// with IRQs masked, like Linux's idmap_cpu_replace_ttbr1: the two maps translate the kernel identically but with
+// blocks of other sizes, so no instant may have TLB entries from both (a TLB conflict). TTBR1 first points at
+// the empty table, the TLB is flushed, then the new root goes in. Uses no stack and no memory; returns to the
+// caller's high address, now translated by the kernel map.
+.global arch_replace_ttbr1
+arch_replace_ttbr1:
+    msr     ttbr1_el1, x1
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    msr     ttbr1_el1, x0
     isb
     ret
 

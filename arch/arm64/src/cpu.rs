@@ -121,16 +121,24 @@ pub fn now_ns() -> u64 {
     (ticks * 1_000_000_000 / counter_frequency().max(1) as u128) as u64
 }
 
-/// Reads 8 bytes at `address` with a plain load, whatever is there: used only by the deliberately faulting test
-/// build to provoke a kernel data abort.
-pub fn read_u64_for_fault_test(address: usize) -> u64 {
-    let value: u64;
-    // SAFETY: a single load; if `address` is unmapped the core takes a synchronous exception, which the vectors
-    // report as a kernel fault and end the run: no memory is changed either way.
+/// Writes the 32-bit `value` at `address` with a plain store: used only by the deliberately faulting test build,
+/// to show that kernel text is read-only. Always inlined, so that the fault report names the caller.
+#[inline(always)]
+pub fn write_u32_for_fault_test(address: usize, value: u32) {
+    // SAFETY: a single store; where the kernel map forbids it (kernel text) the core takes a synchronous
+    // exception, which the vectors report as a kernel fault and end the run. The caller writes back the value
+    // already there, so even a store that went through would change nothing.
     unsafe {
-        core::arch::asm!("ldr {value}, [{address}]", address = in(reg) address, value = out(reg) value, options(nostack, readonly))
+        core::arch::asm!("str {value:w}, [{address}]", address = in(reg) address, value = in(reg) value, options(nostack))
     };
-    value
+}
+
+/// Whether a load or store through a misaligned stack pointer at EL0 traps on this core (SCTLR_EL1.SA0, set by
+/// boot.s), so that the kernel can deliver SIGBUS. QEMU's TCG never makes the check (it omits it for speed), so
+/// under QEMU the bit is the only thing a test can see.
+pub fn user_stack_alignment_checked() -> bool {
+    const SCTLR_EL1_SA0: u64 = 1 << 4;
+    aarch64_cpu::registers::SCTLR_EL1.get() & SCTLR_EL1_SA0 != 0
 }
 
 /// The user thread pointer (TPIDR_EL0) of the task running on this core.

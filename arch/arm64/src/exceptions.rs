@@ -111,6 +111,17 @@ pub enum FaultKind {
     Other,
 }
 
+impl FaultKind {
+    fn name(self) -> &'static str {
+        match self {
+            FaultKind::Translation => "translation fault",
+            FaultKind::Permission => "permission fault",
+            FaultKind::Alignment => "alignment fault",
+            FaultKind::Other => "other fault",
+        }
+    }
+}
+
 /// A synchronous exception from user mode, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserTrap {
@@ -161,21 +172,7 @@ impl UserTrap {
                 if syndrome.iss & (1 << 10) != 0 {
                     return UserTrap::Other { description: "external abort without a fault address" };
                 }
-                let access = if syndrome.class == EC_INSTRUCTION_ABORT_LOWER {
-                    Access::Execute
-                } else if syndrome.iss & (1 << 6) != 0 {
-                    // ISS.WnR: the access was a write.
-                    Access::Write
-                } else {
-                    Access::Read
-                };
-                // ISS.DFSC/IFSC (bits 5:0): the fault status code, levels 0-3 in the low bits.
-                let kind = match syndrome.iss & 0x3f {
-                    0b00_0100..=0b00_0111 => FaultKind::Translation,
-                    0b00_1100..=0b00_1111 => FaultKind::Permission,
-                    0b10_0001 => FaultKind::Alignment,
-                    _ => FaultKind::Other,
-                };
+                let (access, kind) = syndrome.abort().expect("an abort's syndrome");
                 UserTrap::PageFault { address: FAR_EL1.get(), access, kind }
             }
             EC_PC_ALIGNMENT => UserTrap::PcAlignment { address: FAR_EL1.get() },
@@ -192,12 +189,7 @@ impl core::fmt::Display for UserTrap {
         match *self {
             UserTrap::Syscall { number, .. } => write!(formatter, "system call {number}"),
             UserTrap::PageFault { address, access, kind } => {
-                let kind = match kind {
-                    FaultKind::Translation => "translation fault",
-                    FaultKind::Permission => "permission fault",
-                    FaultKind::Alignment => "alignment fault",
-                    FaultKind::Other => "other fault",
-                };
+                let kind = kind.name();
                 match access {
                     Access::Execute => write!(formatter, "instruction abort ({kind}), address {address:#x}"),
                     Access::Read => write!(formatter, "data abort (read, {kind}), address {address:#x}"),
@@ -218,7 +210,9 @@ const EC_UNKNOWN: u8 = 0x00;
 const EC_SVC64: u8 = 0x15;
 const EC_INSTRUCTION_ABORT_LOWER: u8 = 0x20;
 const EC_PC_ALIGNMENT: u8 = 0x22;
+const EC_INSTRUCTION_ABORT_SAME: u8 = 0x21;
 const EC_DATA_ABORT_LOWER: u8 = 0x24;
+const EC_DATA_ABORT_SAME: u8 = 0x25;
 const EC_SP_ALIGNMENT: u8 = 0x26;
 const EC_BRK64: u8 = 0x3c;
 
@@ -235,6 +229,25 @@ impl Syndrome {
     fn read() -> Self {
         let esr = ESR_EL1.get();
         Self { class: ((esr >> 26) & 0x3f) as u8, iss: (esr & 0x1ff_ffff) as u32 }
+    }
+
+    /// For an instruction or data abort (from EL0 or EL1): the kind of access and why it faulted.
+    fn abort(&self) -> Option<(Access, FaultKind)> {
+        let access = match self.class {
+            EC_INSTRUCTION_ABORT_LOWER | EC_INSTRUCTION_ABORT_SAME => Access::Execute,
+            // ISS.WnR: the access was a write.
+            EC_DATA_ABORT_LOWER | EC_DATA_ABORT_SAME if self.iss & (1 << 6) != 0 => Access::Write,
+            EC_DATA_ABORT_LOWER | EC_DATA_ABORT_SAME => Access::Read,
+            _ => return None,
+        };
+        // ISS.DFSC/IFSC (bits 5:0): the fault status code, levels 0-3 in the low bits.
+        let kind = match self.iss & 0x3f {
+            0b00_0100..=0b00_0111 => FaultKind::Translation,
+            0b00_1100..=0b00_1111 => FaultKind::Permission,
+            0b10_0001 => FaultKind::Alignment,
+            _ => FaultKind::Other,
+        };
+        Some((access, kind))
     }
 
     /// A human-readable name of the exception class.
@@ -308,8 +321,16 @@ fn handle_irq(frame: &mut TrapFrame) {
 }
 
 fn kernel_fault(what: &str, syndrome: Syndrome, frame: &TrapFrame) -> ! {
+    // For an abort, what was tried and why it failed, e.g. "write, permission fault" for a store to kernel text.
+    let (access, kind) = match syndrome.abort() {
+        Some((Access::Read, kind)) => (" (read, ", kind.name()),
+        Some((Access::Write, kind)) => (" (write, ", kind.name()),
+        Some((Access::Execute, kind)) => (" (execute, ", kind.name()),
+        None => ("", ""),
+    };
+    let close = if access.is_empty() { "" } else { ")" };
     panic!(
-        "{what} on CPU {}: {} (EC {:#04x}, ISS {:#x}), ELR {:#018x}, FAR {:#018x}, SPSR {:#x}",
+        "{what} on CPU {}: {}{access}{kind}{close} (EC {:#04x}, ISS {:#x}), ELR {:#018x}, FAR {:#018x}, SPSR {:#x}",
         crate::cpu::cpu_id(),
         syndrome.class_name(),
         syndrome.class,

@@ -16,6 +16,7 @@ pub mod frames;
 pub mod gic;
 pub mod heap;
 pub mod interrupts;
+pub mod kernel_map;
 pub mod layout;
 pub mod mmu;
 pub mod pl011;

@@ -1,7 +1,7 @@
 //! User address spaces: one TTBR0 translation table per mm (39-bit VA, 4 KiB pages, three levels), tagged with an
 //! ASID from a generation-based allocator, and checked copies between kernel and user memory.
 //!
-//! The kernel lives in TTBR1 (the linear map set up by boot.s) and is never mapped in a user table, so EL0 can
+//! The kernel lives in TTBR1 (its linear map, kernel_map.rs) and is never mapped in a user table, so EL0 can
 //! reach no kernel address at all. User pages are never executable at EL1 (PXN) and never writable and
 //! executable at once. The kernel reaches user memory only through `copy_to_user`/`copy_from_user`, which walk
 //! the table in software, check the EL0 permissions, and copy through the linear map: no user pointer is ever
@@ -19,17 +19,18 @@ use core_sched::IrqSpinLock;
 /// User virtual addresses are `0..USER_VA_END` (T0SZ = 25).
 pub const USER_VA_END: usize = 1 << 39;
 
-const DESCRIPTOR_VALID: u64 = 1 << 0;
-const DESCRIPTOR_TABLE_OR_PAGE: u64 = 1 << 1;
-const ATTR_NORMAL: u64 = 1 << 2; // AttrIndx 1: normal write-back (MAIR in boot.s)
-const AP_EL0: u64 = 1 << 6; // AP[1]: EL0 access
-const AP_READ_ONLY: u64 = 1 << 7; // AP[2]
-const INNER_SHAREABLE: u64 = 3 << 8;
-const ACCESS_FLAG: u64 = 1 << 10;
-const NOT_GLOBAL: u64 = 1 << 11; // tagged with the ASID
-const PRIVILEGED_EXECUTE_NEVER: u64 = 1 << 53;
-const UNPRIVILEGED_EXECUTE_NEVER: u64 = 1 << 54;
-const ADDRESS_MASK: u64 = 0x0000_ffff_ffff_f000;
+// Translation table descriptor bits, shared with the kernel map (kernel_map.rs).
+pub(crate) const DESCRIPTOR_VALID: u64 = 1 << 0;
+pub(crate) const DESCRIPTOR_TABLE_OR_PAGE: u64 = 1 << 1;
+pub(crate) const ATTR_NORMAL: u64 = 1 << 2; // AttrIndx 1: normal write-back (MAIR in boot.s)
+pub(crate) const AP_EL0: u64 = 1 << 6; // AP[1]: EL0 access
+pub(crate) const AP_READ_ONLY: u64 = 1 << 7; // AP[2]
+pub(crate) const INNER_SHAREABLE: u64 = 3 << 8;
+pub(crate) const ACCESS_FLAG: u64 = 1 << 10;
+pub(crate) const NOT_GLOBAL: u64 = 1 << 11; // tagged with the ASID
+pub(crate) const PRIVILEGED_EXECUTE_NEVER: u64 = 1 << 53;
+pub(crate) const UNPRIVILEGED_EXECUTE_NEVER: u64 = 1 << 54;
+pub(crate) const ADDRESS_MASK: u64 = 0x0000_ffff_ffff_f000;
 
 /// Access rights of a user page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +202,12 @@ impl UserAddressSpace {
         Some((entry & ADDRESS_MASK) as usize + virtual_address % PAGE_SIZE)
     }
 
+    /// Where the kernel's linear map shows the user page holding `virtual_address` (for the test that this alias
+    /// is not executable at EL0), if EL0 may read it.
+    pub fn linear_map_alias(&self, virtual_address: usize) -> Option<usize> {
+        self.translate(virtual_address, false).map(phys_to_virt)
+    }
+
     /// Copies `data` to user address `destination`; all or nothing as far as checking goes.
     pub fn copy_to_user(&self, destination: usize, data: &[u8]) -> Result<(), MemoryError> {
         self.check_range(destination, data.len(), true)?;
@@ -354,10 +361,13 @@ fn write_ttbr0(value: u64) {
 /// allocator never hands out).
 static EMPTY_TABLE_PHYS: spin::Once<usize> = spin::Once::new();
 
-/// Per-core MMU setup after boot: replace the boot identity map in TTBR0 with an empty table and drop its TLB
-/// entries.
+/// Per-core MMU setup after boot: replace the boot map in TTBR1 with the kernel map (W^X, kernel_map.rs), then
+/// the boot identity map in TTBR0 with an empty table, and drop its TLB entries. The first core to get here
+/// builds the kernel map, so the frame allocator must be initialized by then.
 pub fn init_this_cpu() {
     let empty = *EMPTY_TABLE_PHYS.call_once(|| frames::allocate_zeroed().expect("a frame for the empty table"));
+    // First: the switch of TTBR1 runs from the identity map.
+    crate::kernel_map::install_this_cpu(empty);
     write_ttbr0(empty as u64);
     local_tlb_flush_all();
 }
