@@ -314,35 +314,34 @@ fn memory_free_at_exit() -> Result<(), String> {
     let hog_cpu = core_sched::CpuSet::single(HOG_CPU);
     let process =
         process::spawn_process_with_affinity(image.bytes(), &["hello", "memory-hog"], Some(HOG_CPU), hog_cpu)?;
+    // The spawn mapped (and zeroed) every page of the zero-fill segment; the hog may already be exiting.
     let frames_loaded = arch_arm64::frames::in_use();
-    // A plain `Arc`, not a user or lazy reference: it keeps the `Mm` readable, not its memory.
-    let mm = process::thread_task(process.pid).and_then(|task| task.mm()).ok_or("the hog has no mm")?;
-    let status = wait_all(&[process], 60_000)?[0];
+    let status = wait_all(&[process.clone()], 60_000)?[0];
     if status != 0 {
         return Err(format!("the hog exited with {status}"));
     }
-    // Finished is set just before the last thread's exit drops its user reference: wait until the users'
-    // count reference is gone too (what is left is lazy).
-    if !wait_running_tasks(10_000, || mm.users() == 0 && mm.count() <= 1) {
-        return Err(format!("the hog's mm still has users: {mm:?}"));
-    }
+    // Finished is set just before the last thread's exit drops its user reference, which frees the pages. The
+    // lazily kept root replaces the root of CPU 1's previous lazy mm, freed meanwhile: the count comes back to
+    // where it was (a little slack, against thousands of pages held before the split).
+    let freed = wait_running_tasks(10_000, || arch_arm64::frames::in_use() <= frames_before + 16);
     let frames_after = arch_arm64::frames::in_use();
+    // A plain `Arc` to the mm CPU 1's idle task holds lazily, if it does: it keeps the `Mm` readable, not its
+    // memory.
     let idle = SCHED.run_queue(HOG_CPU).idle().ok_or("no idle task")?;
-    let held_lazily = idle.active_mm().is_some_and(|active| Arc::ptr_eq(&active, &mm));
+    let lazy = idle.active_mm().filter(|active| active.id() == process.mm_id);
     println!(
         "  hog of {hog_pages} pages: frames {frames_before} -> {frames_loaded} loaded -> {frames_after} after exit; \
-         CPU {HOG_CPU}'s idle task holds its mm lazily: {held_lazily} ({} frame(s) kept)",
-        mm.arch().owned_frames()
+         CPU {HOG_CPU}'s idle task holds its mm lazily: {:?}",
+        lazy.as_ref().map(|mm| (mm.users(), mm.count(), mm.arch().owned_frames()))
     );
-    if frames_loaded < frames_before + hog_pages {
-        return Err(format!("the hog did not get its {hog_pages} pages: {frames_before} -> {frames_loaded}"));
-    }
-    // The lazily kept root replaces the root of CPU 1's previous lazy mm, freed meanwhile: the count is back
-    // where it was (a little slack, against thousands of pages held before the split).
-    if frames_after > frames_before + 16 {
+    if !freed {
         return Err(format!("{} frames still in use after the hog exited", frames_after - frames_before));
     }
-    if held_lazily && mm.arch().owned_frames() != 1 {
+    let Some(mm) = lazy else {
+        println!("  (CPU {HOG_CPU} switched to another address space meanwhile: no lazy holder to check)");
+        return Ok(());
+    };
+    if mm.users() != 0 || mm.arch().owned_frames() != 1 {
         return Err(format!("the lazily held mm keeps {} frames, want only its root", mm.arch().owned_frames()));
     }
     // Another process on every CPU: the last lazy reference goes, and the root with it.
