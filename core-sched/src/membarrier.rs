@@ -29,7 +29,7 @@
 //! * Waiting for acknowledgements is bounded by [`IPI_ACK_TIMEOUT_NS`]; on timeout the command fails with
 //!   `ETIMEDOUT` (Linux would wait forever). Callers such as liburcu treat any failure as fatal, which is the
 //!   right reaction: the barrier was not provided. Acknowledgements carry the call's sequence number
-//!   ([`MembarrierRequest`]), so a late one from a timed-out call never satisfies a later call.
+//!   (`MembarrierRequest`), so a late one from a timed-out call never satisfies a later call.
 //! * A caller without an mm (a kernel thread) gets `EINVAL` for the commands that need one.
 
 use core::sync::atomic::Ordering;

@@ -573,7 +573,7 @@ impl<A: Arch> Scheduler<A> {
     ///
     /// A membarrier IPI first reads the run queue's request (which call asks, and for what), then does the
     /// work, then acknowledges that call by its sequence number: the ack promises work done after the handler
-    /// saw the request, so after the call began (see [`MembarrierRequest`]).
+    /// saw the request, so after the call began (see `MembarrierRequest` in the membarrier module).
     pub fn handle_ipi(&self, kind: IpiKind) {
         let rq = self.this_rq();
         match kind {
