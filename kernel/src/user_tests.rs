@@ -316,7 +316,7 @@ fn memory_free_at_exit() -> Result<(), String> {
         process::spawn_process_with_affinity(image.bytes(), &["hello", "memory-hog"], Some(HOG_CPU), hog_cpu)?;
     // The spawn mapped (and zeroed) every page of the zero-fill segment; the hog may already be exiting.
     let frames_loaded = arch_arm64::frames::in_use();
-    let status = wait_all(&[process.clone()], 60_000)?[0];
+    let status = wait_all(core::slice::from_ref(&process), 60_000)?[0];
     if status != 0 {
         return Err(format!("the hog exited with {status}"));
     }
