@@ -64,7 +64,9 @@ pub trait Arch: 'static + Sized {
     /// implementation drops the `Arc`s before switching stacks and reaches the two contexts without them.
     fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>);
 
-    /// Sends an IPI of `kind` to every CPU of `cpus` (never the sender, which is not in the set).
+    /// Sends an IPI of `kind` to every CPU of `cpus` (never the sender, which is not in the set). Stores the
+    /// sender made before the call must be visible to the handler on each target (arm64: `dsb ish` before the
+    /// SGI register write): the membarrier request a target reads in its handler is one of them.
     fn send_ipi(cpus: CpuSet, kind: IpiKind);
 
     /// Disables interrupts on this CPU and returns the previous mask. Must be a compiler barrier (no memory
@@ -83,8 +85,21 @@ pub trait Arch: 'static + Sized {
     /// Hint inside a spin-wait loop (arm64: `yield`; the arch may also poll its pending interrupts).
     fn cpu_relax();
 
-    /// Frees the address space's arch resources (ASID, page tables). Called exactly once, when the last
-    /// reference (user or lazy) is dropped; no CPU has `mm` installed any more at that point.
+    /// Frees everything mapped in the address space: the user pages and every translation table below the
+    /// root. Called exactly once, when the last *user* reference drops ([`Mm::mmput`]), before
+    /// [`Arch::mm_free`]. No CPU runs the mm as a user any more (none publishes it), but lazy holders (kernel
+    /// threads whose `active_mm` it is, idle tasks typically) may still have the root installed (arm64:
+    /// TTBR0) and their CPUs may walk it speculatively. So the arch must empty the root first, then invalidate
+    /// the mm's TLB entries, walk caches included, on all CPUs (arm64: `tlbi aside1is; dsb ish; isb`), and
+    /// only then free the tables and pages; it keeps the root table and the ASID, which [`Arch::mm_free`]
+    /// frees. After it, the address space translates nothing.
+    ///
+    /// Called from any context where [`Mm::mmput`] is (task exit with interrupts enabled, typically).
+    fn mm_release_user_pages(mm: &Mm<Self>);
+
+    /// Frees the address space's remaining arch resources: the root table and the ASID. Called exactly once,
+    /// when the last reference (user or lazy) is dropped, after [`Arch::mm_release_user_pages`]; no CPU has
+    /// `mm` installed any more at that point.
     fn mm_free(mm: &Mm<Self>);
 
     /// The post-switch-mm barrier: called after [`Arch::switch_mm`] on every switch to a task that has a user

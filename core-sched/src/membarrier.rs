@@ -28,13 +28,14 @@
 //!   inside a switch, so any switch it does afterwards reads the new state. Only then is READY set.
 //! * Waiting for acknowledgements is bounded by [`IPI_ACK_TIMEOUT_NS`]; on timeout the command fails with
 //!   `ETIMEDOUT` (Linux would wait forever). Callers such as liburcu treat any failure as fatal, which is the
-//!   right reaction: the barrier was not provided.
+//!   right reaction: the barrier was not provided. Acknowledgements carry the call's sequence number
+//!   (`MembarrierRequest`), so a late one from a timed-out call never satisfies a later call.
 //! * A caller without an mm (a kernel thread) gets `EINVAL` for the commands that need one.
 
 use core::sync::atomic::Ordering;
 
 use crate::arch::{Arch, IpiKind};
-use crate::cpuset::{CpuSet, MAX_CPUS};
+use crate::cpuset::CpuSet;
 use crate::errno::Errno;
 use crate::irq::without_interrupts;
 use crate::mm::Mm;
@@ -83,6 +84,67 @@ pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ: u32 = 1 << 7;
 /// emulation a virtual CPU can be descheduled by the host for tens of milliseconds (seen: over 100 ms with four
 /// QEMU vCPUs on two host cores), which is slowness, not a lost IPI.
 pub const IPI_ACK_TIMEOUT_NS: u64 = 2_000_000_000;
+
+/// What a membarrier call asks of one target CPU: the call's sequence number and the IPI kind, packed in one
+/// word of the target's run queue (`sequence << 2 | kind`) so that the handler reads both at once.
+///
+/// # Why a late acknowledgement cannot complete a later call
+/// With a plain count of acks, a handler of call k (which timed out) that ran its barrier before call k + 1
+/// began, but whose ack landed after call k + 1 read the count, would be taken for k + 1's: k + 1 returns
+/// although that CPU's barrier may precede k + 1's first barrier, and the membarrier guarantee is lost. With
+/// sequence numbers it is safe because:
+/// * sequence numbers are handed out under the membarrier mutex, which serializes the calls that send IPIs,
+///   so they increase strictly with time, and a call's wait (for `ack >= own sequence`) is satisfied only by
+///   an ack carrying its own sequence number (none newer exists while it waits);
+/// * a handler acks the sequence number it read from the request *before* its work (Acquire load), and the
+///   caller stored that request (Release) after its first barrier: an ack carrying `s` therefore proves a
+///   barrier (or refresh) that ran after call `s` began; its Release store pairs with the caller's Acquire
+///   load in the wait loop, so that work is ordered before the caller's second barrier;
+/// * a stale IPI of call k that the target only takes during call k + 1 reads request k + 1 and does its
+///   work after that: a genuine barrier for k + 1, rightly counted;
+/// * a handler acks only a request of its own kind: a late plain barrier never answers a SYNC_CORE or
+///   registration request (their own IPIs are on the way).
+///
+/// 62 bits of sequence number do not wrap in the life of a machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MembarrierRequest(u64);
+
+impl MembarrierRequest {
+    const KIND_BITS: u32 = 2;
+
+    pub(crate) fn new(sequence: u64, kind: IpiKind) -> Self {
+        let code = match kind {
+            IpiKind::Reschedule => unreachable!("a reschedule IPI is not a membarrier request"),
+            IpiKind::MembarrierBarrier => 1,
+            IpiKind::MembarrierSyncState => 2,
+            IpiKind::SyncCore => 3,
+        };
+        MembarrierRequest(sequence << Self::KIND_BITS | code)
+    }
+
+    pub(crate) fn unpack(word: u64) -> Self {
+        MembarrierRequest(word)
+    }
+
+    pub(crate) fn pack(self) -> u64 {
+        self.0
+    }
+
+    /// The sequence number of the call (0: no call ever asked this CPU).
+    pub(crate) fn sequence(self) -> u64 {
+        self.0 >> Self::KIND_BITS
+    }
+
+    /// The IPI kind the call sent, `None` before the first request.
+    pub(crate) fn kind(self) -> Option<IpiKind> {
+        match self.0 & ((1 << Self::KIND_BITS) - 1) {
+            1 => Some(IpiKind::MembarrierBarrier),
+            2 => Some(IpiKind::MembarrierSyncState),
+            3 => Some(IpiKind::SyncCore),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PrivateFlavor {
@@ -152,7 +214,6 @@ impl<A: Arch> Scheduler<A> {
         }
         // Pairs with the barriers of the targets (IPI handler); orders the caller's accesses before the IPIs.
         A::smp_mb();
-        let _serialized = self.membarrier_mutex.lock();
         let result = self.ipi_and_wait(
             |this_cpu| {
                 let mut targets = self.online_cpus();
@@ -173,7 +234,6 @@ impl<A: Arch> Scheduler<A> {
         // Pairs with the post-switch-mm barrier (rule 2) of every CPU that publishes a registered mm: either
         // we see its publication and IPI it, or its task's accesses come after our accesses before this.
         A::smp_mb();
-        let _serialized = self.membarrier_mutex.lock();
         let select = |this_cpu: usize| {
             let this_rq = self.run_queue(this_cpu);
             let mut targets = CpuSet::EMPTY;
@@ -212,7 +272,6 @@ impl<A: Arch> Scheduler<A> {
         // Barrier (1) of the module documentation. Pairs with the post-switch-mm barrier of a CPU switching
         // into this mm (rule 2): we see its published id, or its task's accesses are ordered after ours.
         A::smp_mb();
-        let _serialized = self.membarrier_mutex.lock();
         let select = |this_cpu: usize| {
             let this_rq = self.run_queue(this_cpu);
             let mut targets = CpuSet::EMPTY;
@@ -270,7 +329,6 @@ impl<A: Arch> Scheduler<A> {
         // Orders the new state bits before the IPIs; pairs with the barrier in the MembarrierSyncState
         // handler after its refresh.
         A::smp_mb();
-        let _serialized = self.membarrier_mutex.lock();
         let select = |this_cpu: usize| {
             refresh_own_copy(this_cpu);
             let mut targets = self.online_cpus();
@@ -284,30 +342,34 @@ impl<A: Arch> Scheduler<A> {
         result
     }
 
-    /// Sends `kind` to the CPUs `select(calling CPU)` returns and waits (bounded) until each acknowledged.
+    /// Sends `kind` to the CPUs `select(calling CPU)` returns and waits (bounded) until each acknowledged this
+    /// call by its sequence number ([`MembarrierRequest`]). Takes the membarrier mutex, which numbers the calls.
     /// The selection and the sending run with interrupts masked (Linux disables preemption there): the calling
     /// CPU cannot change in between, so it is excluded for certain and per-CPU statistics go to the right CPU.
-    /// The wait runs with the caller's interrupt state. Caller holds the membarrier mutex, so the acks counted
-    /// are for this call's IPIs (or late ones of a timed-out earlier call, whose barrier also ran after this
-    /// call's first barrier).
+    /// The wait runs with the caller's interrupt state.
     fn ipi_and_wait(&self, select: impl FnOnce(usize) -> CpuSet, kind: IpiKind) -> Result<(), Errno> {
-        let (targets, acks_before) = without_interrupts::<A, _>(|_| {
+        let mut last_sequence = self.membarrier_mutex.lock();
+        *last_sequence += 1;
+        let sequence = *last_sequence;
+        let targets = without_interrupts::<A, _>(|_| {
             let this_cpu = A::cpu_id();
             let targets = select(this_cpu);
-            let mut acks_before = [0u64; MAX_CPUS];
             if !targets.is_empty() {
+                let request = MembarrierRequest::new(sequence, kind).pack();
                 for cpu in targets {
-                    acks_before[cpu] = self.run_queue(cpu).ipi_acks.load(Ordering::Acquire);
+                    // Release: after the caller's first barrier; pairs with the handler's Acquire load of the
+                    // request, before its work. Visible to the handler before the IPI (Arch::send_ipi).
+                    self.run_queue(cpu).membarrier_request.store(request, Ordering::Release);
                 }
                 bump(&self.run_queue(this_cpu).stats.membarrier_ipis_sent, targets.len() as u64);
                 A::send_ipi(targets, kind);
             }
-            (targets, acks_before)
+            targets
         });
         let deadline = A::now_ns().saturating_add(IPI_ACK_TIMEOUT_NS);
         for cpu in targets {
-            // Acquire: pairs with the Release increment in the target's handler, after its barrier.
-            while self.run_queue(cpu).ipi_acks.load(Ordering::Acquire) == acks_before[cpu] {
+            // Acquire: pairs with the Release ack of the target's handler, after its work.
+            while self.run_queue(cpu).membarrier_ack.load(Ordering::Acquire) < sequence {
                 if A::now_ns() > deadline {
                     return Err(Errno::ETIMEDOUT);
                 }

@@ -1,9 +1,16 @@
 //! Address spaces (`Mm`) and their two reference counts, after Linux's `mm_users` / `mm_count`.
 //!
-//! `users` counts the tasks (threads) that own the address space; together they hold one `count`
-//! reference, dropped when the last user goes (`mmput`). `count` also counts every lazy borrower: each
-//! `Task::active_mm` holds one (`mmgrab` / `mmdrop`), so a kernel thread that keeps the previous task's page
-//! tables loaded keeps them alive. When `count` reaches zero, [`Arch::mm_free`] runs, exactly once.
+//! `users` counts what uses the address space's *contents*: the tasks (threads) that own it, and explicit
+//! [`Mm::mmget`] holders such as a kernel thread inside `kthread_use_mm`. Together they hold one `count`
+//! reference. When the last user goes (`mmput`), [`Arch::mm_release_user_pages`] runs, exactly once: the user
+//! pages and every table below the root are freed at once, as Linux's `exit_mmap` does from `mmput`, and then
+//! the users' `count` reference is dropped.
+//!
+//! `count` also counts every lazy borrower: each `Task::active_mm` holds one (`mmgrab` / `mmdrop`), so a kernel
+//! thread (an idle task, typically) that keeps the previous task's page-table root installed keeps the root and
+//! the ASID alive, but nothing mapped under them: a CPU never runs user code on a lazy mm, so its contents are
+//! not needed, and an exited process's memory is free for the next program at once. When `count` reaches zero,
+//! [`Arch::mm_free`] runs, exactly once, and frees the root and the ASID.
 //!
 //! The `Arc` around an `Mm` only keeps its memory valid; the counts above decide when the address space dies.
 
@@ -28,6 +35,7 @@ pub struct Mm<A: Arch> {
     membarrier_state: AtomicU32,
     users: AtomicU32,
     count: AtomicU32,
+    user_pages_released: AtomicBool,
     freed: AtomicBool,
     arch: A::MmContext,
 }
@@ -45,6 +53,7 @@ impl<A: Arch> Mm<A> {
             membarrier_state: AtomicU32::new(0),
             users: AtomicU32::new(1),
             count: AtomicU32::new(1),
+            user_pages_released: AtomicBool::new(false),
             freed: AtomicBool::new(false),
             arch,
         })
@@ -69,7 +78,7 @@ impl<A: Arch> Mm<A> {
         self.membarrier_state.fetch_or(bits, Ordering::SeqCst);
     }
 
-    /// Live user references (threads owning the mm).
+    /// Live user references (threads owning the mm, `mmget` holders).
     pub fn users(&self) -> u32 {
         self.users.load(Ordering::Relaxed)
     }
@@ -77,6 +86,11 @@ impl<A: Arch> Mm<A> {
     /// References that keep the address space alive: one for all users together, plus lazy borrowers.
     pub fn count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether [`Arch::mm_release_user_pages`] has run (the last user is gone).
+    pub fn is_user_pages_released(&self) -> bool {
+        self.user_pages_released.load(Ordering::Relaxed)
     }
 
     /// Whether [`Arch::mm_free`] has run.
@@ -95,11 +109,23 @@ impl<A: Arch> Mm<A> {
         self.clone()
     }
 
-    /// Drops a user reference (Linux `mmput`); the last one drops the users' `count` reference.
+    /// Drops a user reference (Linux `mmput`). The last one releases the user pages
+    /// ([`Arch::mm_release_user_pages`]), then drops the users' `count` reference.
+    ///
+    /// The release can take a while for a big address space: call it with interrupts enabled where possible.
     pub fn mmput(self: Arc<Self>) {
+        // AcqRel: the Release half orders this holder's accesses to the contents before the release; the
+        // Acquire half (on the last decrement) orders every other holder's accesses, published by their own
+        // Release decrements, before the release below.
         let previous = self.users.fetch_sub(1, Ordering::AcqRel);
         assert!(previous > 0, "mmput underflow on mm {:?}", self.id);
         if previous == 1 {
+            let already_released = self.user_pages_released.swap(true, Ordering::Relaxed);
+            assert!(!already_released, "user pages of mm {:?} released twice", self.id);
+            // No user is left and `mmget` refuses to revive the mm, so no CPU runs it as a user (each task that
+            // did has unpublished it and dropped its user reference first); lazy holders may still have the
+            // root installed, which the arch handles.
+            A::mm_release_user_pages(&self);
             self.mmdrop();
         }
     }

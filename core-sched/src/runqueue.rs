@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::arch::Arch;
 use crate::irq::IrqSpinLock;
+use crate::membarrier::MembarrierRequest;
 use crate::mm::{Mm, MmId};
 use crate::task::Task;
 
@@ -109,8 +110,12 @@ pub struct RunQueue<A: Arch> {
     pub(crate) membarrier_state: AtomicU32,
     pub(crate) need_resched: AtomicBool,
     pub(crate) online: AtomicBool,
-    /// Incremented (Release) by this CPU's handler of every membarrier IPI, after its barrier or refresh.
-    pub(crate) ipi_acks: AtomicU64,
+    /// The membarrier request for this CPU ([`MembarrierRequest`] packed): written (Release) by the caller
+    /// before its IPI, read (Acquire) by the handler before its work.
+    pub(crate) membarrier_request: AtomicU64,
+    /// Sequence number of the newest membarrier call this CPU's handler served, written (Release) after its
+    /// barrier or refresh.
+    pub(crate) membarrier_ack: AtomicU64,
     pub(crate) stats: StatCounters,
 }
 
@@ -122,7 +127,8 @@ impl<A: Arch> RunQueue<A> {
             membarrier_state: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
             online: AtomicBool::new(false),
-            ipi_acks: AtomicU64::new(0),
+            membarrier_request: AtomicU64::new(0),
+            membarrier_ack: AtomicU64::new(0),
             stats: StatCounters {
                 switches: [
                     AtomicU64::new(0),
@@ -141,6 +147,13 @@ impl<A: Arch> RunQueue<A> {
                 migrations: AtomicU64::new(0),
             },
         }
+    }
+
+    /// The membarrier request for this CPU, read by its IPI handler before the work it asks for.
+    pub(crate) fn membarrier_request(&self) -> MembarrierRequest {
+        // Acquire: pairs with the Release store of the caller (after its first barrier), so the work that
+        // follows is ordered after the call began.
+        MembarrierRequest::unpack(self.membarrier_request.load(Ordering::Acquire))
     }
 
     /// The published id of the user mm this CPU runs ([`MmId::NONE`] when none).

@@ -51,7 +51,7 @@ use crate::arch::{membarrier_state_requires_barrier, Arch, IpiKind};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
 use crate::irq::{without_interrupts, IrqsMasked};
-use crate::membarrier::MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE;
+use crate::membarrier::{MembarrierRequest, MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE};
 use crate::mm::Mm;
 use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{Task, TaskState};
@@ -60,8 +60,9 @@ use crate::task::{Task, TaskState};
 pub struct Scheduler<A: Arch> {
     run_queues: [RunQueue<A>; MAX_CPUS],
     online_count: AtomicUsize,
-    /// Serializes the expedited membarrier commands (Linux `membarrier_ipi_mutex`).
-    pub(crate) membarrier_mutex: Mutex<()>,
+    /// Serializes the expedited membarrier commands (Linux `membarrier_ipi_mutex`) and holds the sequence
+    /// number of the last one that sent IPIs (see [`MembarrierRequest`]).
+    pub(crate) membarrier_mutex: Mutex<u64>,
 }
 
 impl<A: Arch> Default for Scheduler<A> {
@@ -76,7 +77,7 @@ impl<A: Arch> Scheduler<A> {
         Scheduler {
             run_queues: [const { RunQueue::new() }; MAX_CPUS],
             online_count: AtomicUsize::new(0),
-            membarrier_mutex: Mutex::new(()),
+            membarrier_mutex: Mutex::new(0),
         }
     }
 
@@ -291,40 +292,50 @@ impl<A: Arch> Scheduler<A> {
         });
     }
 
-    /// Ends the current task: full barrier, drop its mm (user reference; the lazy `active_mm` reference is
-    /// dropped after the switch away), switch away. On hardware it does not return; with a test arch whose
-    /// `switch_context` returns at once, it returns after the switch.
+    /// Ends the current task: full barrier, stop owning and publishing its mm, drop its user reference, switch
+    /// away. The task's lazy `active_mm` reference is dropped after the switch away. On hardware it does not
+    /// return; with a test arch whose `switch_context` returns at once, it returns after the switch.
+    ///
+    /// The user reference is dropped with the caller's interrupt mask, between two masked sections (Linux's
+    /// `exit_mm` calls `mmput` preemptible too): the last one releases the process's user pages, which takes
+    /// a while for a big process. A preemption there switches the task out and back in like a kernel thread
+    /// (it has no mm any more, only its lazy `active_mm`), and nothing is lost: it still runs to the end.
     pub fn exit_current(&self) {
-        without_interrupts::<A, _>(|masked| {
+        let mm = without_interrupts::<A, _>(|masked| {
             let rq = self.this_rq();
-            let (curr, mm) = {
-                let inner = rq.inner.lock_masked(masked);
-                let curr = inner.curr.clone().expect("exit_current before init_cpu");
-                assert!(!inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &curr)), "the idle task cannot exit");
-                // Full barrier after the task's last user access, before the CPU stops publishing the mm: a
-                // membarrier caller that then reads "no user mm" and skips this CPU must see those accesses
-                // (`x = 1; [mb]; publish 0` vs `y = 1; mb; read 0; mb; r2 = x`). Pairs with membarrier's smp_mb
-                // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
-                A::smp_mb();
-                let mm = curr.mm.lock_masked(masked).take();
-                assert!(
-                    !(curr.is_kernel_thread() && mm.is_some()),
-                    "a kernel thread exited inside kthread_use_mm (call kthread_unuse_mm first)"
-                );
-                if mm.is_some() {
-                    rq.current_mm_id.store(0, Ordering::Relaxed);
-                    rq.membarrier_state.store(0, Ordering::Relaxed);
-                }
-                curr.sched.lock_masked(masked).state = TaskState::Exited;
-                (curr, mm)
-            };
-            // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
-            // since it never runs again, the references below would be left on its stack forever.
-            // `active_mm` still holds its own count reference: it is now the lazy one.
-            if let Some(mm) = mm {
-                mm.mmput();
+            let inner = rq.inner.lock_masked(masked);
+            let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
+            assert!(!inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, curr)), "the idle task cannot exit");
+            // Full barrier after the task's last user access, before the CPU stops publishing the mm: a
+            // membarrier caller that then reads "no user mm" and skips this CPU must see those accesses
+            // (`x = 1; [mb]; publish 0` vs `y = 1; mb; read 0; mb; r2 = x`). Pairs with membarrier's smp_mb
+            // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
+            A::smp_mb();
+            let mm = curr.mm.lock_masked(masked).take();
+            assert!(
+                !(curr.is_kernel_thread() && mm.is_some()),
+                "a kernel thread exited inside kthread_use_mm (call kthread_unuse_mm first)"
+            );
+            if mm.is_some() {
+                rq.current_mm_id.store(0, Ordering::Relaxed);
+                rq.membarrier_state.store(0, Ordering::Relaxed);
             }
-            drop(curr);
+            mm
+        });
+        // `active_mm` still holds its own count reference: it is now the lazy one, which keeps the root
+        // installed in this CPU until the next switch_mm here.
+        if let Some(mm) = mm {
+            mm.mmput();
+        }
+        without_interrupts::<A, _>(|masked| {
+            // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
+            // since it never runs again, a reference left on its stack would be kept forever.
+            {
+                let rq = self.this_rq();
+                let inner = rq.inner.lock_masked(masked);
+                let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
+                curr.sched.lock_masked(masked).state = TaskState::Exited;
+            }
             self.schedule();
         });
     }
@@ -559,24 +570,31 @@ impl<A: Arch> Scheduler<A> {
     }
 
     /// Handles an IPI of `kind` on the calling CPU; the arch's IPI handler calls it with interrupts disabled.
+    ///
+    /// A membarrier IPI first reads the run queue's request (which call asks, and for what), then does the
+    /// work, then acknowledges that call by its sequence number: the ack promises work done after the handler
+    /// saw the request, so after the call began (see `MembarrierRequest` in the membarrier module).
     pub fn handle_ipi(&self, kind: IpiKind) {
         let rq = self.this_rq();
         match kind {
             IpiKind::Reschedule => rq.need_resched.store(true, Ordering::Relaxed),
             IpiKind::MembarrierBarrier => {
+                let request = rq.membarrier_request();
                 // The barrier membarrier asked for: orders this CPU's accesses before the ack with the caller's
                 // accesses after its wait. Pairs with the smp_mb the caller runs after the acks.
                 A::smp_mb();
-                self.ack_ipi(rq);
+                self.ack_membarrier_request(rq, kind, request);
             }
             IpiKind::SyncCore => {
+                let request = rq.membarrier_request();
                 // The same barrier as MembarrierBarrier (SYNC_CORE implies PRIVATE_EXPEDITED's ordering); pairs
                 // with the smp_mb the caller runs after its wait.
                 A::smp_mb();
                 A::membarrier_sync_core_before_usermode();
-                self.ack_ipi(rq);
+                self.ack_membarrier_request(rq, kind, request);
             }
             IpiKind::MembarrierSyncState => {
+                let request = rq.membarrier_request();
                 without_interrupts::<A, _>(|masked| {
                     let inner = rq.inner.lock_masked(masked);
                     if let Some(mm) = inner.curr.as_ref().and_then(|curr| curr.mm.lock_masked(masked).clone()) {
@@ -585,14 +603,20 @@ impl<A: Arch> Scheduler<A> {
                 });
                 // Orders the refreshed copy before the ack, so the registering CPU sets READY only after.
                 A::smp_mb();
-                self.ack_ipi(rq);
+                self.ack_membarrier_request(rq, kind, request);
             }
         }
     }
 
-    fn ack_ipi(&self, rq: &RunQueue<A>) {
-        // Release: pairs with the Acquire loads in the membarrier wait loop.
-        rq.ipi_acks.fetch_add(1, Ordering::Release);
+    /// Acknowledges `request`, read by a handler of `kind` before it did its work, if that is what the request
+    /// asked for. A request of another kind is left alone: its own IPI is on the way (each kind has its own),
+    /// and this handler's work may not be what it needs (a plain barrier is not a SYNC_CORE).
+    pub(crate) fn ack_membarrier_request(&self, rq: &RunQueue<A>, kind: IpiKind, request: MembarrierRequest) {
+        if request.kind() == Some(kind) {
+            // Release: the work above (its barrier) happens before the ack is seen; pairs with the Acquire load
+            // in membarrier's wait loop. `fetch_max`: an ack never goes back to an older call.
+            rq.membarrier_ack.fetch_max(request.sequence(), Ordering::Release);
+        }
     }
 
     /// Picks a runnable task for `cpu` from its queue, else steals one from another CPU. Skips tasks whose

@@ -29,9 +29,11 @@ pub struct Process {
     pub name: String,
     /// Addresses of the argument strings on the initial user stack.
     pub argv_addresses: alloc::vec::Vec<u64>,
-    /// The address space, kept readable after exit (not one of core-sched's references: its pages stay until
-    /// this handle goes too).
-    address_space: Arc<Mm<Arm64>>,
+    /// Length of each argument string (without its NUL).
+    argument_lengths: alloc::vec::Vec<usize>,
+    /// The argument strings as the process left them, copied by its last thread before it exits: the pages go
+    /// with the last user of the mm, at once (see `read_argument`).
+    arguments_at_exit: spin::Once<alloc::vec::Vec<alloc::vec::Vec<u8>>>,
     threads_alive: AtomicU32,
     exit_status: AtomicI32,
     /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
@@ -50,13 +52,29 @@ impl Process {
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
-    /// Reads back `length` bytes of argument `index` from the process's memory (a program may leave a result
-    /// there; used by the bench payload), also after the process exited.
+    /// The first `length` bytes of argument `index` as the process left them when it finished (a program may
+    /// leave a result there, in place; the bench payload reads it): `None` before the process finished, or
+    /// when `length` is longer than the argument. The user pages themselves are freed as the last thread
+    /// exits, so the last thread copies the arguments out first.
     pub fn read_argument(&self, index: usize, length: usize) -> Option<alloc::vec::Vec<u8>> {
-        let address = *self.argv_addresses.get(index)?;
-        let mut bytes = alloc::vec![0u8; length];
-        self.address_space.arch().copy_from_user(address as usize, &mut bytes).ok()?;
-        Some(bytes)
+        let argument = self.arguments_at_exit.get()?.get(index)?;
+        argument.get(..length).map(<[u8]>::to_vec)
+    }
+
+    /// Copies the argument strings out of `mm` for `read_argument` (by the last thread, before it exits).
+    fn save_arguments(&self, mm: &Mm<Arm64>) {
+        self.arguments_at_exit.call_once(|| {
+            self.argv_addresses
+                .iter()
+                .zip(&self.argument_lengths)
+                .map(|(&address, &length)| {
+                    let mut bytes = alloc::vec![0u8; length];
+                    // An argument the program made unreadable reads as zeros.
+                    let _readable = mm.arch().copy_from_user(address as usize, &mut bytes);
+                    bytes
+                })
+                .collect()
+        });
     }
 
     /// The process's address space (tests reach its pages through it).
@@ -147,14 +165,14 @@ pub fn spawn_process_with_affinity(
     let program = crate::elf_loader::load(image, argv).map_err(|error| alloc::format!("{error}"))?;
     let pid = next_id();
     let mm = Mm::new(MmId(pid), program.address_space);
-    let address_space = mm.clone();
     let mut context = TaskContext::new_task(user_task_first_entry, 0);
     context.set_user_entry(program.entry, program.stack_pointer, [0; 3]);
     let process = Arc::new(Process {
         pid,
         name: String::from(argv.first().copied().unwrap_or("?")),
         argv_addresses: program.argv_addresses,
-        address_space,
+        argument_lengths: argv.iter().map(|argument| argument.len()).collect(),
+        arguments_at_exit: spin::Once::new(),
         threads_alive: AtomicU32::new(1),
         exit_status: AtomicI32::new(0),
         exiting: AtomicBool::new(false),
@@ -194,7 +212,6 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     // Taken out first: the lock's guard must not live through the `if let` body.
     let entry = THREADS.lock().remove(&tid);
     if let Some(ThreadEntry { process, task }) = entry {
-        drop(task);
         // The first exit_group (or fault) decides the status; before it, the last exit() does.
         let status_is_decided =
             if whole_process { process.begin_group_exit() } else { process.exiting.load(Ordering::Relaxed) };
@@ -202,6 +219,10 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
             process.exit_status.store(status, Ordering::Relaxed);
         }
         if process.threads_alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // This thread still owns the mm (its user reference goes in exit_current).
+            if let Some(mm) = task.mm() {
+                process.save_arguments(&mm);
+            }
             if process.exiting.load(Ordering::Relaxed) {
                 EXITING_PROCESSES.fetch_sub(1, Ordering::Relaxed);
             }

@@ -23,6 +23,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_cannot_execute_kernel_memory_and_sigbus_on_misaligned_sp", run: hardening },
     Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
+    Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
@@ -327,6 +328,82 @@ fn no_leaks() -> Result<(), String> {
     // 60 processes and 100 threads ran: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
     if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {
         return Err(format!("heap {heap_before} -> {heap_after}, frames {frames_before} -> {frames_after}"));
+    }
+    Ok(())
+}
+
+/// `hello` with its PT_GNU_STACK program header turned into a read-write zero-fill PT_LOAD segment of
+/// `bytes` at 64 GiB: the loader maps and zeroes every page of it before the program starts (there is no brk
+/// or mmap), so the process holds that much memory until it exits.
+fn hello_holding(bytes: u64) -> Result<PatchedImage, String> {
+    const PT_LOAD: u32 = 1;
+    const PT_GNU_STACK: u32 = 0x6474_e551;
+    const READ_WRITE: u32 = 0b110;
+    const ZERO_FILL_ADDRESS: u64 = 64 << 30;
+    let good = crate::user_programs::find("hello").ok_or("program hello is not embedded")?;
+    let read_u64 = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap());
+    let (table, count) = (read_u64(32) as usize, u16::from_le_bytes([good[56], good[57]]) as usize);
+    let stack_header = (0..count)
+        .map(|index| table + index * 56)
+        .find(|&at| u32::from_le_bytes(good[at..at + 4].try_into().unwrap()) == PT_GNU_STACK)
+        .ok_or("hello has no PT_GNU_STACK header to turn into a zero-fill segment")?;
+    // p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align.
+    let mut header = Vec::with_capacity(56);
+    header.extend_from_slice(&PT_LOAD.to_le_bytes());
+    header.extend_from_slice(&READ_WRITE.to_le_bytes());
+    for field in [0, ZERO_FILL_ADDRESS, ZERO_FILL_ADDRESS, 0, bytes, 0x1000] {
+        header.extend_from_slice(&field.to_le_bytes());
+    }
+    Ok(PatchedImage::new(good, stack_header, &header))
+}
+
+/// A process holding 60% of the free page frames exits: its frames must be free again at once, although the
+/// idle task of the CPU it ran on keeps its mm lazily (Linux's mm_users/mm_count split: a lazy holder keeps
+/// only the root table and the ASID). Before the split, the lazy reference kept every page until that CPU
+/// switched to another process, and a second big program ran out of memory.
+fn memory_free_at_exit() -> Result<(), String> {
+    const HOG_CPU: usize = 1;
+    run_on_every_cpu()?;
+    let frames_before = arch_arm64::frames::in_use();
+    let hog_pages = arch_arm64::frames::available() * 6 / 10;
+    let image = hello_holding((hog_pages * arch_arm64::layout::PAGE_SIZE) as u64)?;
+    let hog_cpu = core_sched::CpuSet::single(HOG_CPU);
+    let process =
+        process::spawn_process_with_affinity(image.bytes(), &["hello", "memory-hog"], Some(HOG_CPU), hog_cpu)?;
+    // The spawn mapped (and zeroed) every page of the zero-fill segment; the hog may already be exiting.
+    let frames_loaded = arch_arm64::frames::in_use();
+    let status = wait_all(core::slice::from_ref(&process), 60_000)?[0];
+    if status != 0 {
+        return Err(format!("the hog exited with {status}"));
+    }
+    // Finished is set just before the last thread's exit drops its user reference, which frees the pages. The
+    // lazily kept root replaces the root of CPU 1's previous lazy mm, freed meanwhile: the count comes back to
+    // where it was (a little slack, against thousands of pages held before the split).
+    let freed = wait_running_tasks(10_000, || arch_arm64::frames::in_use() <= frames_before + 16);
+    let frames_after = arch_arm64::frames::in_use();
+    // A plain `Arc` to the mm CPU 1's idle task holds lazily, if it does: it keeps the `Mm` readable, not its
+    // memory.
+    let idle = SCHED.run_queue(HOG_CPU).idle().ok_or("no idle task")?;
+    let lazy = idle.active_mm().filter(|active| active.id() == process.mm_id);
+    println!(
+        "  hog of {hog_pages} pages: frames {frames_before} -> {frames_loaded} loaded -> {frames_after} after exit; \
+         CPU {HOG_CPU}'s idle task holds its mm lazily: {:?}",
+        lazy.as_ref().map(|mm| (mm.users(), mm.count(), mm.arch().owned_frames()))
+    );
+    if !freed {
+        return Err(format!("{} frames still in use after the hog exited", frames_after - frames_before));
+    }
+    let Some(mm) = lazy else {
+        println!("  (CPU {HOG_CPU} switched to another address space meanwhile: no lazy holder to check)");
+        return Ok(());
+    };
+    if mm.users() != 0 || mm.arch().owned_frames() != 1 {
+        return Err(format!("the lazily held mm keeps {} frames, want only its root", mm.arch().owned_frames()));
+    }
+    // Another process on every CPU: the last lazy reference goes, and the root with it.
+    run_on_every_cpu()?;
+    if !mm.is_freed() || mm.arch().owned_frames() != 0 {
+        return Err(format!("the hog's mm was not freed after every CPU switched away: {mm:?}"));
     }
     Ok(())
 }

@@ -58,3 +58,9 @@ pub fn free(frame_phys: usize) {
 pub fn in_use() -> usize {
     FRAMES_IN_USE.load(Ordering::Relaxed)
 }
+
+/// Frames that can still be handed out: the free list and the untouched rest of the range.
+pub fn available() -> usize {
+    let frames = FRAMES.lock();
+    frames.free.len() + (frames.end - frames.next) / PAGE_SIZE
+}

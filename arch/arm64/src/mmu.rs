@@ -13,7 +13,7 @@ use crate::layout::{phys_to_virt, PAGE_SIZE};
 use crate::Arm64;
 use aarch64_cpu::registers::Readable;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core_sched::IrqSpinLock;
 
 /// User virtual addresses are `0..USER_VA_END` (T0SZ = 25).
@@ -57,13 +57,19 @@ struct Tables {
 
 /// The arch part of an mm: its translation table and its ASID (generation in the upper bits).
 ///
-/// Entries are only ever added while the address space lives, so readers (`translate`, the copies) walk the
-/// table without a lock; additions are serialized by `tables`, taken with IRQs masked so that a preempted holder
-/// can never block `activate` on a context switch.
+/// Entries are only added while the address space has users, and all of them are removed at once, with the
+/// tables and pages below the root, when the last user goes ([`UserAddressSpace::release_user_pages`], core-sched's
+/// `mm_users` reaching zero). Readers (`translate`, the copies) walk the table without a lock: each holds a user
+/// reference (a thread of the process, or `mmget` around `kthread_use_mm`), so it runs before the release.
+/// Additions are serialized by `tables`, taken with IRQs masked so that a preempted holder can never block
+/// `activate` on a context switch. The root table and the ASID stay until `free_root` (core-sched's
+/// `mm_count` reaching zero), for the lazy holders that still have the root installed.
 pub struct UserAddressSpace {
     root_phys: usize,
     tables: IrqSpinLock<Arm64, Tables>,
     asid: AtomicU64,
+    /// Set by `release_user_pages`: nothing is mapped any more and nothing may be.
+    user_pages_released: AtomicBool,
 }
 
 fn entry_pointer(table_phys: usize, index: usize) -> *mut u64 {
@@ -94,6 +100,7 @@ impl UserAddressSpace {
             root_phys,
             tables: IrqSpinLock::new(Tables { owned_frames: Vec::from([root_phys]) }),
             asid: AtomicU64::new(0),
+            user_pages_released: AtomicBool::new(false),
         })
     }
 
@@ -137,6 +144,10 @@ impl UserAddressSpace {
         virtual_address: usize,
         permissions: UserPermissions,
     ) -> Result<usize, MemoryError> {
+        if self.user_pages_released.load(Ordering::Relaxed) {
+            // Written under the same lock: an address space whose users are gone gains nothing.
+            return Err(MemoryError::BadAddress);
+        }
         let (table, index) = self.leaf(Some(&mut *tables), virtual_address)?.expect("created");
         let existing = read_entry(table, index);
         let (frame, permissions) = if existing & DESCRIPTOR_VALID != 0 {
@@ -191,7 +202,9 @@ impl UserAddressSpace {
     /// The physical address behind user address `virtual_address` if EL0 may access it (and write it when
     /// `write` is set).
     pub fn translate(&self, virtual_address: usize, write: bool) -> Option<usize> {
-        if virtual_address >= USER_VA_END {
+        // A reader holds a user reference, so it runs before any release; this check only makes a reader that
+        // breaks that rule find nothing instead of walking freed tables.
+        if virtual_address >= USER_VA_END || self.user_pages_released.load(Ordering::Relaxed) {
             return None;
         }
         let (table, index) = self.leaf(None, virtual_address).ok()??;
@@ -296,7 +309,8 @@ impl UserAddressSpace {
         for (offset, &byte) in data.iter().enumerate() {
             // SAFETY: `sttrb` stores one byte with EL0 permissions through the current TTBR0, which holds this
             // address space (checked above); `check_range` verified the page is mapped user-writable, and pages
-            // are never unmapped while the address space lives, so the store cannot fault.
+            // are only unmapped when the last user reference drops, while the caller (inside kthread_use_mm)
+            // holds one, so the store cannot fault.
             unsafe {
                 core::arch::asm!(
                     "sttrb {byte:w}, [{address}]",
@@ -336,16 +350,82 @@ impl UserAddressSpace {
     }
 }
 
+impl UserAddressSpace {
+    /// Unmaps and frees every page and table below the root (core-sched's `Arch::mm_release_user_pages`,
+    /// when the last user reference drops); keeps the root table, now empty, and the ASID.
+    ///
+    /// No core runs this address space any more, but a core that keeps it lazily (an idle task's
+    /// `active_mm`) still has the root in TTBR0 and may walk it speculatively, and TLBs (walk caches included)
+    /// may hold its translations. Break before make, for the whole space at once: empty the root, make that
+    /// visible to every walker, invalidate everything tagged with the ASID on every core and wait for it; only
+    /// then can no walk reach the lower tables or pages, and they are freed. The frames are freed outside the
+    /// lock, with the caller's interrupt mask: for a big process that is most of the work.
+    pub fn release_user_pages(&self) {
+        let released_frames = {
+            let mut tables = self.tables.lock();
+            let already = self.user_pages_released.swap(true, Ordering::Relaxed);
+            assert!(!already, "user pages released twice");
+            for index in 0..512 {
+                if read_entry(self.root_phys, index) & DESCRIPTOR_VALID != 0 {
+                    write_entry(self.root_phys, index, 0);
+                }
+            }
+            invalidate_asid_on_every_core(self.asid.load(Ordering::Relaxed));
+            let root = self.root_phys;
+            let mut released = core::mem::replace(&mut tables.owned_frames, Vec::from([root]));
+            released.retain(|&frame| frame != root);
+            released
+        };
+        for frame in released_frames {
+            frames::free(frame);
+        }
+    }
+
+    /// Frees the root table (core-sched's `Arch::mm_free`, when the last reference, lazy ones included, drops:
+    /// no core has the root installed any more). The ASID stays marked as used until the next rollover
+    /// flushes every TLB, so no stale entry tagged with it can ever translate for another address space.
+    pub fn free_root(&self) {
+        debug_assert!(self.user_pages_released.load(Ordering::Relaxed), "root freed before the user pages");
+        let remaining = core::mem::take(&mut self.tables.lock().owned_frames);
+        for frame in remaining {
+            frames::free(frame);
+        }
+    }
+}
+
 impl Drop for UserAddressSpace {
     fn drop(&mut self) {
-        // The ASID stays marked as used until the next rollover flushes every TLB, so no stale entry tagged with
-        // it can ever translate for another address space; freeing the frames is then safe.
+        // Whatever `release_user_pages` and `free_root` have not freed: everything, for an address space that
+        // never became a process (a failed load or spawn), nothing otherwise. The ASID argument of `free_root`
+        // holds for it too.
         let tables = self.tables.get_mut();
         for &frame in &tables.owned_frames {
             frames::free(frame);
         }
         tables.owned_frames.clear();
     }
+}
+
+/// Invalidates every TLB entry (walk-cache entries included) tagged with the number of `asid`, on every core
+/// of the inner-shareable domain, and waits until that is complete.
+fn invalidate_asid_on_every_core(asid: u64) {
+    let operand = (asid & ASID_MASK) << 48;
+    // SAFETY: TLB maintenance only drops cached translations of user addresses with this ASID; they are
+    // refetched from the tables on demand. `dsb ishst` makes the earlier table writes (the emptied root)
+    // visible to every walker before the invalidation, so no walk after it refills an old entry; `tlbi
+    // aside1is` invalidates on all cores; `dsb ish` waits until every core completed it (and orders it before
+    // the frames are freed and reused); `isb` resynchronizes this core's context. No memory is written, but
+    // not `nomem`: it must stay ordered with the table writes before it and the frees after it.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi aside1is, {operand}",
+            "dsb ish",
+            "isb",
+            operand = in(reg) operand,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 fn write_ttbr0(value: u64) {

@@ -69,9 +69,14 @@ impl Arch for Arm64 {
         crate::cpu::cpu_relax();
     }
 
-    fn mm_free(_mm: &Mm<Self>) {
-        // Nothing to do now: the page tables and pages go with the `UserAddressSpace` when the last `Arc<Mm>`
-        // drops, and the ASID stays reserved until the next rollover flushes every TLB.
+    /// Empties the root, invalidates the ASID on every core (`tlbi aside1is`), frees the tables and pages.
+    fn mm_release_user_pages(mm: &Mm<Self>) {
+        mm.arch().release_user_pages();
+    }
+
+    /// Frees the root table; the ASID number stays used until the next rollover.
+    fn mm_free(mm: &Mm<Self>) {
+        mm.arch().free_root();
     }
 
     /// Marks the publication of a user mm registered for an expedited membarrier with `hint #0x62`: a NOP on

@@ -1,7 +1,10 @@
 //! membarrier conformance (every row of docs/membarrier.md, Linux's selftest sequence, errno order) and
 //! CPU selection of the expedited commands, on the mock arch.
 
+use alloc::rc::Rc;
 use alloc::sync::Arc;
+use core::cell::Cell;
+use std::boxed::Box;
 use std::vec::Vec;
 
 use super::mock::*;
@@ -285,4 +288,53 @@ fn lost_ipi_times_out_instead_of_hanging() {
     assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::ETIMEDOUT));
     set_delivery(IpiDelivery::Immediate);
     assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+}
+
+/// A handler of a timed-out call that read its request and ran its barrier before the next call began, but
+/// whose acknowledgement lands while the next call waits, must not complete that call: its barrier may precede
+/// the call's first barrier. (With a count of acks, as before, that late increment was taken for the new
+/// call's.) An acknowledgement of the new request does complete it.
+#[test]
+fn late_ack_of_a_timed_out_call_does_not_complete_a_later_call() {
+    let Layout { sched, a0, .. } = layout();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    set_delivery(IpiDelivery::Dropped);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::ETIMEDOUT));
+    // CPU 1 takes the lost IPI late: it reads the request (and runs its barrier) now, between the calls...
+    let stale = sched.run_queue(1).membarrier_request();
+    assert_eq!(stale.kind(), Some(IpiKind::MembarrierBarrier));
+    // ...and its ack lands while the next call waits (whose own IPI is lost too).
+    let late_acks = Rc::new(Cell::new(0));
+    let counter = late_acks.clone();
+    set_on_cpu_relax(Some(Box::new(move || {
+        sched.ack_membarrier_request(sched.run_queue(1), IpiKind::MembarrierBarrier, stale);
+        counter.set(counter.get() + 1);
+    })));
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::ETIMEDOUT));
+    assert!(late_acks.get() > 0, "the late ack landed during the wait");
+    let newer = sched.run_queue(1).membarrier_request();
+    assert!(newer.sequence() > stale.sequence(), "every call that sends IPIs has a new sequence number");
+
+    // A handler that reads the current request, then acks it, completes the call.
+    set_on_cpu_relax(Some(Box::new(move || {
+        let current = sched.run_queue(1).membarrier_request();
+        sched.ack_membarrier_request(sched.run_queue(1), IpiKind::MembarrierBarrier, current);
+    })));
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+
+    // A late plain-barrier handler never answers a SYNC_CORE request, even the current one: that call needs
+    // the core serialization its own IPI does.
+    set_delivery(IpiDelivery::Immediate);
+    set_on_cpu_relax(None);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    set_delivery(IpiDelivery::Dropped);
+    set_on_cpu_relax(Some(Box::new(move || {
+        let current = sched.run_queue(1).membarrier_request();
+        assert_eq!(current.kind(), Some(IpiKind::SyncCore));
+        sched.ack_membarrier_request(sched.run_queue(1), IpiKind::MembarrierBarrier, current);
+    })));
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Err(Errno::ETIMEDOUT));
+    set_on_cpu_relax(None);
+    set_delivery(IpiDelivery::Immediate);
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
 }

@@ -25,6 +25,7 @@ pub enum Event {
     IrqRestore,
     Hook { state: u32 },
     SyncCore,
+    ReleaseUserPages { mm: u32 },
     MmFree { mm: u32 },
 }
 
@@ -57,6 +58,10 @@ std::thread_local! {
     static CPU_ID_NEEDS_MASKED_IRQS: Cell<bool> = const { Cell::new(false) };
     /// Called by `irq_restore` before it changes the mask: lets a test look at the state interrupts come back to.
     static BEFORE_IRQ_RESTORE: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+    /// Called by `cpu_relax` (inside wait loops): lets a test act while a membarrier call waits for its acks.
+    /// Whether interrupts were enabled at the last `mm_release_user_pages`.
+    static RELEASE_WITH_IRQS_ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
+    static ON_CPU_RELAX: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
 }
 
 pub enum Mock {}
@@ -122,7 +127,28 @@ impl Arch for Mock {
             n.get()
         })
     }
-    fn cpu_relax() {}
+    fn cpu_relax() {
+        ON_CPU_RELAX.with(|hook| {
+            if let Some(hook) = hook.borrow().as_ref() {
+                hook();
+            }
+        });
+    }
+    fn mm_release_user_pages(mm: &Mm<Self>) {
+        record(Event::ReleaseUserPages { mm: mm.id().0 });
+        RELEASE_WITH_IRQS_ENABLED.with(|r| r.set(Some(IRQS_ENABLED.with(Cell::get))));
+        // The contract: no CPU runs the mm as a user any more (lazy holders publish "no user mm").
+        if let Some(sched) = SCHED.with(Cell::get) {
+            for cpu in 0..crate::MAX_CPUS {
+                assert_ne!(
+                    sched.run_queue(cpu).current_mm_id().0,
+                    mm.id().0,
+                    "user pages of mm {} released while CPU {cpu} runs it",
+                    mm.id().0
+                );
+            }
+        }
+    }
     fn mm_free(mm: &Mm<Self>) {
         record(Event::MmFree { mm: mm.id().0 });
     }
@@ -145,6 +171,7 @@ pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
     HOOK_IS_NOOP.with(|h| h.set(false));
     CPU_ID_NEEDS_MASKED_IRQS.with(|c| c.set(false));
     set_before_irq_restore(None);
+    set_on_cpu_relax(None);
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
     for cpu in 0..cpus {
         set_cpu(cpu);
@@ -170,6 +197,16 @@ pub fn cpu() -> usize {
 /// Runs `check` at every `irq_restore`, before the mask changes (`None` removes it).
 pub fn set_before_irq_restore(check: Option<Box<dyn Fn()>>) {
     BEFORE_IRQ_RESTORE.with(|c| *c.borrow_mut() = check);
+}
+
+/// Whether interrupts were enabled at the last `mm_release_user_pages` (`None`: none since the last call).
+pub fn take_release_with_irqs_enabled() -> Option<bool> {
+    RELEASE_WITH_IRQS_ENABLED.with(Cell::take)
+}
+
+/// Runs `hook` at every `cpu_relax` (`None` removes it).
+pub fn set_on_cpu_relax(hook: Option<Box<dyn Fn()>>) {
+    ON_CPU_RELAX.with(|h| *h.borrow_mut() = hook);
 }
 
 pub fn set_hook_noop(noop: bool) {
@@ -198,6 +235,10 @@ pub fn events() -> Vec<Event> {
 
 pub fn mm_free_count(log: &[Record], id: u32) -> usize {
     log.iter().filter(|r| r.event == Event::MmFree { mm: id }).count()
+}
+
+pub fn release_count(log: &[Record], id: u32) -> usize {
+    log.iter().filter(|r| r.event == Event::ReleaseUserPages { mm: id }).count()
 }
 
 pub fn new_mm(id: u32) -> Arc<Mm<Mock>> {

@@ -1,8 +1,10 @@
-//! Host tests: a recording mock arch, switch-sequence tests, a randomized property test of the reference
-//! counts, membarrier conformance, and an exhaustive store-buffer model check of the post-switch barrier.
+//! Host tests: a recording mock arch, switch-sequence tests, the user-page release of the two mm counts, a
+//! randomized property test of the reference counts, membarrier conformance, and an exhaustive store-buffer
+//! model check of the post-switch barrier.
 
 mod irq;
 mod membarrier;
+mod mm;
 mod mock;
 mod model;
 mod property;

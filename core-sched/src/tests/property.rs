@@ -1,7 +1,8 @@
 //! Randomized property test: long seeded sequences of spawns, switches, yields, blocks, wake-ups, exits,
 //! affinity changes (migrations), `kthread_use_mm` and membarrier calls on 4 CPUs. After every step the
 //! reference counts of every mm must match the tasks that hold them; at the end every task exits, every CPU
-//! goes offline, and every mm is freed exactly once with both counts at zero.
+//! goes offline, and every mm has its user pages released exactly once, then is freed exactly once, with both
+//! counts at zero.
 
 use alloc::sync::Arc;
 use std::vec::Vec;
@@ -55,6 +56,7 @@ impl World {
             let lazy = all.iter().filter(|t| t.active_mm().is_some_and(|m| Arc::ptr_eq(&m, mm))).count();
             assert_eq!(mm.count() as usize, usize::from(mm.users() > 0) + lazy, "count of {mm:?}");
             assert_eq!(mm.is_freed(), mm.count() == 0);
+            assert_eq!(mm.is_user_pages_released(), mm.users() == 0, "user pages of {mm:?}");
         }
         for cpu in 0..CPUS {
             let rq = self.sched.run_queue(cpu);
@@ -90,7 +92,14 @@ fn run(seed: u64, steps: usize) {
     // id before masking interrupts (the mock panics), since the caller could migrate right after the read.
     set_cpu_id_needs_masked_irqs(true);
     let mut rng = Rng(seed | 1);
-    let mut frees: Vec<u32> = Vec::new();
+    // The releases and frees in the order they happened.
+    let mut frees: Vec<Event> = Vec::new();
+    let lifetime_events = |log: Vec<Record>| {
+        log.into_iter()
+            .map(|r| r.event)
+            .filter(|event| matches!(event, Event::MmFree { .. } | Event::ReleaseUserPages { .. }))
+            .collect::<Vec<Event>>()
+    };
     let mut world = World { sched, tasks: Vec::new(), mms: Vec::new(), borrowed: Vec::new(), next_task_id: 1 };
     for step in 0..steps {
         let cpu = rng.below(CPUS);
@@ -197,11 +206,8 @@ fn run(seed: u64, steps: usize) {
         if step % 8 == 0 {
             world.check_counts();
         }
-        // Keep the per-thread log from growing without bound; remember the frees.
-        frees.extend(take_log().iter().filter_map(|r| match r.event {
-            Event::MmFree { mm } => Some(mm),
-            _ => None,
-        }));
+        // Keep the per-thread log from growing without bound; remember the releases and frees.
+        frees.extend(lifetime_events(take_log()));
     }
 
     // Wind down: wake everything, release kthread_use_mm, exit every task, take every CPU offline.
@@ -229,10 +235,7 @@ fn run(seed: u64, steps: usize) {
             world.check_counts();
         }
     }
-    frees.extend(take_log().iter().filter_map(|r| match r.event {
-        Event::MmFree { mm } => Some(mm),
-        _ => None,
-    }));
+    frees.extend(lifetime_events(take_log()));
     assert!(world.tasks.iter().all(|t| t.state() == TaskState::Exited), "tasks left (seed {seed})");
     clear_log();
     for cpu in 0..CPUS {
@@ -240,15 +243,18 @@ fn run(seed: u64, steps: usize) {
         sched.schedule();
         sched.offline_current_cpu();
     }
-    frees.extend(take_log().iter().filter_map(|r| match r.event {
-        Event::MmFree { mm } => Some(mm),
-        _ => None,
-    }));
+    frees.extend(lifetime_events(take_log()));
     for mm in &world.mms {
         assert_eq!((mm.users(), mm.count()), (0, 0), "{mm:?} (seed {seed})");
         assert!(mm.is_freed());
-        let times = frees.iter().filter(|&&id| id == mm.id().0).count();
+        let id = mm.id().0;
+        let released = frees.iter().filter(|&&event| event == Event::ReleaseUserPages { mm: id }).count();
+        assert_eq!(released, 1, "user pages of {mm:?} released {released} times (seed {seed})");
+        let times = frees.iter().filter(|&&event| event == Event::MmFree { mm: id }).count();
         assert_eq!(times, 1, "mm_free of {mm:?} ran {times} times (seed {seed})");
+        let release = frees.iter().position(|&event| event == Event::ReleaseUserPages { mm: id });
+        let free = frees.iter().position(|&event| event == Event::MmFree { mm: id });
+        assert!(release < free, "{mm:?}: mm_free before the user pages were released (seed {seed})");
     }
     for task in &world.tasks {
         assert!(task.active_mm().is_none() && task.mm().is_none() && !task.is_on_cpu());
