@@ -1,5 +1,6 @@
 //! `cargo xtask check`: formatting and clippy for the host crates, for every kernel build xtask makes (each barrier
-//! variant, each payload, both boards, the real-board rpi4 build) and for the EL0 programs.
+//! variant, each payload, both boards, the real-board rpi4 build), for the EL0 programs and for the Rust std
+//! program of the real-program suite.
 
 use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, VariantArgs, KERNEL_TARGET};
 use anyhow::{Context, Result};
@@ -44,7 +45,7 @@ fn kernel_clippy(description: &str, packages: &[&str], features: &[&str]) -> Res
     cargo_step(description, &arguments)
 }
 
-/// Formatting and lints for the host crates, every kernel build and the EL0 programs.
+/// Formatting and lints for the host crates, every kernel build, the EL0 programs and the Rust std program.
 pub fn check() -> Result<()> {
     crate::setup::ensure_rust_target()?;
     cargo_step("formatting", &["fmt", "--all", "--check"])?;
@@ -70,5 +71,16 @@ pub fn check() -> Result<()> {
     // The EL0 programs: their own workspace (user/), target aarch64-unknown-none.
     let user = workspace_root().join("user");
     cargo_step_in(&user, "formatting (EL0 programs)", &["fmt", "--all", "--check"])?;
-    cargo_step_in(&user, "clippy (EL0 programs)", &["clippy", "--release", "--", "-D", "warnings"])
+    cargo_step_in(&user, "clippy (EL0 programs)", &["clippy", "--release", "--", "-D", "warnings"])?;
+    // The Rust std program of the real-program suite: its own workspace too, for the Linux targets (one target
+    // is enough for lints: the code has no per-target parts).
+    let linux_std = user.join("linux-std");
+    crate::linux_programs::ensure_rust_linux_targets()?;
+    cargo_step_in(&linux_std, "formatting (Rust std program)", &["fmt", "--all", "--check"])?;
+    let target = crate::linux_programs::RUST_LINUX_TARGETS[0];
+    cargo_step_in(
+        &linux_std,
+        "clippy (Rust std program)",
+        &["clippy", "--release", "--target", target, "--", "-D", "warnings"],
+    )
 }

@@ -7,6 +7,7 @@ mod compare;
 mod console;
 mod hang_report;
 mod kernel_build;
+mod linux_programs;
 mod qemu;
 mod rpi4_sd;
 mod setup;
@@ -65,9 +66,21 @@ enum Commands {
         /// Run the ordering tests for longer.
         #[arg(long)]
         long: bool,
+        /// Also run the real-program suite (`linux-programs`), which is not yet part of the default run.
+        #[arg(long)]
+        linux_programs: bool,
+    },
+    /// Real static Linux programs (C with glibc and musl, a static PIE, Rust std for musl and gnu; sources in
+    /// user/linux and user/linux-std): fetches the toolchains (cached in ~/.cache/membarrier-kernel), runs each
+    /// program under qemu-aarch64-static as the reference, then on the kernel (QEMU virt, `--user`); one line per
+    /// program and place, and the system calls each makes in out/linux-programs/syscalls.md.
+    LinuxPrograms {
+        #[command(flatten)]
+        options: linux_programs::Options,
     },
     /// Formatting and lints: `cargo fmt --check`, clippy for the host crates, for the kernel target (every barrier
-    /// variant and payload, both boards, the rpi4 hardware build) and for the EL0 programs.
+    /// variant and payload, both boards, the rpi4 hardware build), for the EL0 programs and for the Rust std
+    /// program of `linux-programs` (user/linux-std).
     Check,
     /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
     /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
@@ -211,7 +224,10 @@ fn run(cli: Cli) -> Result<()> {
                 None => bail!("QEMU was killed by a signal"),
             }
         }
-        Commands::Test { long } => test::run_all(long),
+        Commands::Test { long, linux_programs } => {
+            test::run_all(long, linux_programs || linux_programs::IN_DEFAULT_TEST)
+        }
+        Commands::LinuxPrograms { options } => linux_programs::run(&options),
         Commands::Check => check::check(),
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
         Commands::Compare { options } => compare::compare(options),

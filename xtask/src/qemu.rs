@@ -95,6 +95,13 @@ impl QemuRun {
 
     /// Boots `image` and waits for QEMU to exit or the timeout to pass.
     pub fn run(&self, image: &Image) -> Result<Outcome> {
+        self.run_watched(image, |_| false)
+    }
+
+    /// `run`, with a watchdog: `stop` sees the console so far after every line and at least once a second, and
+    /// ends the run as a hang (report included) when it returns true, e.g. when one program of a batch has run
+    /// too long.
+    pub fn run_watched(&self, image: &Image, mut stop: impl FnMut(&[String]) -> bool) -> Result<Outcome> {
         crate::setup::ensure_qemu(self.board)?;
         let monitor = crate::hang_report::socket_path();
         let arguments = self.arguments(image, &monitor)?;
@@ -131,14 +138,23 @@ impl QemuRun {
         let mut symbols = None;
         loop {
             let now = Instant::now();
-            if now >= deadline {
+            let overall = now >= deadline;
+            if overall || stop(&console) {
                 timed_out = true;
-                eprintln!("==> QEMU HUNG after {} s; asking its monitor what each vCPU is doing", self.timeout_secs);
+                if overall {
+                    eprintln!(
+                        "==> QEMU HUNG after {} s; asking its monitor what each vCPU is doing",
+                        self.timeout_secs
+                    );
+                } else {
+                    eprintln!("==> QEMU stopped by the watchdog; asking its monitor what each vCPU is doing");
+                }
                 hang_report = crate::hang_report::report(&monitor, &image.elf);
                 let _ = child.kill();
                 break;
             }
-            match receiver.recv_timeout(deadline - now) {
+            // At least once a second, so that the watchdog runs while the console is quiet.
+            match receiver.recv_timeout((deadline - now).min(Duration::from_secs(1))) {
                 Ok(line) => {
                     let line = crate::hang_report::name_call_site(line, &mut symbols, &image.elf);
                     if self.echo {
@@ -159,7 +175,7 @@ impl QemuRun {
         let _ = stderr_reader.join();
         let elapsed = started.elapsed().as_secs_f64();
         if timed_out {
-            eprintln!("==> QEMU HUNG: killed after {} s; last console lines:", self.timeout_secs);
+            eprintln!("==> QEMU HUNG: killed after {elapsed:.0} s; last console lines:");
             for line in &recent {
                 eprintln!("    | {line}");
             }

@@ -38,8 +38,9 @@ struct Totals {
     litmus_lines: Vec<String>,
 }
 
-/// Host tests, then every QEMU suite; one summary line at the end. Fails if anything failed.
-pub fn run_all(long: bool) -> Result<()> {
+/// Host tests, then every QEMU suite (with the real-program suite when `linux_programs`); one summary line at
+/// the end. Fails if anything failed.
+pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
     let started = Instant::now();
     let mut totals = Totals::default();
     run_host_tests(&mut totals)?;
@@ -76,6 +77,12 @@ pub fn run_all(long: bool) -> Result<()> {
         run_qemu_suite(suite, litmus_budget_ms, &mut totals)?;
     }
     run_barrier_audits(litmus_budget_ms, &mut totals)?;
+    if linux_programs {
+        let summary = crate::linux_programs::run_suite(&crate::linux_programs::Options::default())?;
+        totals.passed += summary.passed;
+        totals.failed += summary.failed;
+        totals.failures.extend(summary.failures);
+    }
     println!();
     println!("ordering (store-buffering litmus, user -> kernel thread -> user switching):");
     for line in &totals.litmus_lines {

@@ -1,0 +1,222 @@
+//! The real programs of the suite, what each must show, and how each binary is built: the C programs of
+//! user/linux/ with static glibc (Debian's cross toolchain, plus one `-static-pie` build) and with static musl
+//! (Debian's arm64 musl-dev, linked by hand: `-nostdinc -nostdlib` and musl's start files, libc.a and headers,
+//! with the cross gcc's own libgcc and crtbegin/crtend), and the Rust std program of user/linux-std for the
+//! musl and the gnu (`+crt-static`) targets.
+
+use super::fetch::{Tools, CROSS_GCC};
+use crate::{command, workspace_root};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How a binary is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    /// A C program (user/linux/<source>.c) with static glibc.
+    Glibc(&'static str),
+    /// A C program with glibc as a static PIE (`ET_DYN` without `PT_INTERP`, loaded at any base).
+    GlibcStaticPie(&'static str),
+    /// A C program with static musl.
+    Musl(&'static str),
+    /// user/linux-std for a Rust target (statically linked).
+    RustStd(&'static str),
+}
+
+impl Binary {
+    /// The file name under out/linux-programs/bin (also the program's argv[0]).
+    pub fn file_name(self) -> String {
+        match self {
+            Binary::Glibc(source) => format!("glibc-{source}"),
+            Binary::GlibcStaticPie(source) => format!("glibc-{source}-static-pie"),
+            Binary::Musl(source) => format!("musl-{source}"),
+            Binary::RustStd(target) => format!("linux-std-{}", rust_libc(target)),
+        }
+    }
+}
+
+/// `musl` or `gnu`, from the target triple.
+fn rust_libc(target: &str) -> &str {
+    target.rsplit('-').next().unwrap_or(target)
+}
+
+/// One run of the suite: a binary, its arguments, and what it must show.
+#[derive(Clone, Debug)]
+pub struct LinuxProgram {
+    /// Unique name in reports, e.g. `glibc-malloc`, `rust-musl-vec`.
+    pub name: String,
+    pub binary: Binary,
+    pub arguments: Vec<&'static str>,
+    /// Exit status (128 + signal for a killed program, as a shell reports it).
+    pub expected_status: i32,
+    /// A line the program must print (its `ok: <name>` line, or the line it prints before it must die).
+    pub expected_line: &'static str,
+}
+
+/// The C programs of user/linux: (source name, expected status, line it must print).
+const C_PROGRAMS: [(&str, i32, &str); 4] = [
+    ("hello", 0, "ok: hello"),
+    ("malloc", 0, "ok: malloc"),
+    // SIGSEGV: 128 + 11.
+    ("mprotect", 139, "mprotect: page is read-only and still reads 42"),
+    // SIGABRT: 128 + 6.
+    ("abort", 134, "abort: calling abort()"),
+];
+
+/// The modes of user/linux-std: (argv[1] and further arguments, expected status, line it must print).
+const RUST_MODES: [(&[&str], i32, &str); 6] = [
+    (&["hello"], 0, "ok: hello"),
+    (&["vec"], 0, "ok: vec"),
+    (&["time"], 0, "ok: time"),
+    (&["args", "one", "two", "three"], 0, "ok: args"),
+    (&["exit"], 42, "ok: exit"),
+    (&["abort"], 134, "abort: calling std::process::abort()"),
+];
+
+/// Every run of the suite, in order.
+pub fn all() -> Vec<LinuxProgram> {
+    let mut programs = Vec::new();
+    for (libc, binary) in [("glibc", Binary::Glibc as fn(&'static str) -> Binary), ("musl", Binary::Musl)] {
+        for (source, expected_status, expected_line) in C_PROGRAMS {
+            programs.push(LinuxProgram {
+                name: format!("{libc}-{source}"),
+                binary: binary(source),
+                arguments: Vec::new(),
+                expected_status,
+                expected_line,
+            });
+        }
+    }
+    programs.push(LinuxProgram {
+        name: "glibc-hello-static-pie".into(),
+        binary: Binary::GlibcStaticPie("hello"),
+        arguments: Vec::new(),
+        expected_status: 0,
+        expected_line: "ok: hello",
+    });
+    for target in super::fetch::RUST_LINUX_TARGETS {
+        for (arguments, expected_status, expected_line) in RUST_MODES {
+            programs.push(LinuxProgram {
+                name: format!("rust-{}-{}", rust_libc(target), arguments[0]),
+                binary: Binary::RustStd(target),
+                arguments: arguments.to_vec(),
+                expected_status,
+                expected_line,
+            });
+        }
+    }
+    programs
+}
+
+/// Where the built binaries go.
+pub fn binary_folder() -> PathBuf {
+    super::output_folder().join("bin")
+}
+
+/// Builds every binary `programs` use (each once) into out/linux-programs/bin; returns nothing but errors.
+pub fn build_all(programs: &[LinuxProgram], tools: &Tools) -> Result<()> {
+    let folder = binary_folder();
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let mut built: Vec<Binary> = Vec::new();
+    eprintln!(
+        "==> building the real programs (user/linux with glibc and musl, user/linux-std) into {}",
+        folder.display()
+    );
+    for program in programs {
+        if built.contains(&program.binary) {
+            continue;
+        }
+        built.push(program.binary);
+        let output = folder.join(program.binary.file_name());
+        match program.binary {
+            Binary::Glibc(source) => compile_glibc(source, &output, "-static")?,
+            Binary::GlibcStaticPie(source) => compile_glibc(source, &output, "-static-pie")?,
+            Binary::Musl(source) => compile_musl(source, &output, &tools.musl_root)?,
+            Binary::RustStd(target) => build_rust_std(target, &output)?,
+        }
+    }
+    Ok(())
+}
+
+fn c_source(name: &str) -> PathBuf {
+    workspace_root().join("user/linux").join(format!("{name}.c"))
+}
+
+/// Warnings are errors: these programs are the suite's reference, a warning there is a bug in the test.
+const C_FLAGS: [&str; 4] = ["-O2", "-Wall", "-Wextra", "-Werror"];
+
+fn compile_glibc(source: &str, output: &Path, link_mode: &str) -> Result<()> {
+    command::run(Command::new(CROSS_GCC).args(C_FLAGS).arg(link_mode).arg("-o").arg(output).arg(c_source(source)))
+        .with_context(|| format!("building {}", output.display()))
+}
+
+/// A path the cross gcc finds in its own installation (crtbeginT.o, libgcc.a, its include folder).
+fn gcc_file(name: &str) -> Result<PathBuf> {
+    let path = command::stdout(Command::new(CROSS_GCC).arg(format!("-print-file-name={name}")))?;
+    Ok(PathBuf::from(path.trim()))
+}
+
+/// musl-gcc's recipe (the package's musl-gcc.specs names /usr paths, so it is spelled out here with the cache's
+/// paths): musl's headers before gcc's own (for stddef.h and friends), no glibc start files or libraries;
+/// crt1.o/crti.o, gcc's crtbeginT.o (static), the program, libc.a with libgcc (soft quad floats for printf's
+/// long double) in a group, crtend.o and crtn.o.
+fn compile_musl(source: &str, output: &Path, musl_root: &Path) -> Result<()> {
+    let include = musl_root.join("usr/include/aarch64-linux-musl");
+    let lib = musl_root.join("usr/lib/aarch64-linux-musl");
+    let mut gcc = Command::new(CROSS_GCC);
+    gcc.args(C_FLAGS)
+        .args(["-static", "-nostdinc", "-nostdlib", "-isystem"])
+        .arg(&include)
+        .arg("-isystem")
+        .arg(gcc_file("include")?)
+        .arg("-o")
+        .arg(output)
+        .arg(lib.join("crt1.o"))
+        .arg(lib.join("crti.o"))
+        .arg(gcc_file("crtbeginT.o")?)
+        .arg(c_source(source))
+        .arg("-Wl,--start-group")
+        .arg(lib.join("libc.a"))
+        .arg(gcc_file("libgcc.a")?)
+        .arg("-Wl,--end-group")
+        .arg(gcc_file("crtend.o")?)
+        .arg(lib.join("crtn.o"));
+    command::run(&mut gcc).with_context(|| format!("building {}", output.display()))
+}
+
+/// `cargo build --release --target <target>` in user/linux-std (its .cargo/config.toml names the cross gcc as
+/// linker and `+crt-static` for gnu).
+fn build_rust_std(target: &str, output: &Path) -> Result<()> {
+    let folder = workspace_root().join("user/linux-std");
+    command::run(Command::new(env!("CARGO")).current_dir(&folder).env_remove("CARGO_TARGET_DIR").args([
+        "build",
+        "--release",
+        "--quiet",
+        "--target",
+        target,
+    ]))
+    .with_context(|| format!("building user/linux-std for {target}"))?;
+    let built = folder.join("target").join(target).join("release/linux-std");
+    std::fs::copy(&built, output).with_context(|| format!("cannot copy {}", built.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_has_a_unique_name_and_each_binary_one_file() {
+        let programs = all();
+        let mut names: Vec<_> = programs.iter().map(|program| program.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), programs.len());
+        assert_eq!(programs.len(), 2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len());
+        assert_eq!(Binary::RustStd("aarch64-unknown-linux-gnu").file_name(), "linux-std-gnu");
+        assert_eq!(Binary::GlibcStaticPie("hello").file_name(), "glibc-hello-static-pie");
+        assert!(programs
+            .iter()
+            .any(|program| program.name == "rust-musl-args" && program.arguments == ["args", "one", "two", "three"]));
+    }
+}
