@@ -109,6 +109,24 @@ impl<A: Arch> Mm<A> {
         self.clone()
     }
 
+    /// Takes a user reference only if the address space still has a user (Linux `mmget_not_zero`): for code
+    /// outside the process (a kernel test, a debugger-like reader) that must not revive an mm whose pages are
+    /// being released. `None` once the last user has gone.
+    pub fn mmget_not_zero(self: &Arc<Self>) -> Option<Arc<Self>> {
+        let mut users = self.users.load(Ordering::Relaxed);
+        loop {
+            if users == 0 {
+                return None;
+            }
+            // Acquire pairs with the Release half of the other holders' `mmput`: what they did to the contents
+            // before dropping their reference is visible to this holder.
+            match self.users.compare_exchange_weak(users, users + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(self.clone()),
+                Err(current) => users = current,
+            }
+        }
+    }
+
     /// Drops a user reference (Linux `mmput`). The last one releases the user pages
     /// ([`Arch::mm_release_user_pages`]), then drops the users' `count` reference.
     ///

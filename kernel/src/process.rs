@@ -48,6 +48,11 @@ pub struct Process {
 const UNIMPLEMENTED_SYSCALL_WORDS: usize = abi::syscalls::COUNT / 64 + 1;
 
 impl Process {
+    /// The id of its address space (a process's mm is created with its pid as id).
+    pub fn mm_id(&self) -> MmId {
+        MmId(self.pid)
+    }
+
     /// Whether every thread has exited.
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
@@ -77,9 +82,17 @@ impl Process {
         });
     }
 
-    /// The process's address space (tests reach its pages through it).
-    pub fn address_space(&self) -> &arch_arm64::mmu::UserAddressSpace {
-        self.address_space.arch()
+    /// Runs `body` on the process's address space while it still has a user (a live thread), holding a user
+    /// reference for the duration so that its pages cannot be released under `body` (tests reach a running
+    /// program's pages through it). `None` once the last thread exited.
+    pub fn with_live_address_space<T>(&self, body: impl FnOnce(&arch_arm64::mmu::UserAddressSpace) -> T) -> Option<T> {
+        let mm =
+            THREADS.lock().values().find(|entry| entry.process.pid == self.pid).and_then(|entry| entry.task.mm())?;
+        let user = mm.mmget_not_zero()?;
+        drop(mm);
+        let result = body(user.arch());
+        user.mmput();
+        Some(result)
     }
 
     /// Whether this is the first time the process tried unimplemented system call `number` (so that it is

@@ -278,6 +278,12 @@ pub fn scheduler_stats(cpu: usize) -> RunQueueStats {
     crate::process::SCHED.run_queue(cpu).stats()
 }
 
+/// The address space the idle task of core `cpu` holds lazily as its `active_mm`, if any (tests of the
+/// mm_users/mm_count split look at what such a lazy reference keeps).
+pub fn idle_lazy_mm(cpu: usize) -> Option<Arc<core_sched::Mm<Arm64>>> {
+    crate::process::SCHED.run_queue(cpu).idle()?.active_mm()
+}
+
 /// Prints every CPU's current task, queue (task, state, affinity, whether its stack is still in use),
 /// need_resched and timer ticks: what a stuck workload was waiting for.
 pub fn print_scheduler_state(why: &str) {

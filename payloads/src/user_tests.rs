@@ -218,11 +218,14 @@ fn sp_misaligned() -> Result<(), String> {
 fn alias_exec() -> Result<(), String> {
     let process = start(&["faults", "alias-exec", "??????????????????"])?;
     let argument = process.argv_addresses[2] as usize;
-    let space = process.address_space();
-    let alias = space.linear_map_alias(argument & !0xfff).ok_or("argv[2] is not mapped")?;
-    space
-        .copy_to_user(argument, format!("{alias:#018x}").as_bytes())
-        .map_err(|error| format!("cannot write argv[2]: {error:?}"))?;
+    process
+        .with_live_address_space(|space| {
+            let alias = space.linear_map_alias(argument & !0xfff).ok_or("argv[2] is not mapped")?;
+            space
+                .copy_to_user(argument, format!("{alias:#018x}").as_bytes())
+                .map_err(|error| format!("cannot write argv[2]: {error:?}"))
+        })
+        .ok_or("the program exited before its argument could be written")??;
     let status = wait_all(&[process], 30_000)?[0];
     if status == 139 {
         Ok(())
@@ -383,8 +386,7 @@ fn memory_free_at_exit() -> Result<(), String> {
     let frames_after = arch_arm64::frames::in_use();
     // A plain `Arc` to the mm CPU 1's idle task holds lazily, if it does: it keeps the `Mm` readable, not its
     // memory.
-    let idle = SCHED.run_queue(HOG_CPU).idle().ok_or("no idle task")?;
-    let lazy = idle.active_mm().filter(|active| active.id() == process.mm_id);
+    let lazy = kernel::smp::idle_lazy_mm(HOG_CPU).filter(|active| active.id() == process.mm_id());
     println!(
         "  hog of {hog_pages} pages: frames {frames_before} -> {frames_loaded} loaded -> {frames_after} after exit; \
          CPU {HOG_CPU}'s idle task holds its mm lazily: {:?}",
@@ -455,7 +457,13 @@ fn kthread_use_mm() -> Result<(), String> {
     let process = start(&["mailbox", "waiting-for-kernel", "starting"])?;
     // Once the process runs (it says so in argv[2]), a kernel thread on another core adopts its mm and writes
     // into it.
-    let running = wait_running_tasks(10_000, || process.read_argument(2, 8).as_deref() == Some(b"running!"));
+    let argument = process.argv_addresses[2] as usize;
+    let reads_running = || {
+        let mut text = [0u8; 8];
+        process.with_live_address_space(|space| space.copy_from_user(argument, &mut text).is_ok()) == Some(true)
+            && &text == b"running!"
+    };
+    let running = wait_running_tasks(10_000, reads_running);
     if !running {
         return Err("mailbox did not report that it runs within 10 s".into());
     }

@@ -77,8 +77,10 @@ fn entry_pointer(table_phys: usize, index: usize) -> *mut u64 {
 }
 
 fn read_entry(table_phys: usize, index: usize) -> u64 {
-    // SAFETY: `table_phys` is a table frame owned by a live address space (callers hold its lock), in the linear
-    // map; index < 512.
+    // SAFETY: `table_phys` is a table frame of an address space whose pages are not released: either the caller
+    // holds its lock (additions), or it holds a user reference and walks without the lock (see the type's doc),
+    // so the frame stays a table until the release, which needs the last user gone. It is in the linear map
+    // (read-write), index < 512, and the aligned 64-bit load is single-copy atomic against a concurrent addition.
     unsafe { core::ptr::read_volatile(entry_pointer(table_phys, index)) }
 }
 

@@ -124,3 +124,20 @@ fn mmget_after_the_release_is_refused() {
     // The lazy reference of the idle task keeps the mm, but its contents are gone: it cannot get a user again.
     let _revived = mm.mmget();
 }
+
+#[test]
+fn mmget_not_zero_refuses_an_mm_whose_users_are_gone() {
+    let _sched = setup(1);
+    let mm = new_mm(9);
+    let reader = mm.mmget_not_zero().expect("the creating reference is a user");
+    assert_eq!(mm.users(), 2);
+    reader.mmput();
+    assert_eq!(mm.users(), 1);
+    let lazy = mm.mmgrab();
+    clear_log();
+    mm.clone().mmput();
+    assert_eq!(release_count(&take_log(), 9), 1, "the last user released the pages");
+    assert!(mm.mmget_not_zero().is_none(), "no revival of a released mm");
+    assert_eq!(mm.users(), 0);
+    lazy.mmdrop();
+}
