@@ -160,6 +160,16 @@ pub struct Utsname {
 }
 user_struct!(Utsname, size 390, { sysname, nodename, release, version, machine, domainname });
 
+impl Utsname {
+    /// `text` as a field: NUL-padded, cut to leave room for the terminating NUL.
+    pub fn field(text: &str) -> [u8; UTSNAME_LENGTH] {
+        let mut field = [0u8; UTSNAME_LENGTH];
+        let length = text.len().min(UTSNAME_LENGTH - 1);
+        field[..length].copy_from_slice(&text.as_bytes()[..length]);
+        field
+    }
+}
+
 /// `struct rlimit` (and `rlimit64`, the same on arm64): soft and hard limit.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

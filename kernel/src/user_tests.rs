@@ -19,6 +19,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_threads_share_memory_in_parallel", run: threads_parallel },
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_faults_kill_only_the_task", run: faults },
+    Test { name: "user_signals_default_actions_end_the_process", run: signals },
     Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
@@ -146,6 +147,13 @@ fn hello() -> Result<(), String> {
 
 fn syscalls() -> Result<(), String> {
     run_expecting(&["syscalls"], 0)
+}
+
+fn signals() -> Result<(), String> {
+    for (mode, status) in [("abort", 134), ("handler", 138), ("term", 143)] {
+        run_expecting(&["signals", mode], status).map_err(|error| format!("{mode}: {error}"))?;
+    }
+    Ok(())
 }
 
 fn isolation() -> Result<(), String> {
