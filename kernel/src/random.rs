@@ -40,8 +40,8 @@ fn keyed_from_jitter() -> ChaCha20Rng {
     let mut previous = arch_arm64::cpu::counter();
     for sample in 0..JITTER_SAMPLES {
         // Work whose duration varies: dependent loads and stores over a small buffer.
-        for index in 0..scratch.len() {
-            scratch[index] = scratch[index].wrapping_add(previous).rotate_left(index as u32 % 63 + 1);
+        for (index, word) in scratch.iter_mut().enumerate() {
+            *word = word.wrapping_add(previous).rotate_left(index as u32 % 63 + 1);
         }
         let now = arch_arm64::cpu::counter();
         let delta = now.wrapping_sub(previous) ^ scratch[sample % scratch.len()];

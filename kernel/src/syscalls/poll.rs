@@ -89,7 +89,7 @@ fn read_set(address: u64, nfds: usize) -> Result<Option<Vec<u64>>, Errno> {
     let mut set: Vec<u64> =
         (0..words as u64).map(|index| UserPtr::<u64>::new(address + index * 8).read()).collect::<Result<_, _>>()?;
     if let Some(last) = set.last_mut() {
-        if nfds % 64 != 0 {
+        if !nfds.is_multiple_of(64) {
             *last &= (1u64 << (nfds % 64)) - 1;
         }
     }

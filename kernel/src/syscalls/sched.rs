@@ -35,7 +35,7 @@ pub fn sched_setaffinity(tid: u64, length: u64, mask: u64) -> Result<usize, Errn
 /// small for the CPU count. Returns the bytes written.
 pub fn sched_getaffinity(tid: u64, length: u64, mask: u64) -> Result<usize, Errno> {
     const MASK_BYTES: u64 = 8;
-    if length % MASK_BYTES != 0 || length * 8 < core_sched::MAX_CPUS as u64 {
+    if !length.is_multiple_of(MASK_BYTES) || length * 8 < core_sched::MAX_CPUS as u64 {
         return Err(Errno::EINVAL);
     }
     let task = if tid == 0 {

@@ -25,11 +25,26 @@ fn memory_errno(error: MemoryError) -> Errno {
     }
 }
 
+/// Linux's arm64 `TASK_SIZE` (48-bit user addresses): what `access_ok` compares against.
+const USER_ADDRESS_LIMIT: usize = 1 << 48;
+
+/// A zero-length access touches nothing, so Linux accepts any user address for it (`write(fd, p, 0)` is 0
+/// even for a dangling `p`), but still rejects a kernel one.
+fn empty_access(address: usize, length: usize) -> Option<Result<(), Errno>> {
+    (length == 0).then_some(if address < USER_ADDRESS_LIMIT { Ok(()) } else { Err(Errno::EFAULT) })
+}
+
 fn copy_from_user(address: usize, buffer: &mut [u8]) -> Result<(), Errno> {
+    if let Some(result) = empty_access(address, buffer.len()) {
+        return result;
+    }
     current_mm()?.arch().copy_from_user(address, buffer).map_err(memory_errno)
 }
 
 fn copy_to_user(address: usize, bytes: &[u8]) -> Result<(), Errno> {
+    if let Some(result) = empty_access(address, bytes.len()) {
+        return result;
+    }
     current_mm()?.arch().copy_to_user(address, bytes).map_err(memory_errno)
 }
 
