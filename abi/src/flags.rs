@@ -220,6 +220,12 @@ pub mod clock {
     pub const CLOCK_MONOTONIC_COARSE: u32 = 6;
     /// CLOCK_MONOTONIC including time suspended.
     pub const CLOCK_BOOTTIME: u32 = 7;
+    /// CLOCK_REALTIME that wakes a suspended system (timers only; readable).
+    pub const CLOCK_REALTIME_ALARM: u32 = 8;
+    /// CLOCK_BOOTTIME that wakes a suspended system (timers only; readable).
+    pub const CLOCK_BOOTTIME_ALARM: u32 = 9;
+    /// International Atomic Time.
+    pub const CLOCK_TAI: u32 = 11;
     /// `clock_nanosleep()` flag: the time is absolute.
     pub const TIMER_ABSTIME: u32 = 1;
 }
@@ -274,4 +280,334 @@ pub mod rseq {
     pub const RSEQ_CPU_ID_REGISTRATION_FAILED: u32 = -2i32 as u32;
     /// The size of `struct rseq` in Linux 4.18 (what `rseq()` requires at least).
     pub const ORIG_RSEQ_SIZE: usize = 32;
+}
+
+/// Signal numbers, `sigprocmask()` operations, `sigaction` flags and `sigaltstack` values
+/// (`include/uapi/asm-generic/signal.h`, `signal-defs.h`; arm64 uses the generic ones).
+pub mod signal {
+    /// Hangup.
+    pub const SIGHUP: u32 = 1;
+    /// Interrupt from the keyboard.
+    pub const SIGINT: u32 = 2;
+    /// Quit from the keyboard.
+    pub const SIGQUIT: u32 = 3;
+    /// Illegal instruction.
+    pub const SIGILL: u32 = 4;
+    /// Trace or breakpoint trap.
+    pub const SIGTRAP: u32 = 5;
+    /// Abort (`abort()`).
+    pub const SIGABRT: u32 = 6;
+    /// Bus error.
+    pub const SIGBUS: u32 = 7;
+    /// Floating-point exception.
+    pub const SIGFPE: u32 = 8;
+    /// Kill (cannot be caught, blocked or ignored).
+    pub const SIGKILL: u32 = 9;
+    /// User-defined signal 1.
+    pub const SIGUSR1: u32 = 10;
+    /// Invalid memory reference.
+    pub const SIGSEGV: u32 = 11;
+    /// User-defined signal 2.
+    pub const SIGUSR2: u32 = 12;
+    /// Write to a pipe with no reader.
+    pub const SIGPIPE: u32 = 13;
+    /// Timer from `alarm()`.
+    pub const SIGALRM: u32 = 14;
+    /// Termination request.
+    pub const SIGTERM: u32 = 15;
+    /// Stack fault on a coprocessor (unused).
+    pub const SIGSTKFLT: u32 = 16;
+    /// A child stopped or terminated.
+    pub const SIGCHLD: u32 = 17;
+    /// Continue if stopped.
+    pub const SIGCONT: u32 = 18;
+    /// Stop (cannot be caught, blocked or ignored).
+    pub const SIGSTOP: u32 = 19;
+    /// Stop typed at the terminal.
+    pub const SIGTSTP: u32 = 20;
+    /// Terminal input for a background process.
+    pub const SIGTTIN: u32 = 21;
+    /// Terminal output for a background process.
+    pub const SIGTTOU: u32 = 22;
+    /// Urgent condition on a socket.
+    pub const SIGURG: u32 = 23;
+    /// CPU time limit exceeded.
+    pub const SIGXCPU: u32 = 24;
+    /// File size limit exceeded.
+    pub const SIGXFSZ: u32 = 25;
+    /// Virtual alarm clock.
+    pub const SIGVTALRM: u32 = 26;
+    /// Profiling timer expired.
+    pub const SIGPROF: u32 = 27;
+    /// Window resize.
+    pub const SIGWINCH: u32 = 28;
+    /// I/O now possible.
+    pub const SIGIO: u32 = 29;
+    /// Power failure.
+    pub const SIGPWR: u32 = 30;
+    /// Bad system call.
+    pub const SIGSYS: u32 = 31;
+    /// The first real-time signal.
+    pub const SIGRTMIN: u32 = 32;
+    /// The last signal number (`_NSIG`).
+    pub const SIGRTMAX: u32 = 64;
+
+    /// The name of signal `signal` (`"SIGABRT"`), `None` outside 1..=31 (real-time signals have no name).
+    pub const fn name(signal: u32) -> Option<&'static str> {
+        const NAMES: [&str; 31] = [
+            "SIGHUP",
+            "SIGINT",
+            "SIGQUIT",
+            "SIGILL",
+            "SIGTRAP",
+            "SIGABRT",
+            "SIGBUS",
+            "SIGFPE",
+            "SIGKILL",
+            "SIGUSR1",
+            "SIGSEGV",
+            "SIGUSR2",
+            "SIGPIPE",
+            "SIGALRM",
+            "SIGTERM",
+            "SIGSTKFLT",
+            "SIGCHLD",
+            "SIGCONT",
+            "SIGSTOP",
+            "SIGTSTP",
+            "SIGTTIN",
+            "SIGTTOU",
+            "SIGURG",
+            "SIGXCPU",
+            "SIGXFSZ",
+            "SIGVTALRM",
+            "SIGPROF",
+            "SIGWINCH",
+            "SIGIO",
+            "SIGPWR",
+            "SIGSYS",
+        ];
+        if signal >= 1 && signal <= 31 {
+            Some(NAMES[signal as usize - 1])
+        } else {
+            None
+        }
+    }
+
+    /// The bit of `signal` in a signal set (`sigset_t`, 64 bits on arm64).
+    pub const fn bit(signal: u32) -> u64 {
+        1 << (signal - 1)
+    }
+
+    /// The size of the kernel's `sigset_t`: the only `sigsetsize` the rt_sig* calls accept.
+    pub const SIGSET_SIZE: u64 = 8;
+
+    /// Disposition: the default action.
+    pub const SIG_DFL: u64 = 0;
+    /// Disposition: ignore.
+    pub const SIG_IGN: u64 = 1;
+
+    /// `rt_sigprocmask()`: add to the mask.
+    pub const SIG_BLOCK: u32 = 0;
+    /// `rt_sigprocmask()`: remove from the mask.
+    pub const SIG_UNBLOCK: u32 = 1;
+    /// `rt_sigprocmask()`: replace the mask.
+    pub const SIG_SETMASK: u32 = 2;
+
+    /// No SIGCHLD when a child stops.
+    pub const SA_NOCLDSTOP: u64 = 0x0000_0001;
+    /// No zombies for children.
+    pub const SA_NOCLDWAIT: u64 = 0x0000_0002;
+    /// The handler takes `siginfo_t` and a context.
+    pub const SA_SIGINFO: u64 = 0x0000_0004;
+    /// Set by the kernel when a flag bit is unsupported (so programs can probe; never stored).
+    pub const SA_UNSUPPORTED: u64 = 0x0000_0400;
+    /// Keep the tag bits of a faulting address in `si_addr`.
+    pub const SA_EXPOSE_TAGBITS: u64 = 0x0000_0800;
+    /// `sa_restorer` holds the return trampoline.
+    pub const SA_RESTORER: u64 = 0x0400_0000;
+    /// Run the handler on the alternate stack.
+    pub const SA_ONSTACK: u64 = 0x0800_0000;
+    /// Restart interrupted system calls.
+    pub const SA_RESTART: u64 = 0x1000_0000;
+    /// Do not block the signal in its own handler.
+    pub const SA_NODEFER: u64 = 0x4000_0000;
+    /// Reset the disposition to SIG_DFL on delivery.
+    pub const SA_RESETHAND: u64 = 0x8000_0000;
+    /// The flags Linux stores (`UAPI_SA_FLAGS` plus arm64's SA_RESTORER); other bits are dropped.
+    pub const SA_KNOWN_FLAGS: u64 = SA_NOCLDSTOP
+        | SA_NOCLDWAIT
+        | SA_SIGINFO
+        | SA_ONSTACK
+        | SA_RESTART
+        | SA_NODEFER
+        | SA_RESETHAND
+        | SA_EXPOSE_TAGBITS
+        | SA_RESTORER;
+
+    /// `stack_t.ss_flags`: the thread runs on the alternate stack.
+    pub const SS_ONSTACK: i32 = 1;
+    /// `stack_t.ss_flags`: no alternate stack.
+    pub const SS_DISABLE: i32 = 2;
+    /// `stack_t.ss_flags` modifier: disarm the stack while a handler runs on it.
+    pub const SS_AUTODISARM: i32 = 1 << 31;
+    /// The smallest alternate stack arm64 accepts (`MINSIGSTKSZ`).
+    pub const MINSIGSTKSZ: u64 = 5120;
+}
+
+/// File-descriptor values: `open()`/`fcntl()` flags and commands (`include/uapi/asm-generic/fcntl.h` with arm64's
+/// `asm/fcntl.h`), `*at()` flags, and mode bits (`include/uapi/linux/stat.h`).
+pub mod file {
+    /// Open for reading only.
+    pub const O_RDONLY: u32 = 0o0;
+    /// Open for writing only.
+    pub const O_WRONLY: u32 = 0o1;
+    /// Open for reading and writing.
+    pub const O_RDWR: u32 = 0o2;
+    /// The access-mode bits.
+    pub const O_ACCMODE: u32 = 0o3;
+    /// Writes append.
+    pub const O_APPEND: u32 = 0o2000;
+    /// Non-blocking I/O.
+    pub const O_NONBLOCK: u32 = 0o4000;
+    /// Signal-driven I/O.
+    pub const O_ASYNC: u32 = 0o20000;
+    /// arm64: direct I/O.
+    pub const O_DIRECT: u32 = 0o200000;
+    /// arm64: large files (always set by a 64-bit kernel's open).
+    pub const O_LARGEFILE: u32 = 0o400000;
+    /// Do not update the access time.
+    pub const O_NOATIME: u32 = 0o1000000;
+    /// Close on exec.
+    pub const O_CLOEXEC: u32 = 0o2000000;
+    /// The status flags `F_SETFL` may change (Linux's `SETFL_MASK`).
+    pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+
+    /// `fcntl()`: duplicate to the lowest free descriptor >= the argument.
+    pub const F_DUPFD: u32 = 0;
+    /// `fcntl()`: the descriptor flags.
+    pub const F_GETFD: u32 = 1;
+    /// `fcntl()`: set the descriptor flags.
+    pub const F_SETFD: u32 = 2;
+    /// `fcntl()`: the file status flags.
+    pub const F_GETFL: u32 = 3;
+    /// `fcntl()`: set the file status flags.
+    pub const F_SETFL: u32 = 4;
+    /// `fcntl()`: F_DUPFD with close-on-exec set.
+    pub const F_DUPFD_CLOEXEC: u32 = 1030;
+    /// The descriptor flag: close on exec.
+    pub const FD_CLOEXEC: u32 = 1;
+
+    /// The `dirfd` meaning "the current directory".
+    pub const AT_FDCWD: i32 = -100;
+    /// Do not follow a final symbolic link.
+    pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+    /// `faccessat()`: check with the effective ids.
+    pub const AT_EACCESS: u32 = 0x200;
+    /// Do not automount the final component.
+    pub const AT_NO_AUTOMOUNT: u32 = 0x800;
+    /// An empty path means `dirfd` itself.
+    pub const AT_EMPTY_PATH: u32 = 0x1000;
+
+    /// `st_mode`: the file-type bits.
+    pub const S_IFMT: u32 = 0o170000;
+    /// `st_mode`: a character device.
+    pub const S_IFCHR: u32 = 0o020000;
+
+    /// `read`/`readv`/`writev`: the most buffers one call takes (`IOV_MAX`).
+    pub const IOV_MAX: u64 = 1024;
+}
+
+/// Terminal `ioctl()` requests (`include/uapi/asm-generic/ioctls.h`) and `struct termios` bits
+/// (`termbits.h`).
+pub mod tty {
+    /// Get the terminal attributes (`struct termios`).
+    pub const TCGETS: u32 = 0x5401;
+    /// Set the terminal attributes now.
+    pub const TCSETS: u32 = 0x5402;
+    /// Set them after output drained.
+    pub const TCSETSW: u32 = 0x5403;
+    /// Set them after output drained, discarding input.
+    pub const TCSETSF: u32 = 0x5404;
+    /// Get the window size (`struct winsize`).
+    pub const TIOCGWINSZ: u32 = 0x5413;
+    /// Set the window size.
+    pub const TIOCSWINSZ: u32 = 0x5414;
+
+    /// `c_iflag`: translate CR to NL on input.
+    pub const ICRNL: u32 = 0o400;
+    /// `c_iflag`: XON/XOFF flow control on output.
+    pub const IXON: u32 = 0o2000;
+    /// `c_oflag`: post-process output.
+    pub const OPOST: u32 = 0o1;
+    /// `c_oflag`: NL to CR-NL on output.
+    pub const ONLCR: u32 = 0o4;
+    /// `c_cflag`: 115200 baud.
+    pub const B115200: u32 = 0o10002;
+    /// `c_cflag`: 8 data bits.
+    pub const CS8: u32 = 0o60;
+    /// `c_cflag`: receiver enabled.
+    pub const CREAD: u32 = 0o200;
+    /// `c_cflag`: hang up on last close.
+    pub const HUPCL: u32 = 0o2000;
+    /// `c_cflag`: ignore modem control lines.
+    pub const CLOCAL: u32 = 0o4000;
+    /// `c_lflag`: generate signals for INTR, QUIT, SUSP.
+    pub const ISIG: u32 = 0o1;
+    /// `c_lflag`: canonical (line) mode.
+    pub const ICANON: u32 = 0o2;
+    /// `c_lflag`: echo input.
+    pub const ECHO: u32 = 0o10;
+    /// `c_lflag`: ERASE erases the previous character.
+    pub const ECHOE: u32 = 0o20;
+    /// `c_lflag`: KILL erases the line.
+    pub const ECHOK: u32 = 0o40;
+    /// `c_lflag`: echo control characters as ^X.
+    pub const ECHOCTL: u32 = 0o1000;
+    /// `c_lflag`: KILL erases each character of the line.
+    pub const ECHOKE: u32 = 0o4000;
+    /// `c_lflag`: extended input processing.
+    pub const IEXTEN: u32 = 0o100000;
+    /// Linux's initial control characters (`INIT_C_CC`): ^C ^\ DEL ^U ^D, TIME 0, MIN 1, ...
+    pub const INIT_C_CC: [u8; 19] = *b"\x03\x1c\x7f\x15\x04\x00\x01\x00\x11\x13\x1a\x00\x12\x0f\x17\x16\x00\x00\x00";
+}
+
+/// `poll()` event bits (`include/uapi/asm-generic/poll.h`).
+pub mod poll {
+    /// Data to read.
+    pub const POLLIN: i16 = 0x001;
+    /// Urgent data to read.
+    pub const POLLPRI: i16 = 0x002;
+    /// Writing will not block.
+    pub const POLLOUT: i16 = 0x004;
+    /// Error condition (always reported).
+    pub const POLLERR: i16 = 0x008;
+    /// Hang up (always reported).
+    pub const POLLHUP: i16 = 0x010;
+    /// The descriptor is not open (always reported).
+    pub const POLLNVAL: i16 = 0x020;
+    /// Normal data to read.
+    pub const POLLRDNORM: i16 = 0x040;
+    /// Normal data may be written.
+    pub const POLLWRNORM: i16 = 0x100;
+}
+
+/// `getrandom()` flags (`include/uapi/linux/random.h`).
+pub mod random {
+    /// Do not block when the pool is not initialized.
+    pub const GRND_NONBLOCK: u32 = 0x1;
+    /// Historical: draw from the blocking pool (the same generator since Linux 5.6).
+    pub const GRND_RANDOM: u32 = 0x2;
+    /// Return possibly uninitialized randomness without blocking (not with GRND_RANDOM).
+    pub const GRND_INSECURE: u32 = 0x4;
+}
+
+/// `getrusage()` targets (`include/uapi/linux/resource.h`).
+pub mod rusage {
+    /// The calling process.
+    pub const RUSAGE_SELF: i32 = 0;
+    /// Its terminated, waited-for children.
+    pub const RUSAGE_CHILDREN: i32 = -1;
+    /// The calling thread.
+    pub const RUSAGE_THREAD: i32 = 1;
 }

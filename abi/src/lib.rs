@@ -2,7 +2,8 @@
 //!
 //! - [`syscalls`]: system-call numbers and their Linux names;
 //! - [`Errno`]: errno values, the kernel's one error type;
-//! - [`flags`]: flag bits and command values (clone, futex, mmap, membarrier, clocks, rlimits, rseq);
+//! - [`flags`]: flag bits and command values (clone, futex, mmap, membarrier, clocks, rlimits, rseq, signals,
+//!   file descriptors, terminals, poll, getrandom, getrusage);
 //! - [`elf`]: the ELF64 executable layout and the validation every program passes before it is parsed;
 //! - [`types`]: the `#[repr(C)]` structures passed through user memory, with their sizes asserted and their byte
 //!   images ([`UserBytes`]).
@@ -25,5 +26,8 @@ pub mod syscalls;
 pub mod types;
 
 pub use errno::{syscall_return_value, Errno};
-pub use flags::{clock, clone, futex, membarrier, mmap, rlimit, rseq};
-pub use types::{ByteArray, Rlimit, RobustListHead, Rseq, RseqCs, Timespec, UserBytes, Utsname};
+pub use flags::{clock, clone, file, futex, membarrier, mmap, poll, random, rlimit, rseq, rusage, signal, tty};
+pub use types::{
+    ByteArray, Iovec, Pollfd, Rlimit, RobustListHead, Rseq, RseqCs, Rusage, Sigaction, SignalStack, Stat, Sysinfo,
+    Termios, Timespec, Timeval, Tms, UserBytes, Utsname, Winsize,
+};

@@ -153,6 +153,22 @@ pub trait Arch: 'static + Sized {
     /// barrier audit uses to verify that a full barrier executes before the first user instruction. An
     /// override must not itself order memory (that would hide a missing hook barrier from the audit).
     fn trace_user_mm_published(_membarrier_state: u32) {}
+
+    /// A monotonic count read on every context switch and timer tick for per-task CPU time
+    /// ([`Scheduler::cpu_time`](crate::Scheduler::cpu_time)), converted to nanoseconds only when someone asks.
+    ///
+    /// Default: [`Arch::now_ns`], with [`Arch::cpu_time_stamps_to_ns`] the identity. Override when `now_ns`
+    /// costs more than reading a counter (arm64's divides by the counter frequency): return the raw counter
+    /// and convert in `cpu_time_stamps_to_ns`. An override must be monotonic on each CPU and count at the same
+    /// rate on every CPU, since a task's time is summed over the CPUs it ran on.
+    fn cpu_time_stamp() -> u64 {
+        Self::now_ns()
+    }
+
+    /// Nanoseconds in `stamps` units of [`Arch::cpu_time_stamp`] (default: they are nanoseconds already).
+    fn cpu_time_stamps_to_ns(stamps: u64) -> u64 {
+        stamps
+    }
 }
 
 /// The generic post-switch-mm barrier, the default body of [`Arch::membarrier_finish_switch_mm`]: a full

@@ -38,4 +38,4 @@ pub use irq::{without_interrupts, IrqSpinLock, IrqSpinLockGuard, IrqsMasked};
 pub use mm::{Mm, MmId};
 pub use runqueue::{RunQueue, RunQueueStats, SwitchKind};
 pub use sched::Scheduler;
-pub use task::{Task, TaskId, TaskKind, TaskState};
+pub use task::{CpuTime, Task, TaskId, TaskKind, TaskState};

@@ -29,6 +29,8 @@ pub(crate) struct RunQueueInner<A: Arch> {
     pub(crate) idle: Option<Arc<Task<A>>>,
     pub(crate) queue: VecDeque<Arc<Task<A>>>,
     pub(crate) pending: Option<PendingSwitch<A>>,
+    /// When `curr`'s CPU time was last accounted ([`Arch::cpu_time_stamp`]): its switch-in or the last tick.
+    pub(crate) curr_accounted_at: u64,
 }
 
 /// The six kinds of switch, by whether the outgoing and incoming task have an mm (Linux's `task->mm`).
@@ -122,7 +124,13 @@ pub struct RunQueue<A: Arch> {
 impl<A: Arch> RunQueue<A> {
     pub(crate) const fn new() -> Self {
         RunQueue {
-            inner: IrqSpinLock::new(RunQueueInner { curr: None, idle: None, queue: VecDeque::new(), pending: None }),
+            inner: IrqSpinLock::new(RunQueueInner {
+                curr: None,
+                idle: None,
+                queue: VecDeque::new(),
+                pending: None,
+                curr_accounted_at: 0,
+            }),
             current_mm_id: AtomicU32::new(0),
             membarrier_state: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),

@@ -54,7 +54,7 @@ use crate::irq::{without_interrupts, IrqsMasked};
 use crate::membarrier::{MembarrierRequest, MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE};
 use crate::mm::Mm;
 use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
-use crate::task::{Task, TaskState};
+use crate::task::{CpuTime, Task, TaskState};
 
 /// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
 pub struct Scheduler<A: Arch> {
@@ -119,6 +119,7 @@ impl<A: Arch> Scheduler<A> {
                 }
                 idle.set_cpu(cpu);
                 idle.on_cpu.store(true, Ordering::Relaxed);
+                inner.curr_accounted_at = A::cpu_time_stamp();
                 inner.idle = Some(idle.clone());
                 inner.curr = Some(idle);
                 rq.current_mm_id.store(0, Ordering::Relaxed);
@@ -186,6 +187,39 @@ impl<A: Arch> Scheduler<A> {
         if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued() > 0) {
             rq.need_resched.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Timer-tick CPU-time accounting: brings the current task's run time up to now (so that a task that is
+    /// never switched out is still seen running) and counts the tick as a user-mode or kernel-mode sample
+    /// (`in_user_mode`: the tick interrupted user code), which splits the run time (see [`CpuTime::split`]).
+    pub fn account_tick(&self, in_user_mode: bool) {
+        without_interrupts::<A, _>(|masked| {
+            let mut inner = self.this_rq().inner.lock_masked(masked);
+            let now = A::cpu_time_stamp();
+            let since = core::mem::replace(&mut inner.curr_accounted_at, now);
+            if let Some(curr) = &inner.curr {
+                curr.cpu_time.add_run_stamps(now.wrapping_sub(since));
+                curr.cpu_time.add_tick_sample(in_user_mode);
+            }
+        });
+    }
+
+    /// The CPU time `task` has used, including its current stretch if it is running now.
+    pub fn cpu_time(&self, task: &Arc<Task<A>>) -> CpuTime {
+        let running_for = without_interrupts::<A, _>(|masked| {
+            let inner = self.run_queues[task.cpu()].inner.lock_masked(masked);
+            match &inner.curr {
+                Some(curr) if Arc::ptr_eq(curr, task) => A::cpu_time_stamp().wrapping_sub(inner.curr_accounted_at),
+                _ => 0,
+            }
+        });
+        let counters = &task.cpu_time;
+        let run_stamps = counters.run_stamps.load(Ordering::Relaxed) + running_for;
+        CpuTime::split(
+            A::cpu_time_stamps_to_ns(run_stamps),
+            counters.user_ticks.load(Ordering::Relaxed),
+            counters.system_ticks.load(Ordering::Relaxed),
+        )
     }
 
     /// Gives the CPU to the next runnable task, if any; the current task stays runnable.
@@ -444,6 +478,11 @@ impl<A: Arch> Scheduler<A> {
                     );
                 }
             }
+            // CPU time: prev ran since its switch-in or the last tick. One counter read and an add here; the
+            // conversion and the user/system split happen only when a process asks (cpu_time).
+            let now = A::cpu_time_stamp();
+            prev.cpu_time.add_run_stamps(now.wrapping_sub(inner.curr_accounted_at));
+            inner.curr_accounted_at = now;
             next.sched.lock_masked(masked).state = TaskState::Running;
             next.set_cpu(cpu);
             next.on_cpu.store(true, Ordering::Relaxed);

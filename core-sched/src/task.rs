@@ -58,7 +58,68 @@ pub struct Task<A: Arch> {
     /// `finish_switch` after the switch away. No CPU may switch to a task whose `on_cpu` is still set.
     pub(crate) on_cpu: AtomicBool,
     cpu: AtomicUsize,
+    /// CPU time, written only by the CPU running the task (at switch-out and ticks).
+    pub(crate) cpu_time: CpuTimeCounters,
     context: A::TaskContext,
+}
+
+/// A task's CPU-time counters: how long it ran (exact, from the switch path) and the timer ticks that found it
+/// in user or kernel mode (samples that split the run time, as Linux's tick-based accounting does).
+#[derive(Default)]
+pub(crate) struct CpuTimeCounters {
+    /// In [`Arch::cpu_time_stamp`] units.
+    pub(crate) run_stamps: AtomicU64,
+    pub(crate) user_ticks: AtomicU64,
+    pub(crate) system_ticks: AtomicU64,
+}
+
+impl CpuTimeCounters {
+    // A load and a store rather than a read-modify-write: only the CPU running the task writes its counters
+    // (under its run-queue lock), and readers need no more than a recent value.
+    pub(crate) fn add_run_stamps(&self, stamps: u64) {
+        self.run_stamps.store(self.run_stamps.load(Ordering::Relaxed).wrapping_add(stamps), Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_tick_sample(&self, in_user_mode: bool) {
+        let samples = if in_user_mode { &self.user_ticks } else { &self.system_ticks };
+        samples.store(samples.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+/// A task's CPU time, split into user and system time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    /// Nanoseconds in user mode.
+    pub user_ns: u64,
+    /// Nanoseconds in the kernel on the task's behalf.
+    pub system_ns: u64,
+}
+
+impl CpuTime {
+    /// Splits `run_ns` of run time in the ratio of the tick samples, as Linux's `cputime_adjust` does: with no
+    /// system-mode sample everything is user time, with no user-mode sample everything is system time.
+    pub fn split(run_ns: u64, user_ticks: u64, system_ticks: u64) -> Self {
+        let system_ns = if system_ticks == 0 {
+            0
+        } else if user_ticks == 0 {
+            run_ns
+        } else {
+            (u128::from(run_ns) * u128::from(system_ticks) / (u128::from(user_ticks) + u128::from(system_ticks))) as u64
+        };
+        Self { user_ns: run_ns - system_ns, system_ns }
+    }
+
+    /// User plus system time.
+    pub fn total_ns(&self) -> u64 {
+        self.user_ns + self.system_ns
+    }
+}
+
+impl core::ops::Add for CpuTime {
+    type Output = CpuTime;
+    fn add(self, other: CpuTime) -> CpuTime {
+        CpuTime { user_ns: self.user_ns + other.user_ns, system_ns: self.system_ns + other.system_ns }
+    }
 }
 
 impl<A: Arch> Task<A> {
@@ -91,6 +152,7 @@ impl<A: Arch> Task<A> {
             sched: IrqSpinLock::new(SchedFields { state: TaskState::Blocked, on_rq: false }),
             on_cpu: AtomicBool::new(false),
             cpu: AtomicUsize::new(0),
+            cpu_time: CpuTimeCounters::default(),
             context,
         })
     }

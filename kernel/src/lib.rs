@@ -16,7 +16,11 @@ extern crate alloc;
 
 mod console;
 mod elf_loader;
+mod files;
+mod limits;
 pub mod process;
+mod random;
+mod signals;
 pub mod smp;
 mod syscalls;
 

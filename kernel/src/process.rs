@@ -41,6 +41,37 @@ pub struct Process {
     finished: AtomicBool,
     /// The unimplemented system calls the process has tried, one bit per number (each is reported once).
     unimplemented_syscalls_reported: [AtomicU64; UNIMPLEMENTED_SYSCALL_WORDS],
+    // --- The Linux process state of the system calls (files.rs, signals.rs, limits.rs) ---
+    /// The file-descriptor table (0, 1, 2: the console).
+    pub(crate) files: IrqSpinLock<Arm64, crate::files::FileTable>,
+    /// Signal dispositions and process-directed pending signals.
+    pub(crate) signals: IrqSpinLock<Arm64, crate::signals::ProcessSignals>,
+    /// Resource limits (getrlimit/setrlimit/prlimit64).
+    pub(crate) limits: IrqSpinLock<Arm64, crate::limits::ResourceLimits>,
+    /// CPU time of the threads that exited (the live ones are asked from the scheduler).
+    exited_threads_cpu_time: IrqSpinLock<Arm64, core_sched::CpuTime>,
+}
+
+/// The per-thread Linux state of the system calls: signal mask, pending signals, alternate stack, and the
+/// addresses registered with set_tid_address and set_robust_list (kept for the threads work, which uses them
+/// at exit).
+pub(crate) struct ThreadState {
+    /// Signal mask, thread-directed pending signals and the alternate signal stack.
+    pub(crate) signals: IrqSpinLock<Arm64, crate::signals::ThreadSignals>,
+    /// The address registered with set_tid_address (cleared and woken at exit, by the threads work).
+    pub(crate) clear_child_tid: AtomicU64,
+    /// The robust-futex list head registered with set_robust_list.
+    pub(crate) robust_list_head: AtomicU64,
+}
+
+impl Default for ThreadState {
+    fn default() -> Self {
+        Self {
+            signals: IrqSpinLock::new(crate::signals::ThreadSignals::default()),
+            clear_child_tid: AtomicU64::new(0),
+            robust_list_head: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Words of `Process::unimplemented_syscalls_reported`: one bit per Linux system call number, plus a last bit
@@ -109,10 +140,11 @@ impl Process {
     }
 }
 
-/// A live user thread: its process and its task.
+/// A live user thread: its process, its task and its system-call state.
 struct ThreadEntry {
     process: Arc<Process>,
     task: Arc<KernelTask>,
+    state: Arc<ThreadState>,
 }
 
 /// Thread id -> its entry. Kernel threads are not in here.
@@ -144,6 +176,58 @@ pub fn process_of(tid: u32) -> Option<Arc<Process>> {
 /// The task of user thread `tid`.
 pub fn thread_task(tid: u32) -> Option<Arc<KernelTask>> {
     THREADS.lock().get(&tid).map(|entry| entry.task.clone())
+}
+
+/// The system-call state of the running thread, `None` for a kernel thread.
+pub(crate) fn current_thread_state() -> Option<Arc<ThreadState>> {
+    let tid = SCHED.current().id().0;
+    THREADS.lock().get(&tid).map(|entry| entry.state.clone())
+}
+
+/// The state of user thread `tid` and its process.
+pub(crate) fn thread_state(tid: u32) -> Option<(Arc<Process>, Arc<ThreadState>)> {
+    THREADS.lock().get(&tid).map(|entry| (entry.process.clone(), entry.state.clone()))
+}
+
+/// The threads of process `pid` that are alive: id, task and state.
+pub(crate) fn threads_of(pid: u32) -> alloc::vec::Vec<(u32, Arc<KernelTask>, Arc<ThreadState>)> {
+    THREADS
+        .lock()
+        .iter()
+        .filter(|(_, entry)| entry.process.pid == pid)
+        .map(|(&tid, entry)| (tid, entry.task.clone(), entry.state.clone()))
+        .collect()
+}
+
+/// The live processes (those with a thread alive), by pid.
+pub fn live_processes() -> BTreeMap<u32, Arc<Process>> {
+    THREADS.lock().values().map(|entry| (entry.process.pid, entry.process.clone())).collect()
+}
+
+/// How many user threads are alive.
+pub fn live_thread_count() -> usize {
+    THREADS.lock().len()
+}
+
+impl Process {
+    /// Ends the process with `status` (a fatal signal), unless it is already ending; returns whether this call
+    /// decided its status. Its threads exit at their next kernel entry (sleepers are woken for it).
+    pub fn terminate(&self, status: i32) -> bool {
+        if self.exiting.load(Ordering::Relaxed) {
+            return false;
+        }
+        // The status before the flag: a thread that sees the flag and exits must find the status set.
+        self.exit_status.store(status, Ordering::Relaxed);
+        !self.begin_group_exit()
+    }
+
+    /// The CPU time of every thread, the exited ones included.
+    pub fn cpu_time(&self) -> core_sched::CpuTime {
+        let live = threads_of(self.pid)
+            .iter()
+            .fold(core_sched::CpuTime::default(), |sum, (_, task, _)| sum + SCHED.cpu_time(task));
+        *self.exited_threads_cpu_time.lock() + live
+    }
 }
 
 /// Every CPU online, as a core-sched set.
@@ -191,9 +275,14 @@ pub fn spawn_process_with_affinity(
         exiting: AtomicBool::new(false),
         finished: AtomicBool::new(false),
         unimplemented_syscalls_reported: [const { AtomicU64::new(0) }; UNIMPLEMENTED_SYSCALL_WORDS],
+        files: IrqSpinLock::new(crate::files::FileTable::with_console()),
+        signals: IrqSpinLock::new(crate::signals::ProcessSignals::default()),
+        limits: IrqSpinLock::new(crate::limits::ResourceLimits::default()),
+        exited_threads_cpu_time: IrqSpinLock::new(core_sched::CpuTime::default()),
     });
     let task = Task::new_user(TaskId(pid), mm, affinity, context);
-    THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone() });
+    let state = Arc::new(ThreadState::default());
+    THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone(), state });
     SCHED.spawn(task, cpu_hint).map_err(|error| alloc::format!("cannot schedule it: {error:?}"))?;
     Ok(process)
 }
@@ -210,7 +299,13 @@ pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer:
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
     process.threads_alive.fetch_add(1, Ordering::Relaxed);
-    THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone() });
+    // Like Linux's clone: the new thread inherits the signal mask; pending signals and the alternate stack
+    // (with CLONE_VM) start empty.
+    let state = Arc::new(ThreadState::default());
+    if let Some(parent_state) = current_thread_state() {
+        state.signals.lock().mask = parent_state.signals.lock().mask;
+    }
+    THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone(), state });
     if let Err(error) = SCHED.spawn(task, None) {
         process.threads_alive.fetch_sub(1, Ordering::Relaxed);
         let _removed = THREADS.lock().remove(&tid);
@@ -224,7 +319,13 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     let tid = SCHED.current().id().0;
     // Taken out first: the lock's guard must not live through the `if let` body.
     let entry = THREADS.lock().remove(&tid);
-    if let Some(ThreadEntry { process, task }) = entry {
+    if let Some(ThreadEntry { process, task, state }) = entry {
+        let spent = SCHED.cpu_time(&task);
+        {
+            let mut exited = process.exited_threads_cpu_time.lock();
+            *exited = *exited + spent;
+        }
+        drop(state);
         // The first exit_group (or fault) decides the status; before it, the last exit() does.
         let status_is_decided =
             if whole_process { process.begin_group_exit() } else { process.exiting.load(Ordering::Relaxed) };

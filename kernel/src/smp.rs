@@ -249,6 +249,7 @@ fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
         Interrupt::Scheduler(kind) => crate::process::SCHED.handle_ipi(kind),
         Interrupt::Timer => {
             let info = &CPUS[me];
+            crate::process::SCHED.account_tick(frame.returns_to_user());
             crate::process::SCHED.tick();
             crate::process::wake_sleepers();
             info.timer_ticks.fetch_add(1, Ordering::Relaxed);

@@ -21,6 +21,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_faults_kill_only_the_task", run: faults },
     Test { name: "user_cannot_execute_kernel_memory_and_sigbus_on_misaligned_sp", run: hardening },
+    Test { name: "user_signals_default_actions_end_the_process", run: signals },
     Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
@@ -149,6 +150,13 @@ fn hello() -> Result<(), String> {
 
 fn syscalls() -> Result<(), String> {
     run_expecting(&["syscalls"], 0)
+}
+
+fn signals() -> Result<(), String> {
+    for (mode, status) in [("abort", 134), ("handler", 138), ("term", 143)] {
+        run_expecting(&["signals", mode], status).map_err(|error| format!("{mode}: {error}"))?;
+    }
+    Ok(())
 }
 
 fn isolation() -> Result<(), String> {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The programs of `user/src/bin`.
 pub const BUILTIN_PROGRAMS: &[&str] =
-    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox", "bench"];
+    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox", "bench", "signals"];
 
 /// A `--user 'PATH [ARG...]'` command line.
 pub struct UserCommand {

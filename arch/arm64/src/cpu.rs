@@ -117,8 +117,12 @@ pub fn counter() -> u64 {
 
 /// Nanoseconds since the counter started.
 pub fn now_ns() -> u64 {
-    let ticks = counter() as u128;
-    (ticks * 1_000_000_000 / counter_frequency().max(1) as u128) as u64
+    counter_ticks_to_ns(counter())
+}
+
+/// Nanoseconds in `ticks` of the generic counter.
+pub fn counter_ticks_to_ns(ticks: u64) -> u64 {
+    (ticks as u128 * 1_000_000_000 / counter_frequency().max(1) as u128) as u64
 }
 
 /// Writes the 32-bit `value` at `address` with a plain store: used only by the deliberately faulting test build,

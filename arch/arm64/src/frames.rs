@@ -54,6 +54,13 @@ pub fn free(frame_phys: usize) {
     FRAMES_IN_USE.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Frames the allocator manages in all (handed out or not), for `sysinfo`.
+pub fn total() -> usize {
+    let frames = FRAMES.lock();
+    let never_handed_out = (frames.end.saturating_sub(frames.next)) / PAGE_SIZE;
+    never_handed_out + frames.free.len() + in_use()
+}
+
 /// Frames currently handed out (for leak checks).
 pub fn in_use() -> usize {
     FRAMES_IN_USE.load(Ordering::Relaxed)

@@ -65,6 +65,16 @@ impl Arch for Arm64 {
         crate::cpu::now_ns()
     }
 
+    // The raw counter on the switch path; the 128-bit division of now_ns happens only when a process reads its
+    // CPU time.
+    fn cpu_time_stamp() -> u64 {
+        crate::cpu::counter()
+    }
+
+    fn cpu_time_stamps_to_ns(stamps: u64) -> u64 {
+        crate::cpu::counter_ticks_to_ns(stamps)
+    }
+
     fn cpu_relax() {
         crate::cpu::cpu_relax();
     }

@@ -348,3 +348,37 @@ fn current_and_block_current_read_the_cpu_id_with_interrupts_masked() {
     assert_eq!(task.state(), TaskState::Blocked);
     assert!(sched.current().is_kernel_thread() && !Arc::ptr_eq(&sched.current(), &task));
 }
+
+#[test]
+fn cpu_time_is_accounted_at_switches_and_split_by_tick_samples() {
+    let sched = setup(1);
+    let mm = new_mm(10);
+    let first = user(11, mm.clone(), CpuSet::single(0));
+    let second = user(12, mm.mmget(), CpuSet::single(0));
+    sched.spawn(first.clone(), Some(0)).unwrap();
+    sched.spawn(second.clone(), Some(0)).unwrap();
+    sched.schedule();
+    assert_eq!(sched.current().id(), first.id());
+    // The mock clock advances 1 ms per reading: each tick and each switch reads it once.
+    sched.account_tick(true);
+    sched.account_tick(true);
+    sched.account_tick(false);
+    sched.schedule();
+    assert_eq!(sched.current().id(), second.id());
+    let first_time = sched.cpu_time(&first);
+    assert_eq!(first_time.total_ns(), 4_000_000, "from switch-in to switch-out, over three ticks");
+    assert_eq!(first_time.system_ns, first_time.total_ns() / 3, "one of three samples was in the kernel");
+    assert_eq!(sched.cpu_time(&first), first_time, "a task that does not run does not gain time");
+    // The running task's time includes its current stretch (one reading for cpu_time itself).
+    assert_eq!(sched.cpu_time(&second).total_ns(), 1_000_000);
+    assert_eq!(sched.cpu_time(&second).system_ns, 0, "no sample at all counts as user time, as in Linux");
+}
+
+#[test]
+fn cpu_time_split_follows_linux_cputime_adjust() {
+    use crate::CpuTime;
+    assert_eq!(CpuTime::split(900, 0, 0), CpuTime { user_ns: 900, system_ns: 0 });
+    assert_eq!(CpuTime::split(900, 0, 5), CpuTime { user_ns: 0, system_ns: 900 });
+    assert_eq!(CpuTime::split(900, 2, 1), CpuTime { user_ns: 600, system_ns: 300 });
+    assert_eq!(CpuTime::split(u64::MAX, 1, 1).total_ns(), u64::MAX, "no overflow in the ratio");
+}

@@ -9,7 +9,11 @@
 
 mod fd;
 mod membarrier;
+mod poll;
+mod resource;
 mod sched;
+mod signal;
+mod system;
 mod thread;
 mod time;
 mod user_memory;
@@ -20,7 +24,7 @@ use arch_arm64::exceptions::{TrapFrame, UserTrap};
 
 use crate::println;
 use crate::process::{self, SCHED};
-pub use user_memory::{UserPtr, UserSlice};
+pub use user_memory::{UserCString, UserPtr, UserSlice};
 
 /// Entry from the exception vectors for every synchronous exception taken from EL0.
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
@@ -41,14 +45,60 @@ pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
 
 /// The handler of system call `number`, by number.
 fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usize, Errno> {
-    let [a0, a1, a2, a3, _, _] = arguments;
+    let [a0, a1, a2, a3, a4, a5] = arguments;
     match number {
+        // Descriptors (the console as 0, 1, 2).
         nr::WRITE => fd::write(a0, UserSlice::new(a1, a2)),
+        nr::WRITEV => fd::writev(a0, a1, a2),
+        nr::READ => fd::read(a0, UserSlice::new(a1, a2)),
+        nr::READV => fd::readv(a0, a1, a2),
+        nr::CLOSE => fd::close(a0),
+        nr::DUP => fd::dup(a0),
+        nr::DUP3 => fd::dup3(a0, a1, a2),
+        nr::FCNTL => fd::fcntl(a0, a1, a2),
+        nr::IOCTL => fd::ioctl(a0, a1, a2),
+        nr::FSTAT => fd::fstat(a0, UserPtr::new(a1)),
+        nr::NEWFSTATAT => fd::newfstatat(a0, UserCString::new(a1), UserPtr::new(a2), a3),
+        nr::OPENAT => fd::openat(UserCString::new(a1)),
+        nr::READLINKAT => fd::readlinkat(UserCString::new(a1), a3),
+        nr::FACCESSAT => fd::faccessat(UserCString::new(a1), a2, 0),
+        nr::FACCESSAT2 => fd::faccessat(UserCString::new(a1), a2, a3),
+        nr::PPOLL => poll::ppoll(a0, a1, UserPtr::new(a2), a3, a4),
+        nr::PSELECT6 => poll::pselect6(a0, [a1, a2, a3], UserPtr::new(a4), a5),
+        // Processes, threads and the system.
         nr::EXIT => thread::exit(a0 as i32),
         nr::EXIT_GROUP => thread::exit_group(a0 as i32),
+        nr::SET_TID_ADDRESS => thread::set_tid_address(a0),
+        nr::SET_ROBUST_LIST => thread::set_robust_list(a0, a1),
+        nr::GET_ROBUST_LIST => thread::get_robust_list(a0, UserPtr::new(a1), UserPtr::new(a2)),
+        nr::UNAME => system::uname(UserPtr::new(a0)),
+        nr::GETPPID => system::getppid(),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => system::root_id(),
+        nr::GETGROUPS => system::getgroups(a0),
+        nr::SYSINFO => system::sysinfo(UserPtr::new(a0)),
+        nr::GETRANDOM => system::getrandom(UserSlice::new(a0, a1), a2),
+        nr::PRLIMIT64 => resource::prlimit64(a0, a1, UserPtr::new(a2), UserPtr::new(a3)),
+        nr::GETRLIMIT => resource::getrlimit(a0, UserPtr::new(a1)),
+        nr::SETRLIMIT => resource::setrlimit(a0, UserPtr::new(a1)),
+        nr::GETRUSAGE => resource::getrusage(a0, UserPtr::new(a1)),
+        nr::TIMES => resource::times(UserPtr::new(a0)),
+        // Signals.
+        nr::RT_SIGACTION => signal::rt_sigaction(a0, UserPtr::new(a1), UserPtr::new(a2), a3),
+        nr::RT_SIGPROCMASK => signal::rt_sigprocmask(a0, UserPtr::new(a1), UserPtr::new(a2), a3),
+        nr::RT_SIGPENDING => signal::rt_sigpending(UserSlice::new(a0, a1), a1),
+        nr::SIGALTSTACK => signal::sigaltstack(UserPtr::new(a0), UserPtr::new(a1)),
+        nr::KILL => signal::kill(a0, a1),
+        nr::TGKILL => signal::tgkill(a0, a1, a2),
+        nr::TKILL => signal::tkill(a0, a1),
+        // Time.
         nr::NANOSLEEP => time::nanosleep(UserPtr::new(a0)),
+        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(a0, a1, UserPtr::new(a2)),
         nr::CLOCK_GETTIME => time::clock_gettime(a0, UserPtr::new(a1)),
+        nr::CLOCK_GETRES => time::clock_getres(a0, UserPtr::new(a1)),
+        nr::GETTIMEOFDAY => time::gettimeofday(UserPtr::new(a0), UserPtr::new(a1)),
+        // Scheduling.
         nr::SCHED_SETAFFINITY => sched::sched_setaffinity(a0, a1, a2),
+        nr::SCHED_GETAFFINITY => sched::sched_getaffinity(a0, a1, a2),
         nr::SCHED_YIELD => sched::sched_yield(),
         nr::GETCPU => sched::getcpu(UserPtr::new(a0), UserPtr::new(a1)),
         nr::GETPID => thread::getpid(),

@@ -30,6 +30,24 @@ pub fn sched_setaffinity(tid: u64, length: u64, mask: u64) -> Result<usize, Errn
     Ok(0)
 }
 
+/// `sched_getaffinity(tid, length, mask)`: the CPUs thread `tid` (0: the caller) may run on, as one 64-bit
+/// word (arm64's `cpumask_size()` for up to 64 CPUs); EINVAL when `length` is not a multiple of 8 or too
+/// small for the CPU count. Returns the bytes written.
+pub fn sched_getaffinity(tid: u64, length: u64, mask: u64) -> Result<usize, Errno> {
+    const MASK_BYTES: u64 = 8;
+    if !length.is_multiple_of(MASK_BYTES) || length * 8 < core_sched::MAX_CPUS as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let task = if tid == 0 {
+        SCHED.current()
+    } else {
+        process::thread_task(u32::try_from(tid).map_err(|_| Errno::ESRCH)?).ok_or(Errno::ESRCH)?
+    };
+    let cpus = task.affinity().0 & SCHED.online_cpus().0;
+    UserSlice::new(mask, MASK_BYTES).write(&cpus.to_le_bytes())?;
+    Ok(MASK_BYTES as usize)
+}
+
 /// A thread of the caller's process by id (Linux would accept any thread the caller may see).
 fn find_thread(tid: u32) -> Option<Arc<process::KernelTask>> {
     let caller = process::current_process()?;

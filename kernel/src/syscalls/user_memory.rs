@@ -25,11 +25,26 @@ fn memory_errno(error: MemoryError) -> Errno {
     }
 }
 
+/// Linux's arm64 `TASK_SIZE` (48-bit user addresses): what `access_ok` compares against.
+const USER_ADDRESS_LIMIT: usize = 1 << 48;
+
+/// A zero-length access touches nothing, so Linux accepts any user address for it (`write(fd, p, 0)` is 0
+/// even for a dangling `p`), but still rejects a kernel one.
+fn empty_access(address: usize, length: usize) -> Option<Result<(), Errno>> {
+    (length == 0).then_some(if address < USER_ADDRESS_LIMIT { Ok(()) } else { Err(Errno::EFAULT) })
+}
+
 fn copy_from_user(address: usize, buffer: &mut [u8]) -> Result<(), Errno> {
+    if let Some(result) = empty_access(address, buffer.len()) {
+        return result;
+    }
     current_mm()?.arch().copy_from_user(address, buffer).map_err(memory_errno)
 }
 
 fn copy_to_user(address: usize, bytes: &[u8]) -> Result<(), Errno> {
+    if let Some(result) = empty_access(address, bytes.len()) {
+        return result;
+    }
     current_mm()?.arch().copy_to_user(address, bytes).map_err(memory_errno)
 }
 
@@ -77,6 +92,17 @@ impl UserSlice {
         Self { address: address as usize, length: length as usize }
     }
 
+    /// Its length in bytes.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    /// The part from `offset` on (empty if `offset` is past the end).
+    pub fn offset(&self, offset: usize) -> Self {
+        let offset = offset.min(self.length);
+        Self { address: self.address.wrapping_add(offset), length: self.length - offset }
+    }
+
     /// The first `length` bytes of it (or all of it, if shorter).
     pub fn prefix(&self, length: usize) -> Self {
         Self { address: self.address, length: self.length.min(length) }
@@ -105,3 +131,42 @@ impl UserSlice {
         copy_to_user(self.address, bytes)
     }
 }
+
+/// A NUL-terminated string in the calling process's memory (a path), read up to `PATH_MAX`.
+#[derive(Debug)]
+pub struct UserCString {
+    address: usize,
+}
+
+/// Linux's `PATH_MAX`, the NUL included.
+const PATH_MAX: usize = 4096;
+
+impl UserCString {
+    /// The pointer a system call received; nothing is accessed yet.
+    pub fn new(address: u64) -> Self {
+        Self { address: address as usize }
+    }
+
+    /// Copies the string in (without its NUL): EFAULT if it runs into unmapped memory before its end,
+    /// ENAMETOOLONG if it has no NUL within `PATH_MAX` bytes. Copied page by page, so that a string ending just
+    /// before an unmapped page is read.
+    pub fn read(&self) -> Result<Vec<u8>, Errno> {
+        let mut text = Vec::new();
+        let mut address = self.address;
+        while text.len() < PATH_MAX {
+            let to_page_end = PAGE_SIZE - address % PAGE_SIZE;
+            let mut chunk = alloc::vec![0u8; to_page_end.min(PATH_MAX - text.len())];
+            copy_from_user(address, &mut chunk)?;
+            if let Some(end) = chunk.iter().position(|&byte| byte == 0) {
+                text.extend_from_slice(&chunk[..end]);
+                return Ok(text);
+            }
+            text.extend_from_slice(&chunk);
+            address = address.checked_add(chunk.len()).ok_or(Errno::EFAULT)?;
+        }
+        Err(Errno::ENAMETOOLONG)
+    }
+}
+
+/// The unit of user memory mappings.
+const PAGE_SIZE: usize = 4096;
