@@ -24,6 +24,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
+    Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
     Test { name: "membarrier_conformance_single_thread", run: membarrier_single },
@@ -327,6 +328,37 @@ fn no_leaks() -> Result<(), String> {
     // 60 processes and 100 threads ran: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
     if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {
         return Err(format!("heap {heap_before} -> {heap_after}, frames {frames_before} -> {frames_after}"));
+    }
+    Ok(())
+}
+
+/// `threads limit`: a process clones sleeping threads until clone fails; it must fail with EAGAIN near the
+/// thread limit (not panic the kernel, as it did when kernel stacks came from the heap), and when the process is
+/// gone every kernel stack, page frame and heap byte must be back. The first run is a warm-up: it grows the
+/// kernel's own lists (run queue, sleepers) to their size for that many threads, which they keep.
+fn thread_limit() -> Result<(), String> {
+    let limit = process::threads_max();
+    // Tasks that may exist besides the program's threads: the payload's own and a few the harness leaves.
+    let minimum = format!("{}", limit.saturating_sub(32));
+    let run = || -> Result<(), String> {
+        let process = start(&["threads", "limit", minimum.as_str()])?;
+        match wait_all(&[process], 300_000)?[0] {
+            0 => Ok(()),
+            status => Err(format!("threads limit exited with {status} (threads-max {limit})")),
+        }
+    };
+    run()?;
+    run_on_every_cpu()?;
+    let before = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
+    run()?;
+    run_on_every_cpu()?;
+    let after = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
+    println!(
+        "  threads-max {limit}; heap {} -> {} bytes, page frames {} -> {}, kernel stacks {} -> {}",
+        before.0, after.0, before.1, after.1, before.2, after.2
+    );
+    if after.0 > before.0 + 16 * 1024 || after.1 > before.1 || after.2 > before.2 {
+        return Err(format!("leak after the thread limit: {before:?} -> {after:?} (heap, frames, stacks)"));
     }
     Ok(())
 }

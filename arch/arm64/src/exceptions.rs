@@ -333,7 +333,8 @@ extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
         },
         VectorKind::KernelSync => kernel_fault("kernel fault", Syndrome::read(), frame),
         VectorKind::KernelStackOverflow => {
-            let stack_pointer = aarch64_cpu::registers::TPIDRRO_EL0.get();
+            // vectors.s saved SP after making room for a frame: add it back for the SP at the exception.
+            let stack_pointer = aarch64_cpu::registers::TPIDRRO_EL0.get() + TrapFrame::SIZE as u64;
             let overflow = KernelStackOverflow {
                 task_id: crate::kernel_stacks::owner_of(stack_pointer as usize),
                 cpu: crate::cpu::cpu_id(),
