@@ -57,7 +57,8 @@ static PAYLOAD: spin::Once<Payload> = spin::Once::new();
 /// registers, its entry in the thread table: about 1.5 KiB) at the thread limit (`process::threads_max`,
 /// RAM / 256 KiB) stays under a hundredth of RAM, which leaves the rest for everything else.
 fn heap_size(ram_end_phys: usize) -> usize {
-    let ram_after_image = ram_end_phys.saturating_sub(arch_arm64::layout::virt_to_phys(arch_arm64::layout::kernel_end()));
+    let ram_after_image =
+        ram_end_phys.saturating_sub(arch_arm64::layout::virt_to_phys(arch_arm64::layout::kernel_end()));
     (ram_after_image / 32).clamp(16 << 20, 256 << 20) & !(arch_arm64::layout::PAGE_SIZE - 1)
 }
 

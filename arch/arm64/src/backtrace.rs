@@ -12,10 +12,10 @@ const STACK_SPAN: usize = 64 * 1024;
 /// (mapped in the kernel stack area), else (a boot or emergency stack, in the image's BSS) up to 64 KiB above the
 /// stack pointer but not beyond the heap's end, all in the linear map of RAM.
 fn stack_bounds(stack_pointer: usize) -> core::ops::Range<usize> {
-    crate::kernel_stacks::allocated_stack_containing(stack_pointer)
-        .map_or_else(|| stack_pointer..(stack_pointer + STACK_SPAN).min(crate::heap::heap_end()), |stack| {
-            stack_pointer..stack.end
-        })
+    crate::kernel_stacks::allocated_stack_containing(stack_pointer).map_or_else(
+        || stack_pointer..(stack_pointer + STACK_SPAN).min(crate::heap::heap_end()),
+        |stack| stack_pointer..stack.end,
+    )
 }
 
 /// Call sites (return address minus one instruction) of the functions active on the current stack, innermost

@@ -78,8 +78,8 @@ impl TaskContext {
         frame.callee_saved[0] = entry as usize as u64; // x19
         frame.callee_saved[1] = argument as u64; // x20
         frame.callee_saved[11] = core::ptr::addr_of!(task_first_entry) as u64; // x30
-        // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
-        // user mode), so kernel code starts below it.
+                                                                               // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
+                                                                               // user mode), so kernel code starts below it.
         frame.stack_pointer = (stack.top() - TrapFrame::SIZE) as u64;
         Ok(Self { frame: UnsafeCell::new(frame), stack: Some(stack) })
     }

@@ -110,7 +110,11 @@ impl KernelStack {
         }
         OWNERS[slot].store(owner, Ordering::Relaxed);
         for (index, &frame) in frames.iter().enumerate() {
-            write_page_entry(slot, index, frame as u64 | crate::kernel_map::READ_WRITE | DESCRIPTOR_TABLE_OR_PAGE | DESCRIPTOR_VALID);
+            write_page_entry(
+                slot,
+                index,
+                frame as u64 | crate::kernel_map::READ_WRITE | DESCRIPTOR_TABLE_OR_PAGE | DESCRIPTOR_VALID,
+            );
         }
         // The entries are complete before the stack is used, on this core or (after the task is published
         // through the scheduler's locks) on another one; the ISB keeps this core from using a translation

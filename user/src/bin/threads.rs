@@ -157,7 +157,9 @@ fn thread_limit_test(name: &str, minimum: usize) -> i32 {
         }
     };
     let eagain = abi::errno::Errno::EAGAIN.to_syscall_return();
-    println!("{name}: clone failed after {created} threads with {error} (EAGAIN is {eagain}; at least {minimum} expected)");
+    println!(
+        "{name}: clone failed after {created} threads with {error} (EAGAIN is {eagain}; at least {minimum} expected)"
+    );
     if error != eagain || created < minimum {
         return 1;
     }
