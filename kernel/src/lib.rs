@@ -55,8 +55,16 @@ pub type Payload = fn() -> u32;
 
 static PAYLOAD: spin::Once<Payload> = spin::Once::new();
 
-/// Size of the kernel heap carved out of RAM right after the image.
-const HEAP_SIZE: usize = 16 << 20;
+/// Size of the kernel heap carved out of RAM right after the image: a thirty-second of the RAM after the image,
+/// at least 16 MiB and at most 256 MiB (32 MiB on QEMU virt's 1 GiB, 29 MiB on the Pi's 946 MiB). Kernel stacks
+/// and page tables come from page frames, not from the heap; what the heap holds per task (the task, its
+/// registers, its entry in the thread table: about 1.5 KiB) at the thread limit (`process::threads_max`,
+/// RAM / 256 KiB) stays under a hundredth of RAM, which leaves the rest for everything else.
+fn heap_size(ram_end_phys: usize) -> usize {
+    let ram_after_image =
+        ram_end_phys.saturating_sub(arch_arm64::layout::virt_to_phys(arch_arm64::layout::kernel_end()));
+    (ram_after_image / 32).clamp(16 << 20, 256 << 20) & !(arch_arm64::layout::PAGE_SIZE - 1)
+}
 
 /// Ends the run with `status`, through the board.
 fn finish(status: u32) -> ! {
@@ -82,7 +90,7 @@ pub fn start_primary(board: &'static Board, boot: BootInfo, payload: Payload) ->
         arch_arm64::cpu::mpidr(),
         arch_arm64::cpu::counter_frequency()
     );
-    arch_arm64::heap::init_after_kernel(HEAP_SIZE);
+    arch_arm64::heap::init_after_kernel(heap_size(board.ram_end_phys));
     arch_arm64::frames::init(arch_arm64::layout::virt_to_phys(arch_arm64::heap::heap_end()), board.ram_end_phys);
     smp::init_interrupts();
     smp::cpu_online(boot);

@@ -14,8 +14,6 @@ pub const STACK_LIMIT: u64 = 8 << 20;
 pub const NOFILE_SOFT: u64 = 1024;
 /// See [`NOFILE_SOFT`].
 pub const NOFILE_HARD: u64 = 4096;
-/// Threads per user: the kernel has no fixed table, so this is what Linux derives for a small machine.
-pub const NPROC_LIMIT: u64 = 4096;
 /// Locked memory: Linux's default (8 MiB since 5.16).
 const MEMLOCK_LIMIT: u64 = 8 << 20;
 /// Pending signals and POSIX message queue bytes: Linux's defaults for a small machine.
@@ -34,7 +32,10 @@ impl Default for ResourceLimits {
         let mut limits = [unlimited; RLIM_NLIMITS as usize];
         limits[RLIMIT_STACK as usize] = Rlimit { rlim_cur: STACK_LIMIT, rlim_max: RLIM_INFINITY };
         limits[RLIMIT_CORE as usize] = Rlimit { rlim_cur: 0, rlim_max: RLIM_INFINITY };
-        limits[RLIMIT_NPROC as usize] = Rlimit { rlim_cur: NPROC_LIMIT, rlim_max: NPROC_LIMIT };
+        // Threads: the kernel's real limit (kernel stacks; `threads_max`). Linux sets half of its threads-max per
+        // user; with one user (uid 0) and a kernel that enforces only the global limit, the global one is true.
+        let threads = crate::process::threads_max() as u64;
+        limits[RLIMIT_NPROC as usize] = Rlimit { rlim_cur: threads, rlim_max: threads };
         limits[RLIMIT_NOFILE as usize] = Rlimit { rlim_cur: NOFILE_SOFT, rlim_max: NOFILE_HARD };
         limits[RLIMIT_MEMLOCK as usize] = Rlimit { rlim_cur: MEMLOCK_LIMIT, rlim_max: MEMLOCK_LIMIT };
         limits[RLIMIT_AS as usize] = unlimited;

@@ -247,6 +247,19 @@ extern "C" fn user_task_first_entry(_argument: usize) -> ! {
     arch_arm64::context::enter_user(SCHED.current())
 }
 
+/// Heap left free when a task is created: below it, creation fails (EAGAIN), because the allocations that follow
+/// (the task itself, its thread-table entry, sleeper-list slots: a few KiB) are infallible.
+const TASK_HEAP_RESERVE: usize = 256 * 1024;
+
+/// A new task's registers and kernel stack, or EAGAIN at the thread limit ([`threads_max`]) or when page frames
+/// or heap run short, as Linux's clone.
+fn new_task_context(entry: extern "C" fn(usize) -> !, argument: usize, id: u32) -> Result<TaskContext, Errno> {
+    if arch_arm64::heap::free() < TASK_HEAP_RESERVE {
+        return Err(Errno::EAGAIN);
+    }
+    TaskContext::new_task(entry, argument, id).map_err(|_| Errno::EAGAIN)
+}
+
 /// Loads `image` as a new process with `argv` and makes its first thread runnable. Returns the process.
 pub fn spawn_process(image: &[u8], argv: &[&str], cpu_hint: Option<usize>) -> Result<Arc<Process>, String> {
     spawn_process_with_affinity(image, argv, cpu_hint, all_cpus())
@@ -261,8 +274,9 @@ pub fn spawn_process_with_affinity(
 ) -> Result<Arc<Process>, String> {
     let program = crate::elf_loader::load(image, argv).map_err(|error| alloc::format!("{error}"))?;
     let pid = next_id();
+    let mut context = new_task_context(user_task_first_entry, 0, pid)
+        .map_err(|_| String::from("cannot create its first thread: thread limit reached or out of memory"))?;
     let mm = Mm::new(MmId(pid), program.address_space);
-    let mut context = TaskContext::new_task(user_task_first_entry, 0);
     context.set_user_entry(program.entry, program.stack_pointer, [0; 3]);
     let process = Arc::new(Process {
         pid,
@@ -293,7 +307,8 @@ pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer:
     let process = current_process().ok_or(Errno::EINVAL)?;
     let mm = parent.mm().ok_or(Errno::EINVAL)?;
     let tid = next_id();
-    let mut context = TaskContext::new_task(user_task_first_entry, 0);
+    // EAGAIN at the thread limit or without memory for the stack, as Linux's clone.
+    let mut context = new_task_context(user_task_first_entry, 0, tid)?;
     context.set_user_frame_cloned_from(parent_frame, stack);
     context.inherit_current_fp_state();
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
@@ -421,11 +436,36 @@ pub fn kthread_unuse_mm() {
     SCHED.kthread_unuse_mm();
 }
 
+/// The most tasks (user threads and kernel threads, the per-core idle tasks aside) that can exist at once, Linux's
+/// `threads-max`: one kernel stack each, and at most an eighth of RAM for kernel stacks (the formula is in
+/// `arch_arm64::kernel_stacks`). Creating one more fails with EAGAIN (clone, kernel threads) or an error
+/// (spawn_process). What RLIMIT_NPROC and sysinfo report.
+pub fn threads_max() -> usize {
+    arch_arm64::kernel_stacks::capacity()
+}
+
+/// A kernel stack overflow, from the exception vector on the core's emergency stack: names the task and ends
+/// the run as a kernel bug (panic, status 101). Allocates nothing and only tries the thread table's lock: the
+/// overflow may have happened anywhere, with any lock held.
+pub(crate) fn report_kernel_stack_overflow(overflow: &arch_arm64::exceptions::KernelStackOverflow) -> ! {
+    let threads = THREADS.try_lock();
+    let entry = overflow.task_id.zip(threads.as_ref()).and_then(|(tid, threads)| threads.get(&tid));
+    match (overflow.task_id, entry, threads.is_some()) {
+        (Some(tid), Some(entry), _) => panic!(
+            "kernel stack overflow in task {tid} (process {} '{}') {overflow}",
+            entry.process.pid, entry.process.name
+        ),
+        (Some(tid), None, true) => panic!("kernel stack overflow in task {tid} (kernel thread) {overflow}"),
+        (Some(tid), None, false) => panic!("kernel stack overflow in task {tid} {overflow}"),
+        (None, _, _) => panic!("kernel stack overflow in a task without a recorded id {overflow}"),
+    }
+}
+
 /// A kernel thread running `body(argument)` then exiting.
 pub fn spawn_kernel_thread(body: fn(usize), argument: usize, affinity: CpuSet) -> Result<Arc<KernelTask>, Errno> {
     let id = next_id();
+    let context = new_task_context(kernel_thread_first_entry, id as usize, id)?;
     KERNEL_THREAD_BODIES.lock().insert(id, (body, argument));
-    let context = TaskContext::new_task(kernel_thread_first_entry, id as usize);
     let task = Task::new_kernel_thread(TaskId(id), affinity, context);
     SCHED.spawn(task.clone(), None)?;
     Ok(task)

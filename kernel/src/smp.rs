@@ -56,6 +56,7 @@ pub(crate) fn init_interrupts() {
     arch_arm64::exceptions::set_handlers(Handlers {
         irq: handle_interrupt,
         user_trap: crate::syscalls::handle_user_trap,
+        kernel_stack_overflow: crate::process::report_kernel_stack_overflow,
     });
 }
 

@@ -33,7 +33,12 @@ mod user_programs {
 /// success.
 pub fn main() -> u32 {
     let status = if cfg!(feature = "test-fault") {
-        if tests::run_fault_test() {
+        // The fault to take: KERNEL_FAULT_KIND at build time (xtask sets it), a write to kernel text by default.
+        let passed = match option_env!("KERNEL_FAULT_KIND") {
+            Some("stack-overflow") => tests::run_stack_overflow_test(),
+            _ => tests::run_fault_test(),
+        };
+        if passed {
             0
         } else {
             1

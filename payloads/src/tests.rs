@@ -137,3 +137,26 @@ pub fn run_fault_test() -> bool {
     println!("the write to kernel text went through: the fault was NOT taken");
     false
 }
+
+/// The stack-overflow fault build (`KERNEL_FAULT_KIND=stack-overflow`): this kernel thread (the payload's) recurses
+/// without bound; it must hit the unmapped guard page below its kernel stack and end the run with the report
+/// "kernel stack overflow in task N (...)" and a failure status, instead of writing below its stack. Returning
+/// means the recursion was stopped by something else.
+pub fn run_stack_overflow_test() -> bool {
+    println!("test kernel_stack_overflow_is_reported: recursing without bound in a kernel thread");
+    let depth = recurse_without_bound(0);
+    println!("the recursion returned at depth {depth}: the overflow was NOT caught");
+    false
+}
+
+/// 256 bytes of locals per call, used after the recursive call, so that the compiler can neither drop them nor
+/// turn the recursion into a loop.
+#[inline(never)]
+fn recurse_without_bound(depth: u64) -> u64 {
+    let mut locals = [depth; 32];
+    core::hint::black_box(&mut locals);
+    if core::hint::black_box(depth) == u64::MAX {
+        return depth;
+    }
+    recurse_without_bound(depth + 1).wrapping_add(locals[1])
+}

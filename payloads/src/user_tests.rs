@@ -26,6 +26,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
+    Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
     Test { name: "membarrier_conformance_single_thread", run: membarrier_single },
@@ -414,6 +415,37 @@ fn memory_free_at_exit() -> Result<(), String> {
     run_on_every_cpu()?;
     if !mm.is_freed() || mm.arch().owned_frames() != 0 {
         return Err(format!("the hog's mm was not freed after every CPU switched away: {mm:?}"));
+    }
+    Ok(())
+}
+
+/// `threads limit`: a process clones sleeping threads until clone fails; it must fail with EAGAIN near the
+/// thread limit (not panic the kernel, as it did when kernel stacks came from the heap), and when the process is
+/// gone every kernel stack, page frame and heap byte must be back. The first run is a warm-up: it grows the
+/// kernel's own lists (run queue, sleepers) to their size for that many threads, which they keep.
+fn thread_limit() -> Result<(), String> {
+    let limit = process::threads_max();
+    // Tasks that may exist besides the program's threads: the payload's own and a few the harness leaves.
+    let minimum = format!("{}", limit.saturating_sub(32));
+    let run = || -> Result<(), String> {
+        let process = start(&["threads", "limit", minimum.as_str()])?;
+        match wait_all(&[process], 300_000)?[0] {
+            0 => Ok(()),
+            status => Err(format!("threads limit exited with {status} (threads-max {limit})")),
+        }
+    };
+    run()?;
+    run_on_every_cpu()?;
+    let before = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
+    run()?;
+    run_on_every_cpu()?;
+    let after = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
+    println!(
+        "  threads-max {limit}; heap {} -> {} bytes, page frames {} -> {}, kernel stacks {} -> {}",
+        before.0, after.0, before.1, after.1, before.2, after.2
+    );
+    if after.0 > before.0 + 16 * 1024 || after.1 > before.1 || after.2 > before.2 {
+        return Err(format!("leak after the thread limit: {before:?} -> {after:?} (heap, frames, stacks)"));
     }
     Ok(())
 }

@@ -148,6 +148,13 @@ pub fn kernel_fault_reported(console: &[String]) -> bool {
         && any(&|line| line.contains("called from") && line.contains("main_thread"))
 }
 
+/// The stack-overflow fault build's report: the panic line, then its message naming the task whose kernel stack
+/// overflowed.
+pub fn kernel_stack_overflow_reported(console: &[String]) -> bool {
+    let any = |matches: &dyn Fn(&str) -> bool| console.iter().any(|line| matches(line));
+    any(&|line| line.contains("KERNEL PANIC")) && any(&|line| line.contains("kernel stack overflow in task"))
+}
+
 /// The plugin's barrier-audit line: (switches into a registered mm checked, those without a full barrier
 /// before the first user instruction).
 pub fn parse_barrier_audit(plugin_report: &str) -> Option<(u64, u64)> {
@@ -309,6 +316,19 @@ mod tests {
         let no_summary = lines(&format!("test a ... ok\n{BROKEN_LITMUS}\nKERNEL PANIC on CPU 1: x\n"));
         assert_eq!(BrokenVariantRun::judge(&no_summary, false), BrokenVariantRun::DidNotRunThrough);
         assert_eq!(BrokenVariantRun::DidNotRunThrough.observation(), None);
+    }
+
+    #[test]
+    fn recognises_the_kernel_stack_overflow_report() {
+        let report = lines(
+            "test kernel_stack_overflow_is_reported: recursing without bound in a kernel thread\nKERNEL PANIC on \
+             CPU 0: panicked at kernel/src/process.rs:323:36:\nkernel stack overflow in task 5 (kernel thread) on \
+             CPU 0: SP 0xffffffc000007f20 in the guard page, ELR 0xffffff8040200630, FAR 0xffffffc000007f38\n",
+        );
+        assert!(kernel_stack_overflow_reported(&report));
+        assert!(!kernel_stack_overflow_reported(&report[..2]));
+        assert!(!kernel_stack_overflow_reported(&report[2..]));
+        assert!(!kernel_stack_overflow_reported(&lines("KERNEL PANIC on CPU 0: kernel fault\n")));
     }
 
     #[test]

@@ -15,6 +15,8 @@ enum Expect {
     SuitePasses,
     /// The deliberately faulting build: a failure status and the kernel fault report.
     KernelFaultReported,
+    /// The faulting build with `KERNEL_FAULT_KIND=stack-overflow`: a failure status and the stack overflow report.
+    KernelStackOverflowReported,
     /// The BROKEN barrier variant: every test but the ordering one must pass; the ordering result is reported.
     BrokenVariantRuns,
 }
@@ -68,10 +70,12 @@ pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
         // reported below (and its teeth are checked by the barrier audit).
         suite(Board::QemuVirt, Barrier::NoneBroken, Payload::Tests, Expect::BrokenVariantRuns, Some(virt_iterations)),
         suite(Board::QemuVirt, Barrier::Arm64, Payload::Fault, Expect::KernelFaultReported, None),
+        suite(Board::QemuVirt, Barrier::Arm64, Payload::Fault, Expect::KernelStackOverflowReported, None),
         // The same suites on QEMU raspi4b: BCM2711 memory map, spin-table bring-up, GIC-400, kernel8.img.
         suite(Board::Rpi4, Barrier::Arm64, Payload::Tests, Expect::SuitePasses, Some(rpi4_iterations)),
         suite(Board::Rpi4, Barrier::Generic, Payload::Tests, Expect::SuitePasses, Some(rpi4_iterations)),
         suite(Board::Rpi4, Barrier::Arm64, Payload::Fault, Expect::KernelFaultReported, None),
+        suite(Board::Rpi4, Barrier::Arm64, Payload::Fault, Expect::KernelStackOverflowReported, None),
     ];
     for suite in &suites {
         run_qemu_suite(suite, litmus_budget_ms, &mut totals)?;
@@ -130,8 +134,13 @@ fn run_qemu_suite(suite: &Suite, litmus_budget_ms: u64, totals: &mut Totals) -> 
     if let Some(iterations) = suite.litmus_iterations {
         build = build.with_setting("KERNEL_LITMUS_ITERATIONS", iterations);
     }
+    let mut payload_name = suite.payload.name().to_string();
+    if suite.expect == Expect::KernelStackOverflowReported {
+        build = build.with_setting("KERNEL_FAULT_KIND", "stack-overflow");
+        payload_name.push_str("-stack-overflow");
+    }
     let image = build.build()?;
-    let label = format!("{}/{}/{}", suite.variant.board.name(), suite.variant.barrier.name(), suite.payload.name());
+    let label = format!("{}/{}/{payload_name}", suite.variant.board.name(), suite.variant.barrier.name());
     let run = QemuRun {
         board: suite.variant.board,
         smp: 4,
@@ -185,16 +194,20 @@ fn run_qemu_suite(suite: &Suite, litmus_budget_ms: u64, totals: &mut Totals) -> 
                 totals.failures.push(format!("{label}: {why}\n{}", outcome.tail(25)));
             }
         }
-        Expect::KernelFaultReported => {
-            let reported = console::kernel_fault_reported(&outcome.console);
+        Expect::KernelFaultReported | Expect::KernelStackOverflowReported => {
+            let (reported, test_name) = if suite.expect == Expect::KernelFaultReported {
+                (console::kernel_fault_reported(&outcome.console), "kernel_fault_ends_run_with_report")
+            } else {
+                (console::kernel_stack_overflow_reported(&outcome.console), "kernel_stack_overflow_is_reported")
+            };
             let failed_status = !outcome.timed_out && outcome.exit_code.is_some_and(|code| code != 0);
             if reported && failed_status {
                 totals.passed += 1;
-                println!("  [{label}] test kernel_fault_ends_run_with_report ... ok (exit {:?})", outcome.exit_code);
+                println!("  [{label}] test {test_name} ... ok (exit {:?})", outcome.exit_code);
             } else {
                 totals.failed += 1;
                 totals.failures.push(format!(
-                    "{label}: expected a kernel fault report with a named call chain and a failure status, got exit {:?}\n{}",
+                    "{label}: expected the {test_name} report and a failure status, got exit {:?}\n{}",
                     outcome.exit_code,
                     outcome.tail(25)
                 ));

@@ -4,9 +4,19 @@
 /// Most frames a chain reports.
 pub const MAX_FRAMES: usize = 16;
 
-/// Largest kernel stack (boot stacks are 64 KiB, task stacks 32 KiB): a frame record further than this above
-/// the stack pointer does not belong to the current stack.
+/// Largest stack in the image (boot stacks are 64 KiB): a frame record further than this above the stack pointer
+/// does not belong to the current stack.
 const STACK_SPAN: usize = 64 * 1024;
+
+/// The part of the stack holding `stack_pointer` that the walk may read: the rest of a task's kernel stack
+/// (mapped in the kernel stack area), else (a boot or emergency stack, in the image's BSS) up to 64 KiB above the
+/// stack pointer but not beyond the heap's end, all in the linear map of RAM.
+fn stack_bounds(stack_pointer: usize) -> core::ops::Range<usize> {
+    crate::kernel_stacks::allocated_stack_containing(stack_pointer).map_or_else(
+        || stack_pointer..(stack_pointer + STACK_SPAN).min(crate::heap::heap_end()),
+        |stack| stack_pointer..stack.end,
+    )
+}
 
 /// Call sites (return address minus one instruction) of the functions active on the current stack, innermost
 /// first, starting with the caller of `call_chain`'s caller. The walk stops at the first record that is not on
@@ -26,19 +36,26 @@ pub fn call_chain() -> ([usize; MAX_FRAMES], usize) {
             options(nomem, nostack, preserves_flags)
         )
     };
-    // Every kernel stack lies in the image's BSS (boot stacks) or in the heap (task stacks), both below
-    // heap_end() and inside the linear map of RAM.
-    let highest = (stack_pointer + STACK_SPAN).min(crate::heap::heap_end());
+    let mut bounds = stack_bounds(stack_pointer);
     let mut call_sites = [0; MAX_FRAMES];
     let mut count = 0;
     let mut frame = frame_pointer;
     // The first record is call_chain's own: its return address is the call site in the caller, which is
     // skipped (the report starts at the function that asked for the chain).
     let mut skip = 1;
-    while count < MAX_FRAMES && frame >= stack_pointer && frame + 16 <= highest && frame.is_multiple_of(16) {
-        // SAFETY: `frame` is 16-byte aligned and [frame, frame + 16) lies between the stack pointer and
-        // min(sp + 64 KiB, heap_end()), which is mapped kernel RAM, so both reads are valid. A record that is
-        // not really one only yields a wrong address in a report, or ends the walk.
+    while count < MAX_FRAMES && frame.is_multiple_of(16) {
+        if !(frame >= bounds.start && frame + 16 <= bounds.end) {
+            // The chain may continue from an emergency stack (a stack overflow report) onto the task stack
+            // that overflowed, never elsewhere.
+            match crate::kernel_stacks::allocated_stack_containing(frame) {
+                Some(task_stack) if frame + 16 <= task_stack.end => bounds = task_stack,
+                _ => break,
+            }
+        }
+        // SAFETY: `frame` is 16-byte aligned and [frame, frame + 16) lies in mapped kernel memory: between the
+        // stack pointer and min(sp + 64 KiB, heap_end()) in the linear map, or in the mapped part of a task
+        // stack that is allocated (and stays so: the task runs here, or the run ends in a panic). A record that
+        // is not really one only yields a wrong address in a report, or ends the walk.
         let (previous, return_address) = unsafe {
             (core::ptr::read_volatile(frame as *const usize), core::ptr::read_volatile((frame + 8) as *const usize))
         };

@@ -1,8 +1,7 @@
 //! Per-task register state and kernel stacks, and the context switch itself (switch.s).
 
 use crate::exceptions::TrapFrame;
-use alloc::boxed::Box;
-use alloc::vec;
+use crate::kernel_stacks::{KernelStack, StackUnavailable};
 use core::cell::UnsafeCell;
 
 /// Registers preserved across `switch_context`, in switch.s's layout.
@@ -38,12 +37,18 @@ unsafe extern "C" {
 }
 
 /// Size of every task's kernel stack.
-pub const KERNEL_STACK_SIZE: usize = 32 * 1024;
+pub use crate::layout::KERNEL_STACK_SIZE;
 
 /// A task's saved registers and its kernel stack.
+///
+/// The stack is freed (unmapped, its frames returned) when the context is dropped, i.e. when the last
+/// reference to the task goes. A task never holds the last reference to itself while it runs: the run queue's
+/// `curr` does, and after its final switch away core-sched's pending switch does, until `finish_switch`, which
+/// runs on the next task's stack. So a stack is never freed under the core running on it.
 pub struct TaskContext {
     frame: UnsafeCell<SwitchFrame>,
-    stack: Box<[u128]>,
+    /// `None` for a core's boot flow (its idle task), which runs on its boot stack.
+    stack: Option<KernelStack>,
 }
 
 // SAFETY: the frame is written only by `switch_context` on the core that is switching the task out, and read
@@ -56,9 +61,12 @@ unsafe impl Send for TaskContext {}
 
 impl TaskContext {
     /// A task that starts by calling `entry(argument)` on a fresh kernel stack. `entry` must call core-sched's
-    /// `finish_switch()` first and never return.
-    pub fn new_task(entry: extern "C" fn(usize) -> !, argument: usize) -> Self {
-        let stack = vec![0u128; KERNEL_STACK_SIZE / 16].into_boxed_slice();
+    /// `finish_switch()` first and never return. `owner` is the task's id, which a stack overflow report names.
+    ///
+    /// # Errors
+    /// When the thread limit is reached or no page frames are left for the stack.
+    pub fn new_task(entry: extern "C" fn(usize) -> !, argument: usize, owner: u32) -> Result<Self, StackUnavailable> {
+        let stack = KernelStack::allocate(owner)?;
         let mut frame = SwitchFrame {
             callee_saved: [0; 12],
             stack_pointer: 0,
@@ -72,21 +80,31 @@ impl TaskContext {
         frame.callee_saved[11] = core::ptr::addr_of!(task_first_entry) as u64; // x30
                                                                                // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
                                                                                // user mode), so kernel code starts below it.
-        frame.stack_pointer = (stack.as_ptr() as usize + stack.len() * 16 - TrapFrame::SIZE) as u64;
-        Self { frame: UnsafeCell::new(frame), stack }
+        frame.stack_pointer = (stack.top() - TrapFrame::SIZE) as u64;
+        Ok(Self { frame: UnsafeCell::new(frame), stack: Some(stack) })
     }
 
     /// A context for a core's boot flow (its idle task): nothing to set up, the first switch away saves into it.
     pub fn for_boot_flow() -> Self {
-        let mut context = Self::new_task(unreachable_entry, 0);
-        context.stack = alloc::boxed::Box::new([]);
-        context
+        let frame = SwitchFrame {
+            callee_saved: [0; 12],
+            stack_pointer: 0,
+            thread_pointer: 0,
+            fpcr: 0,
+            fpsr: 0,
+            vector_registers: [0; 32],
+        };
+        Self { frame: UnsafeCell::new(frame), stack: None }
+    }
+
+    fn stack(&self) -> &KernelStack {
+        self.stack.as_ref().expect("a boot flow has no task stack and never enters user mode")
     }
 
     /// The TrapFrame slot at the top of this task's kernel stack: where an exception from EL0 saves the user
     /// registers, and what `enter_user` returns through.
     pub fn user_frame(&self) -> *mut TrapFrame {
-        (self.stack.as_ptr() as usize + self.stack.len() * 16 - TrapFrame::SIZE) as *mut TrapFrame
+        (self.stack().top() - TrapFrame::SIZE) as *mut TrapFrame
     }
 
     /// Sets up the first return to EL0 for a new user task: entry point, user stack pointer, argument registers.
@@ -122,10 +140,6 @@ impl TaskContext {
     }
 }
 
-extern "C" fn unreachable_entry(_: usize) -> ! {
-    panic!("a boot-flow context was entered as a new task")
-}
-
 /// Saves the running task's registers into `prev` and continues `next`; returns when `prev` is switched in again.
 ///
 /// # Safety
@@ -152,8 +166,7 @@ pub unsafe fn switch_context_raw(prev: *const TaskContext, next: *const TaskCont
 /// If the stack pointer is not inside `task`'s kernel stack, i.e. `task` is not the running task.
 pub fn enter_user(task: alloc::sync::Arc<core_sched::Task<crate::Arm64>>) -> ! {
     let context = task.context();
-    let stack_start = context.stack.as_ptr() as usize;
-    let stack_end = stack_start + context.stack.len() * 16;
+    let (stack_start, stack_end) = (context.stack().bottom(), context.stack().top());
     let stack_pointer: usize;
     // SAFETY: reads SP into a register; no memory or flag effects.
     unsafe { core::arch::asm!("mov {sp}, sp", sp = out(reg) stack_pointer, options(nomem, nostack, preserves_flags)) };

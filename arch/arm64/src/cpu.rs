@@ -9,6 +9,21 @@ pub const MAX_CPUS: usize = 4;
 // Every core brought up needs a run queue: core-sched sizes its per-CPU arrays with its own MAX_CPUS.
 const _: () = assert!(MAX_CPUS <= core_sched::MAX_CPUS, "arm64 brings up more cores than core-sched has run queues");
 
+/// log2 of the bytes of each core's emergency stack, where the exception vector continues after a kernel stack
+/// overflow (vectors.s) to report it: room for the trap frame, the panic report and its call-chain walk.
+pub(crate) const EMERGENCY_STACK_SHIFT: u32 = 14;
+
+// One emergency stack per core, in BSS (the linear map: an overflow on it is not taken for a task stack's).
+core::arch::global_asm!(
+    ".pushsection .bss.arch_emergency_stacks, \"aw\", %nobits",
+    ".balign 16",
+    ".global arch_emergency_stacks",
+    "arch_emergency_stacks:",
+    ".space {size}",
+    ".popsection",
+    size = const MAX_CPUS << EMERGENCY_STACK_SHIFT,
+);
+
 /// Index of the running core, 0..MAX_CPUS (set from MPIDR_EL1.Aff0 by the boot path, kept in TPIDR_EL1).
 #[inline(always)]
 pub fn cpu_id() -> usize {

@@ -65,10 +65,15 @@ impl TrapFrame {
 }
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
 
+/// The `kind` vectors.s passes for a kernel stack overflow (beyond the 16 vector slots).
+pub(crate) const KIND_STACK_OVERFLOW: u64 = 16;
+
 /// Which vector slot was taken (the `kind` vectors.s passes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VectorKind {
     KernelSync,
+    /// A kernel synchronous exception with SP in the guard below a task's stack; now on the emergency stack.
+    KernelStackOverflow,
     KernelIrq,
     UserSync,
     UserIrq,
@@ -82,6 +87,7 @@ impl VectorKind {
             5 => Self::KernelIrq,
             8 => Self::UserSync,
             9 => Self::UserIrq,
+            KIND_STACK_OVERFLOW => Self::KernelStackOverflow,
             other => Self::Unexpected(other),
         }
     }
@@ -272,6 +278,32 @@ impl Syndrome {
     }
 }
 
+/// A kernel stack overflow, as the exception vector found it: a fault with the stack pointer in the unmapped
+/// guard below a task's kernel stack.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelStackOverflow {
+    /// Id of the task whose stack it is, as given to `TaskContext::new_task`.
+    pub task_id: Option<u32>,
+    /// The core it happened on.
+    pub cpu: usize,
+    /// The stack pointer when the exception was taken (in the guard).
+    pub stack_pointer: u64,
+    /// The faulting instruction.
+    pub return_address: u64,
+    /// The address accessed.
+    pub fault_address: u64,
+}
+
+impl core::fmt::Display for KernelStackOverflow {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            formatter,
+            "on CPU {}: SP {:#018x} in the guard page, ELR {:#018x}, FAR {:#018x}",
+            self.cpu, self.stack_pointer, self.return_address, self.fault_address
+        )
+    }
+}
+
 /// The kernel's handlers, registered once at boot.
 #[derive(Clone, Copy)]
 pub struct Handlers {
@@ -279,6 +311,8 @@ pub struct Handlers {
     pub irq: fn(interrupt: Interrupt, frame: &mut TrapFrame),
     /// A synchronous exception from EL0 (system call, fault).
     pub user_trap: fn(trap: UserTrap, frame: &mut TrapFrame),
+    /// A kernel stack overflow: reports it (naming the task) and ends the run; runs on an emergency stack.
+    pub kernel_stack_overflow: fn(overflow: &KernelStackOverflow) -> !,
 }
 
 static HANDLERS: spin::Once<Handlers> = spin::Once::new();
@@ -298,6 +332,21 @@ extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
             None => kernel_fault("exception from EL0 before handlers were registered", Syndrome::read(), frame),
         },
         VectorKind::KernelSync => kernel_fault("kernel fault", Syndrome::read(), frame),
+        VectorKind::KernelStackOverflow => {
+            // vectors.s saved SP after making room for a frame: add it back for the SP at the exception.
+            let stack_pointer = aarch64_cpu::registers::TPIDRRO_EL0.get() + TrapFrame::SIZE as u64;
+            let overflow = KernelStackOverflow {
+                task_id: crate::kernel_stacks::owner_of(stack_pointer as usize),
+                cpu: crate::cpu::cpu_id(),
+                stack_pointer,
+                return_address: frame.elr,
+                fault_address: FAR_EL1.get(),
+            };
+            match HANDLERS.get() {
+                Some(handlers) => (handlers.kernel_stack_overflow)(&overflow),
+                None => panic!("kernel stack overflow {overflow}"),
+            }
+        }
         VectorKind::Unexpected(slot) => {
             let why = match slot {
                 0..=3 => "exception taken on SP_EL0 in kernel mode",

@@ -1,20 +1,30 @@
-//! Physical page frames for page tables and user memory: a bump pointer over free RAM plus a free list.
+//! Physical page frames for page tables, kernel stacks and user memory: a bump pointer over free RAM plus a
+//! free list.
+//!
+//! The free list is threaded through the free frames themselves (each holds the physical address of the next
+//! one in its first word, reached through the linear map), so freeing a frame never allocates: the heap can
+//! then be used by the frame allocator's callers in any order, and freeing thousands of kernel stacks leaves
+//! no trace in the heap.
 
 use crate::layout::{phys_to_virt, PAGE_SIZE};
 use crate::Arm64;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core_sched::IrqSpinLock;
+
+/// Marks the end of the free list (frame 0 is never handed out: RAM never starts at 0 after the image).
+const NO_FRAME: usize = 0;
 
 struct FrameAllocator {
     next: usize,
     end: usize,
-    free: Vec<usize>,
+    /// First frame of the free list, or `NO_FRAME`.
+    free_head: usize,
 }
 
 static FRAMES: IrqSpinLock<Arm64, FrameAllocator> =
-    IrqSpinLock::new(FrameAllocator { next: 0, end: 0, free: Vec::new() });
+    IrqSpinLock::new(FrameAllocator { next: 0, end: 0, free_head: NO_FRAME });
 static FRAMES_IN_USE: AtomicUsize = AtomicUsize::new(0);
+static FRAMES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// Hands the physical range `[start, end)` to the frame allocator (page-aligned inwards). Later calls replace
 /// the range only while no frame has been handed out.
@@ -23,21 +33,31 @@ pub fn init(start_phys: usize, end_phys: usize) {
     if frames.next == 0 {
         frames.next = start_phys.next_multiple_of(PAGE_SIZE);
         frames.end = end_phys & !(PAGE_SIZE - 1);
+        FRAMES_TOTAL.store(frames.end.saturating_sub(frames.next) / PAGE_SIZE, Ordering::Relaxed);
     }
+}
+
+/// The first word of a free frame: the next free frame's physical address.
+fn next_free_word(frame_phys: usize) -> *mut usize {
+    phys_to_virt(frame_phys) as *mut usize
 }
 
 /// A zeroed frame's physical address, or `None` when memory is exhausted.
 pub fn allocate_zeroed() -> Option<usize> {
     let frame = {
         let mut frames = FRAMES.lock();
-        match frames.free.pop() {
-            Some(frame) => Some(frame),
-            None if frames.next + PAGE_SIZE <= frames.end => {
-                let frame = frames.next;
-                frames.next += PAGE_SIZE;
-                Some(frame)
-            }
-            None => None,
+        if frames.free_head != NO_FRAME {
+            let frame = frames.free_head;
+            // SAFETY: `frame` is on the free list, so it is free RAM in the linear map owned by the allocator,
+            // whose lock we hold; its first word was written by `free`.
+            frames.free_head = unsafe { core::ptr::read(next_free_word(frame)) };
+            Some(frame)
+        } else if frames.next + PAGE_SIZE <= frames.end {
+            let frame = frames.next;
+            frames.next += PAGE_SIZE;
+            Some(frame)
+        } else {
+            None
         }
     };
     let frame = frame?;
@@ -48,17 +68,15 @@ pub fn allocate_zeroed() -> Option<usize> {
     Some(frame)
 }
 
-/// Returns a frame obtained from `allocate_zeroed`.
+/// Returns a frame obtained from `allocate_zeroed`. Nothing may use it afterwards (for a frame that was mapped
+/// somewhere else than the linear map, the caller has removed the mapping and its TLB entries first).
 pub fn free(frame_phys: usize) {
-    FRAMES.lock().free.push(frame_phys);
+    let mut frames = FRAMES.lock();
+    // SAFETY: the caller hands the frame back, so nothing else uses it any more; it is RAM in the linear map,
+    // and the lock serializes the list.
+    unsafe { core::ptr::write(next_free_word(frame_phys), frames.free_head) };
+    frames.free_head = frame_phys;
     FRAMES_IN_USE.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// Frames the allocator manages in all (handed out or not), for `sysinfo`.
-pub fn total() -> usize {
-    let frames = FRAMES.lock();
-    let never_handed_out = (frames.end.saturating_sub(frames.next)) / PAGE_SIZE;
-    never_handed_out + frames.free.len() + in_use()
 }
 
 /// Frames currently handed out (for leak checks).
@@ -68,6 +86,11 @@ pub fn in_use() -> usize {
 
 /// Frames that can still be handed out: the free list and the untouched rest of the range.
 pub fn available() -> usize {
-    let frames = FRAMES.lock();
-    frames.free.len() + (frames.end - frames.next) / PAGE_SIZE
+    total().saturating_sub(in_use())
+}
+
+/// Frames the allocator manages in all, handed out or not (`sysinfo`): all RAM after the kernel image and
+/// the heap.
+pub fn total() -> usize {
+    FRAMES_TOTAL.load(Ordering::Relaxed)
 }

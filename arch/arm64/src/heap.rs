@@ -43,6 +43,16 @@ pub fn used() -> usize {
     KERNEL_HEAP.0.lock().used()
 }
 
+/// Bytes not allocated (possibly fragmented).
+pub fn free() -> usize {
+    KERNEL_HEAP.0.lock().free()
+}
+
+/// Bytes the heap manages.
+pub fn size() -> usize {
+    KERNEL_HEAP.0.lock().size()
+}
+
 static INITIALIZED: spin::Once<()> = spin::Once::new();
 
 /// Gives the heap `size` bytes of RAM right after the kernel image; later calls do nothing. The boot map covers

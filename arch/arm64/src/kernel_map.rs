@@ -11,6 +11,9 @@
 //!   executable;
 //! - device memory (the GiBs `__boot_device_gib_mask` names): as in the boot map, never executable.
 //!
+//! It also holds the kernel stack area (layout.rs, kernel_stacks.rs): its tables are built here, empty, and
+//! kernel_stacks.rs maps and unmaps each task's stack in them at run time.
+//!
 //! Nothing is executable at EL0, so a user program can neither run kernel text nor run code it wrote into its
 //! own page through that page's alias here. Only the 2 MiB regions that hold text or rodata use 4 KiB pages; the
 //! rest of the kernel's GiB uses 2 MiB blocks, the other GiBs 1 GiB blocks.
@@ -33,7 +36,7 @@ const ENTRIES: usize = 512;
 const MAPPED_GIBS: usize = 4;
 
 /// Normal memory the kernel reads and writes but never executes (data, heap, stacks, linear map).
-const READ_WRITE: u64 =
+pub(crate) const READ_WRITE: u64 =
     ATTR_NORMAL | INNER_SHAREABLE | ACCESS_FLAG | PRIVILEGED_EXECUTE_NEVER | UNPRIVILEGED_EXECUTE_NEVER;
 /// Rodata.
 const READ_ONLY: u64 = READ_WRITE | AP_READ_ONLY;
@@ -145,6 +148,10 @@ fn build() -> usize {
         };
         write_entry(root, gib, entry);
     }
+    // The kernel stack area (layout.rs): its tables are built here, its pages mapped as tasks come and go.
+    let stacks_index = (crate::layout::KERNEL_STACKS_BASE - crate::layout::KERNEL_VIRT_OFFSET) / GIB;
+    let stacks_table = crate::kernel_stacks::build_area_tables(allocate_table, write_entry);
+    write_entry(root, stacks_index, stacks_table as u64 | DESCRIPTOR_TABLE_OR_PAGE | DESCRIPTOR_VALID);
     // Completes the table writes before any core's walker can be pointed at them (pairs with the TTBR1 write
     // in `install_this_cpu`, on this or another core, which comes after this core publishes the root).
     crate::cpu::dsb_ish();

@@ -17,6 +17,7 @@ pub mod gic;
 pub mod heap;
 pub mod interrupts;
 pub mod kernel_map;
+pub mod kernel_stacks;
 pub mod layout;
 pub mod mmu;
 pub mod pl011;
@@ -50,6 +51,10 @@ core::arch::global_asm!(
     trap_frame_size = const exceptions::TrapFrame::SIZE,
     trap_frame_x = const core::mem::offset_of!(exceptions::TrapFrame, x),
     trap_frame_elr = const core::mem::offset_of!(exceptions::TrapFrame, elr),
+    stacks_area_bit = const layout::KERNEL_STACKS_AREA_BIT,
+    stack_guard_bit = const layout::KERNEL_STACK_GUARD_BIT,
+    emergency_stack_shift = const cpu::EMERGENCY_STACK_SHIFT,
+    kind_stack_overflow = const exceptions::KIND_STACK_OVERFLOW,
 );
 core::arch::global_asm!(
     include_str!("switch.s"),

@@ -11,11 +11,38 @@
 .equ TRAP_FRAME_SIZE,     {trap_frame_size}
 .equ TRAP_FRAME_X,        {trap_frame_x}
 .equ TRAP_FRAME_ELR,      {trap_frame_elr}
+// layout.rs: the bit set in the kernel stack area (and clear in the linear map), and the bit set in a stack and
+// clear in the guard below it; cpu.rs: the emergency stacks' size (log2); exceptions.rs: the `kind` of an
+// overflow.
+.equ STACKS_AREA_BIT,     {stacks_area_bit}
+.equ STACK_GUARD_BIT,     {stack_guard_bit}
+.equ EMERGENCY_STACK_SHIFT, {emergency_stack_shift}
+.equ KIND_STACK_OVERFLOW, {kind_stack_overflow}
 
 // Each vector slot is 0x80 bytes: make room, save x0/x1, load the kind, branch to the common path.
 .macro VECTOR kind
     .balign 0x80
     sub     sp, sp, #TRAP_FRAME_SIZE
+    stp     x0, x1, [sp, #(TRAP_FRAME_X + 0 * 8)]
+    mov     x1, #\kind
+    b       exception_common
+.endm
+
+// The kernel's synchronous vector first checks for a kernel stack overflow: a fault with SP in the guard below
+// a task's stack (the fault itself, or the frame this vector makes room for, is below the stack's bottom). Saving
+// the frame there would fault again, endlessly, so the check must not touch memory: like Linux's kernel_ventry,
+// it swaps x0 and SP with arithmetic to test two bits of SP in x0, then swaps back. SP is in a guard when it is in
+// the stack area (STACKS_AREA_BIT set) and in the lower half of its slot (STACK_GUARD_BIT clear). Only this
+// vector needs it: any other exception that overflows faults on its first store and ends up here.
+.macro VECTOR_KERNEL_SYNC kind
+    .balign 0x80
+    sub     sp, sp, #TRAP_FRAME_SIZE
+    add     sp, sp, x0                        // sp = sp + x0
+    sub     x0, sp, x0                        // x0 = sp
+    tbz     x0, #STACKS_AREA_BIT, 1f          // not on a task stack
+    tbz     x0, #STACK_GUARD_BIT, kernel_stack_overflow
+1:  sub     x0, sp, x0                        // x0 = x0
+    sub     sp, sp, x0                        // sp = sp
     stp     x0, x1, [sp, #(TRAP_FRAME_X + 0 * 8)]
     mov     x1, #\kind
     b       exception_common
@@ -31,7 +58,7 @@ exception_vectors:
     VECTOR 2
     VECTOR 3
     // Current EL with SP_ELx: kernel code.
-    VECTOR 4                                  // synchronous
+    VECTOR_KERNEL_SYNC 4                      // synchronous
     VECTOR 5                                  // IRQ
     VECTOR 6                                  // FIQ
     VECTOR 7                                  // SError
@@ -45,6 +72,24 @@ exception_vectors:
     VECTOR 13
     VECTOR 14
     VECTOR 15
+
+// A kernel stack overflow (from VECTOR_KERNEL_SYNC: x0 = the SP that points into a guard, sp = that SP plus the
+// interrupted x0). Continues on this core's emergency stack (cpu.rs), where the Rust handler reports the overflow
+// and ends the run. The overflowing SP goes to TPIDRRO_EL0, which this kernel does not otherwise use (user
+// programs read 0 there), for the report; the interrupted x0 is lost, which does not matter for a run that ends.
+kernel_stack_overflow:
+    msr     tpidrro_el0, x0
+    mrs     x0, tpidr_el1                     // this core's index (cpu.rs)
+    add     x0, x0, #1
+    lsl     x0, x0, #EMERGENCY_STACK_SHIFT    // offset of the top of this core's emergency stack
+    mov     sp, x0
+    adrp    x0, arch_emergency_stacks
+    add     x0, x0, :lo12:arch_emergency_stacks
+    add     sp, sp, x0
+    sub     sp, sp, #TRAP_FRAME_SIZE
+    stp     x0, x1, [sp, #(TRAP_FRAME_X + 0 * 8)]
+    mov     x1, #KIND_STACK_OVERFLOW
+    b       exception_common
 
 exception_common:
     stp     x2, x3, [sp, #(TRAP_FRAME_X + 2 * 8)]

@@ -1,6 +1,6 @@
 //! Demo and test program: starts N threads (argv[1], default 4) that share memory, each computing and yielding
 //! for a while; each reports the CPUs it ran on. Exits 0 when every thread finished and the shared counter is
-//! exact.
+//! exact. Other modes: `preempt N`, `exit-group`, `limit MIN` (clone until the kernel's thread limit).
 #![no_std]
 #![no_main]
 
@@ -102,7 +102,78 @@ fn exit_group_test() -> i32 {
     sys::exit_group(7)
 }
 
+/// What each thread of `threads limit` sleeps for, in a loop: 1000 s (a `timespec`).
+static LIMIT_SLEEP: [u64; 2] = [1000, 0];
+/// The stack every `threads limit` thread gets: they never touch it, so they share this one.
+#[repr(C, align(16))]
+struct UntouchedStack([u8; 16]);
+static LIMIT_STACK: UntouchedStack = UntouchedStack([0; 16]);
+
+/// clone() for a thread that sleeps forever without touching memory: its loop is in the assembly, on registers
+/// only, so thousands of them need no stacks. Returns the thread id or -errno.
+fn clone_sleeper() -> i64 {
+    let stack_top = LIMIT_STACK.0.as_ptr() as usize + LIMIT_STACK.0.len();
+    let result: i64;
+    // SAFETY: raw clone: the parent gets the thread id (or -errno) in x0 and continues; the child (x0 == 0) loops
+    // on nanosleep(&LIMIT_SLEEP, NULL) with the request's address in x10, which the kernel preserves and the
+    // child inherits, and never returns to Rust or uses its stack. Clobbers x8 in the child only.
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            "cbnz x0, 2f",
+            "1:",
+            "mov x0, x10",
+            "mov x1, #0",
+            "mov x8, #{nanosleep}",
+            "svc #0",
+            "b 1b",
+            "2:",
+            nanosleep = const abi::syscalls::NANOSLEEP,
+            in("x8") abi::syscalls::CLONE,
+            inlateout("x0") abi::clone::THREAD_FLAGS => result,
+            in("x1") stack_top, in("x2") 0u64, in("x3") 0u64, in("x4") 0u64,
+            in("x10") LIMIT_SLEEP.as_ptr(),
+            options(nostack)
+        )
+    };
+    result
+}
+
+/// `threads limit MIN`: creates sleeping threads until clone fails, which must be with EAGAIN (the kernel's
+/// thread limit, or its memory), after at least MIN threads; the kernel must stay up. Exiting ends them all
+/// (exit_group).
+fn thread_limit_test(name: &str, minimum: usize) -> i32 {
+    const MOST: usize = 1 << 20;
+    let mut created = 0;
+    let error = loop {
+        let result = clone_sleeper();
+        if result < 0 {
+            break result;
+        }
+        created += 1;
+        if created == MOST {
+            println!("{name}: clone did not fail after {created} threads");
+            return 1;
+        }
+    };
+    let eagain = abi::errno::Errno::EAGAIN.to_syscall_return();
+    println!(
+        "{name}: clone failed after {created} threads with {error} (EAGAIN is {eagain}; at least {minimum} expected)"
+    );
+    if error != eagain || created < minimum {
+        return 1;
+    }
+    // Still usable at the limit: the process makes system calls as before.
+    if sys::getpid() <= 0 {
+        return 1;
+    }
+    0
+}
+
 fn main(args: ulib::Args) -> i32 {
+    if args.get(1) == "limit" {
+        return thread_limit_test(args.get(0), parse(args.get(2)).unwrap_or(0));
+    }
     if args.get(1) == "exit-group" {
         return exit_group_test();
     }
