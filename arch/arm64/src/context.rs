@@ -16,6 +16,18 @@ struct SwitchFrame {
 }
 const _: () = assert!(core::mem::size_of::<SwitchFrame>() == 640);
 
+impl SwitchFrame {
+    /// Every register zero: the start of a new task's frame, and the boot flow's until its first switch saves it.
+    const ZEROED: SwitchFrame = SwitchFrame {
+        callee_saved: [0; 12],
+        stack_pointer: 0,
+        thread_pointer: 0,
+        fpcr: 0,
+        fpsr: 0,
+        vector_registers: [0; 32],
+    };
+}
+
 // Offsets switch.s uses (`const` operands of its `global_asm!` in lib.rs). It stores in register pairs, so
 // fields stored together must be adjacent, which the assertions check.
 pub(crate) const SWITCH_FRAME_CALLEE_SAVED: usize = core::mem::offset_of!(SwitchFrame, callee_saved);
@@ -67,34 +79,20 @@ impl TaskContext {
     /// When the thread limit is reached or no page frames are left for the stack.
     pub fn new_task(entry: extern "C" fn(usize) -> !, argument: usize, owner: u32) -> Result<Self, StackUnavailable> {
         let stack = KernelStack::allocate(owner)?;
-        let mut frame = SwitchFrame {
-            callee_saved: [0; 12],
-            stack_pointer: 0,
-            thread_pointer: 0,
-            fpcr: 0,
-            fpsr: 0,
-            vector_registers: [0; 32],
-        };
+        let mut frame = SwitchFrame::ZEROED;
         frame.callee_saved[0] = entry as usize as u64; // x19
         frame.callee_saved[1] = argument as u64; // x20
         frame.callee_saved[11] = core::ptr::addr_of!(task_first_entry) as u64; // x30
-                                                                               // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
-                                                                               // user mode), so kernel code starts below it.
+
+        // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
+        // user mode), so kernel code starts below it.
         frame.stack_pointer = (stack.top() - TrapFrame::SIZE) as u64;
         Ok(Self { frame: UnsafeCell::new(frame), stack: Some(stack) })
     }
 
     /// A context for a core's boot flow (its idle task): nothing to set up, the first switch away saves into it.
     pub fn for_boot_flow() -> Self {
-        let frame = SwitchFrame {
-            callee_saved: [0; 12],
-            stack_pointer: 0,
-            thread_pointer: 0,
-            fpcr: 0,
-            fpsr: 0,
-            vector_registers: [0; 32],
-        };
-        Self { frame: UnsafeCell::new(frame), stack: None }
+        Self { frame: UnsafeCell::new(SwitchFrame::ZEROED), stack: None }
     }
 
     fn stack(&self) -> &KernelStack {
