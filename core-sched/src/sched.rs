@@ -56,6 +56,9 @@ use crate::mm::Mm;
 use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{CpuTime, Task, TaskState};
 
+/// Queue slots a drained run queue keeps (more than any ordinary load needs; see `pick_next`).
+const RUN_QUEUE_KEPT_CAPACITY: usize = 64;
+
 /// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
 pub struct Scheduler<A: Arch> {
     run_queues: [RunQueue<A>; MAX_CPUS],
@@ -665,6 +668,12 @@ impl<A: Arch> Scheduler<A> {
         let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
         if let Some(position) = inner.queue.iter().position(can_run) {
             return inner.queue.remove(position);
+        }
+        if inner.queue.is_empty() && inner.queue.capacity() > RUN_QUEUE_KEPT_CAPACITY {
+            // A burst (thousands of threads woken at once) grew this queue; give the memory back once it has
+            // drained, so that a burst costs heap only while it lasts (the leak checks count on it). Only on
+            // the way to idle, never on a switch between runnable tasks.
+            inner.queue.shrink_to(RUN_QUEUE_KEPT_CAPACITY);
         }
         for other in self.online_cpus().iter().filter(|&other| other != cpu) {
             // try_lock: we hold our own run-queue lock; waiting for another CPU's could deadlock with a CPU
