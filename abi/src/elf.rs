@@ -212,13 +212,11 @@ impl<'image> ValidExecutable<'image> {
     /// (`p_vaddr + e_phoff - p_offset`); failing that, `PT_PHDR`'s address; `None` if neither exists.
     pub fn program_header_table_address(&self) -> Option<u64> {
         let table_offset = self.header.program_header_offset;
-        let in_loaded_segment = self.program_headers().filter(|header| header.segment_type == PT_LOAD).find_map(
-            |header| {
-                let contains_table =
-                    header.offset <= table_offset && table_offset - header.offset < header.file_size;
+        let in_loaded_segment =
+            self.program_headers().filter(|header| header.segment_type == PT_LOAD).find_map(|header| {
+                let contains_table = header.offset <= table_offset && table_offset - header.offset < header.file_size;
                 contains_table.then(|| header.virtual_address.wrapping_add(table_offset - header.offset))
-            },
-        );
+            });
         in_loaded_segment.or_else(|| {
             self.program_headers().find(|header| header.segment_type == PT_PHDR).map(|header| header.virtual_address)
         })
