@@ -8,6 +8,11 @@
 //! image on which every access of the parser and of the loader is in bounds: a 64-bit little-endian static
 //! AArch64 executable whose program-header table and `PT_LOAD` segments lie inside the file and the user address
 //! range. Each rejection is an [`ElfError`] whose `Display` names the field and its value.
+//!
+//! Static executables come in two kinds, and both are accepted: `ET_EXEC`, linked at fixed addresses, and the
+//! static PIE (`ET_DYN` without `PT_INTERP`, as `gcc -static-pie` builds), whose addresses are offsets from a
+//! base the loader chooses and which relocates itself (its `PT_DYNAMIC` is for its own start-up code, not for
+//! the kernel). A program with `PT_INTERP` needs a dynamic linker and is rejected.
 
 use core::fmt;
 
@@ -27,7 +32,7 @@ pub const ELFDATA2MSB: u8 = 2;
 pub const EV_CURRENT: u32 = 1;
 /// `e_type`: executable file.
 pub const ET_EXEC: u16 = 2;
-/// `e_type`: shared object, which is also what a position-independent executable is.
+/// `e_type`: shared object, which is also what a position-independent executable (PIE) is.
 pub const ET_DYN: u16 = 3;
 /// `e_machine`: ARM 64-bit.
 pub const EM_AARCH64: u16 = 183;
@@ -172,6 +177,50 @@ impl<'image> ValidExecutable<'image> {
     pub fn program_headers(&self) -> impl Iterator<Item = Elf64ProgramHeader> + 'image {
         program_headers(self.image, &self.header)
     }
+
+    /// Whether this is a static PIE (`ET_DYN`): its addresses are offsets from a load address the loader picks.
+    pub fn is_position_independent(&self) -> bool {
+        self.header.file_type == ET_DYN
+    }
+
+    /// The page-aligned start and the end of the addresses the `PT_LOAD` segments occupy (validation checked
+    /// that there is at least one and that none overflows).
+    pub fn loaded_address_range(&self, page_size: u64) -> (u64, u64) {
+        let page_mask = !(page_size.max(1) - 1);
+        self.program_headers().filter(|header| header.segment_type == PT_LOAD).fold(
+            (u64::MAX, 0),
+            |(start, end), header| {
+                let segment_end = header.virtual_address.saturating_add(header.memory_size);
+                (start.min(header.virtual_address & page_mask), end.max(segment_end))
+            },
+        )
+    }
+
+    /// The largest `p_align` of the `PT_LOAD` segments (at least 1): a static PIE's load address must keep each
+    /// segment at its alignment, as Linux's `maximum_alignment` does.
+    pub fn maximum_segment_alignment(&self) -> u64 {
+        self.program_headers()
+            .filter(|header| header.segment_type == PT_LOAD)
+            .map(|header| header.align)
+            .filter(|align| align.is_power_of_two())
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Where the program-header table is in memory before the load address is added, as Linux computes
+    /// `AT_PHDR`: inside the `PT_LOAD` segment whose file bytes contain `e_phoff`
+    /// (`p_vaddr + e_phoff - p_offset`); failing that, `PT_PHDR`'s address; `None` if neither exists.
+    pub fn program_header_table_address(&self) -> Option<u64> {
+        let table_offset = self.header.program_header_offset;
+        let in_loaded_segment =
+            self.program_headers().filter(|header| header.segment_type == PT_LOAD).find_map(|header| {
+                let contains_table = header.offset <= table_offset && table_offset - header.offset < header.file_size;
+                contains_table.then(|| header.virtual_address.wrapping_add(table_offset - header.offset))
+            });
+        in_loaded_segment.or_else(|| {
+            self.program_headers().find(|header| header.segment_type == PT_PHDR).map(|header| header.virtual_address)
+        })
+    }
 }
 
 /// Why an image is not a loadable executable. `Display` gives the reason with the offending values.
@@ -199,9 +248,7 @@ pub enum ElfError {
     ImageMisaligned { address: usize },
     /// `e_machine` is not AArch64.
     Machine(u16),
-    /// `e_type` is `ET_DYN`: a position-independent executable or a shared library.
-    PositionIndependent,
-    /// `e_type` is not `ET_EXEC`.
+    /// `e_type` is neither `ET_EXEC` nor `ET_DYN`.
     FileType(u16),
     /// `e_ehsize` is not 64.
     HeaderSize(u16),
@@ -217,7 +264,7 @@ pub enum ElfError {
     ProgramHeaderTableInHeader { offset: u64 },
     /// The program-header table does not end inside the file (`end` is `None` when its end overflows).
     ProgramHeaderTablePastEnd { offset: u64, end: Option<u64>, file_length: usize },
-    /// A `PT_INTERP` or `PT_DYNAMIC` segment: the program needs a dynamic linker.
+    /// A `PT_INTERP` segment: the program needs a dynamic linker.
     DynamicallyLinked { segment: usize },
     /// A `PT_LOAD` segment's file bytes do not lie inside the file.
     SegmentPastEnd { segment: usize, offset: u64, file_size: u64, file_length: usize },
@@ -254,14 +301,10 @@ impl fmt::Display for ElfError {
                 write!(formatter, "image at {address:#x} is not {ELF64_HEADER_ALIGNMENT}-byte aligned in memory")
             }
             ElfError::Machine(machine) => write!(formatter, "machine {machine} is not AArch64 ({EM_AARCH64})"),
-            ElfError::PositionIndependent => write!(
+            ElfError::FileType(file_type) => write!(
                 formatter,
-                "ET_DYN (a position-independent executable or shared object); only static, non-PIE executables \
-                 are supported"
+                "file type {file_type} is not an executable (ET_EXEC = {ET_EXEC}, or ET_DYN = {ET_DYN} for a PIE)"
             ),
-            ElfError::FileType(file_type) => {
-                write!(formatter, "file type {file_type} is not an executable (ET_EXEC = {ET_EXEC})")
-            }
             ElfError::HeaderSize(size) => write!(formatter, "e_ehsize {size} is not {ELF64_HEADER_SIZE}"),
             ElfError::ProgramHeaderEntrySize(size) => {
                 write!(formatter, "e_phentsize {size} is not {ELF64_PROGRAM_HEADER_SIZE}")
@@ -285,8 +328,8 @@ impl fmt::Display for ElfError {
             }
             ElfError::DynamicallyLinked { segment } => write!(
                 formatter,
-                "dynamically linked (segment {segment} is PT_INTERP or PT_DYNAMIC); only static executables are \
-                 supported"
+                "dynamically linked (segment {segment} is PT_INTERP, naming a dynamic linker, which this kernel \
+                 does not run); only static executables are supported (ET_EXEC, or a static PIE without PT_INTERP)"
             ),
             ElfError::SegmentPastEnd { segment, offset, file_size, file_length } => write!(
                 formatter,
@@ -317,9 +360,10 @@ impl fmt::Display for ElfError {
     }
 }
 
-/// Checks that `image` is a static AArch64 ELF64 little-endian executable that the parser and loader can read
-/// without any access out of bounds, misaligned or overflowing, and whose `PT_LOAD` segments fit the user
-/// address range of `limits`. Never panics.
+/// Checks that `image` is a static AArch64 ELF64 little-endian executable (`ET_EXEC`, or `ET_DYN` without
+/// `PT_INTERP`: a static PIE) that the parser and loader can read without any access out of bounds, misaligned
+/// or overflowing, and whose `PT_LOAD` segments fit the user address range of `limits` (for a static PIE, at
+/// load address 0: the loader checks that they still fit at the base it picks). Never panics.
 ///
 /// The order follows the order of dependence: identification bytes first (so that a 32-bit or big-endian file
 /// is named as such and never decoded with the wrong layout), then the header, then the table, then each
@@ -355,8 +399,7 @@ pub fn validate_executable(image: &[u8], limits: UserAddressLimits) -> Result<Va
         return Err(ElfError::Machine(header.machine));
     }
     match header.file_type {
-        ET_EXEC => {}
-        ET_DYN => return Err(ElfError::PositionIndependent),
+        ET_EXEC | ET_DYN => {}
         file_type => return Err(ElfError::FileType(file_type)),
     }
     if usize::from(header.header_size) != ELF64_HEADER_SIZE {
@@ -366,7 +409,7 @@ pub fn validate_executable(image: &[u8], limits: UserAddressLimits) -> Result<Va
     let mut loadable_segments = 0;
     for (segment, program_header) in program_headers(image, &header).enumerate() {
         match program_header.segment_type {
-            PT_INTERP | PT_DYNAMIC => return Err(ElfError::DynamicallyLinked { segment }),
+            PT_INTERP => return Err(ElfError::DynamicallyLinked { segment }),
             PT_LOAD => {
                 validate_loadable_segment(image.len(), segment, &program_header, limits)?;
                 loadable_segments += 1;

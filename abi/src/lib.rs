@@ -5,6 +5,7 @@
 //! - [`flags`]: flag bits and command values (clone, futex, mmap, membarrier, clocks, rlimits, rseq, signals,
 //!   file descriptors, terminals, poll, getrandom, getrusage);
 //! - [`elf`]: the ELF64 executable layout and the validation every program passes before it is parsed;
+//! - [`auxv`]: the auxiliary vector's keys and the arm64 hardware-capability bits it carries;
 //! - [`types`]: the `#[repr(C)]` structures passed through user memory, with their sizes asserted and their byte
 //!   images ([`UserBytes`]).
 //!
@@ -19,6 +20,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod auxv;
 pub mod elf;
 pub mod errno;
 pub mod flags;

@@ -1,7 +1,18 @@
 //! Loads a static aarch64 ELF executable into a fresh user address space and builds Linux's initial stack
 //! (argc, argv, envp, auxv), as Linux does for a static binary.
+//!
+//! A static PIE (`ET_DYN` without `PT_INTERP`) is placed at a random load address near two thirds of the user
+//! range and relocates itself: the kernel only maps it there and says where in `AT_PHDR` and `AT_ENTRY`
+//! (`AT_BASE` stays 0, there being no interpreter). Linux puts such a program in its mmap area and its break at
+//! `ELF_ET_DYN_BASE`; here the program itself sits at `ELF_ET_DYN_BASE` plus up to `2^18` random pages (arm64's
+//! default `mmap_rnd_bits` for a 39-bit address space), which leaves the range above it, more than 160 GiB, for
+//! mappings and the stack, and lets its break follow its last segment as an `ET_EXEC`'s does.
+//!
+//! There is no vDSO, so there is no `AT_SYSINFO_EHDR`: glibc and musl then make the real system calls for
+//! `clock_gettime` and `gettimeofday`.
 
-use abi::elf::{ElfError, UserAddressLimits};
+use abi::auxv::*;
+use abi::elf::{ElfError, UserAddressLimits, ValidExecutable};
 use alloc::string::String;
 use alloc::vec::Vec;
 use arch_arm64::layout::PAGE_SIZE;
@@ -14,6 +25,14 @@ use xmas_elf::ElfFile;
 pub const USER_STACK_TOP: usize = USER_VA_END - PAGE_SIZE;
 /// Size of the initial user stack.
 pub const USER_STACK_SIZE: usize = 64 * 1024;
+/// Where a static PIE's first page goes before randomization: two thirds of the user range, Linux's
+/// `ELF_ET_DYN_BASE` for arm64 (`2 * DEFAULT_MAP_WINDOW_64 / 3`), page aligned.
+pub const STATIC_PIE_BASE: usize = (2 * USER_VA_END / 3) & !(PAGE_SIZE - 1);
+/// How many random pages are added to [`STATIC_PIE_BASE`]: arm64's default `mmap_rnd_bits` (18) for a 39-bit
+/// address space, 1 GiB of possible positions.
+const STATIC_PIE_RANDOM_PAGES: usize = 1 << 18;
+/// Room a static PIE must leave below the stack: its break and the mappings that grow down from the stack.
+const STATIC_PIE_HEADROOM: usize = 64 << 30;
 
 /// Why a program could not be loaded.
 #[derive(Debug)]
@@ -57,25 +76,19 @@ pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
     // kernel: the validator checks the identification, machine, type, program-header table and every PT_LOAD
     // segment (bounds, sizes, user address range) first, and the parser runs only on what it accepts.
     let limits = UserAddressLimits { user_va_end: USER_VA_END as u64, page_size: PAGE_SIZE as u64 };
-    abi::elf::validate_executable(image, limits).map_err(LoadError::Invalid)?;
+    let valid = abi::elf::validate_executable(image, limits).map_err(LoadError::Invalid)?;
+    let load_bias = choose_load_bias(&valid)?;
     let elf = ElfFile::new(image).map_err(LoadError::NotElf)?;
     let header = &elf.header.pt2;
     let address_space = UserAddressSpace::new()?;
     let mut highest_end = 0usize;
-    let mut program_header_address = 0u64;
     for program_header in elf.program_iter() {
         let segment_type = program_header.get_type().map_err(LoadError::NotElf)?;
-        if segment_type == SegmentType::Interp || segment_type == SegmentType::Dynamic {
-            return Err(LoadError::Unsupported("dynamically linked".into()));
-        }
-        if segment_type == SegmentType::Phdr {
-            program_header_address = program_header.virtual_addr();
-        }
         if segment_type != SegmentType::Load {
             continue;
         }
-        load_segment(&address_space, image, &program_header)?;
-        highest_end = highest_end.max((program_header.virtual_addr() + program_header.mem_size()) as usize);
+        load_segment(&address_space, image, &program_header, load_bias)?;
+        highest_end = highest_end.max(load_bias + (program_header.virtual_addr() + program_header.mem_size()) as usize);
     }
     if highest_end == 0 {
         return Err(LoadError::Unsupported("no loadable segment".into()));
@@ -86,28 +99,54 @@ pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
     for page in (stack_bottom..USER_STACK_TOP).step_by(PAGE_SIZE) {
         address_space.map_zeroed_page(page, writable)?;
     }
+    let load_bias = load_bias as u64;
+    let entry = header.entry_point().wrapping_add(load_bias);
+    // Linux's AT_PHDR: where the table is inside the loaded segment holding it (the load bias if none does).
+    let program_headers = valid.program_header_table_address().unwrap_or(0).wrapping_add(load_bias);
     let (stack_pointer, argv_addresses) = build_initial_stack(
         &address_space,
         argv,
         InitialAux {
-            entry: header.entry_point(),
-            program_headers: program_header_address,
+            entry,
+            program_headers,
             program_header_count: header.ph_count() as u64,
             program_header_size: header.ph_entry_size() as u64,
         },
     )?;
-    Ok(LoadedProgram {
-        address_space,
-        entry: header.entry_point(),
-        stack_pointer: stack_pointer as u64,
-        argv_addresses,
-    })
+    Ok(LoadedProgram { address_space, entry, stack_pointer: stack_pointer as u64, argv_addresses })
 }
 
-fn load_segment(address_space: &UserAddressSpace, image: &[u8], segment: &ProgramHeader) -> Result<(), LoadError> {
+/// 0 for `ET_EXEC`; for a static PIE, a random multiple of its largest segment alignment (at least a page)
+/// from [`STATIC_PIE_BASE`] on, at which all its segments fit below the stack with [`STATIC_PIE_HEADROOM`]
+/// to spare.
+fn choose_load_bias(valid: &ValidExecutable) -> Result<usize, LoadError> {
+    if !valid.is_position_independent() {
+        return Ok(0);
+    }
+    let (_, end) = valid.loaded_address_range(PAGE_SIZE as u64);
+    let alignment = (valid.maximum_segment_alignment() as usize).max(PAGE_SIZE);
+    let mut random = [0u8; 8];
+    crate::random::fill(&mut random);
+    let random_offset = (u64::from_le_bytes(random) as usize % STATIC_PIE_RANDOM_PAGES) * PAGE_SIZE;
+    let load_bias = (STATIC_PIE_BASE + random_offset) & !(alignment - 1);
+    let limit = USER_STACK_TOP - USER_STACK_SIZE - STATIC_PIE_HEADROOM;
+    if alignment > STATIC_PIE_BASE || (end as usize).checked_add(load_bias).is_none_or(|end| end > limit) {
+        return Err(LoadError::Unsupported(alloc::format!(
+            "static PIE of {end:#x} bytes with {alignment:#x}-byte alignment does not fit at {load_bias:#x}"
+        )));
+    }
+    Ok(load_bias)
+}
+
+fn load_segment(
+    address_space: &UserAddressSpace,
+    image: &[u8],
+    segment: &ProgramHeader,
+    load_bias: usize,
+) -> Result<(), LoadError> {
     let flags = segment.flags();
     let permissions = UserPermissions { writable: flags.is_write(), executable: flags.is_execute() };
-    let start = segment.virtual_addr() as usize;
+    let start = load_bias + segment.virtual_addr() as usize;
     let memory_size = segment.mem_size() as usize;
     let file_size = segment.file_size() as usize;
     let offset = segment.offset() as usize;
@@ -148,63 +187,61 @@ struct InitialAux {
     program_header_size: u64,
 }
 
-const AT_NULL: u64 = 0;
-const AT_PHDR: u64 = 3;
-const AT_PHENT: u64 = 4;
-const AT_PHNUM: u64 = 5;
-const AT_PAGESZ: u64 = 6;
-const AT_ENTRY: u64 = 9;
-const AT_UID: u64 = 11;
-const AT_EUID: u64 = 12;
-const AT_GID: u64 = 13;
-const AT_EGID: u64 = 14;
-const AT_HWCAP: u64 = 16;
-const AT_CLKTCK: u64 = 17;
-const AT_SECURE: u64 = 23;
-const AT_RANDOM: u64 = 25;
-const AT_EXECFN: u64 = 31;
-
-/// Linux's layout, from the top: argument strings, 16 random bytes, then (16-byte aligned) argc, argv[], NULL,
-/// envp[] (empty), NULL, auxv pairs, AT_NULL. Returns the stack pointer (pointing at argc) and the argument
-/// strings' addresses.
+/// Linux's layout (`create_elf_tables` and `copy_strings`), from the top: 8 zero bytes, the file name
+/// (`AT_EXECFN`), the argument strings (no environment), then, 16-byte aligned, the platform string
+/// (`AT_PLATFORM`), 16 random bytes (`AT_RANDOM`), and below them, 16-byte aligned, argc, argv[], NULL, envp[]
+/// (empty), NULL and the auxv pairs ending with AT_NULL. Returns the stack pointer (pointing at argc) and the
+/// argument strings' addresses.
 fn build_initial_stack(
     space: &UserAddressSpace,
     argv: &[&str],
     aux: InitialAux,
 ) -> Result<(usize, Vec<u64>), LoadError> {
-    let mut top = USER_STACK_TOP;
-    let mut argument_addresses = Vec::with_capacity(argv.len());
-    for argument in argv.iter().rev() {
-        top -= argument.len() + 1;
-        space.copy_to_user(top, argument.as_bytes())?;
-        space.copy_to_user(top + argument.len(), &[0])?;
-        argument_addresses.push(top as u64);
-    }
+    let mut top = USER_STACK_TOP - core::mem::size_of::<u64>();
+    let mut push_string = |text: &str| -> Result<u64, LoadError> {
+        top -= text.len() + 1;
+        space.copy_to_user(top, text.as_bytes())?;
+        space.copy_to_user(top + text.len(), &[0])?;
+        Ok(top as u64)
+    };
+    // The kernel runs programs by name: the name is the file name, as argv[0] is.
+    let file_name = push_string(argv.first().copied().unwrap_or(""))?;
+    let mut argument_addresses =
+        argv.iter().rev().map(|argument| push_string(argument)).collect::<Result<Vec<u64>, LoadError>>()?;
     argument_addresses.reverse();
-    top &= !15;
+    let platform = push_string(PLATFORM)?;
+    top = (platform as usize) & !15;
     top -= 16;
     let random_bytes = top;
-    let seed = arch_arm64::cpu::counter().to_le_bytes();
-    space.copy_to_user(random_bytes, &[seed, seed.map(|byte| byte.rotate_left(3))].concat())?;
-    let execfn = argument_addresses.first().copied().unwrap_or(0);
-    let auxv: [(u64, u64); 15] = [
+    let mut random = [0u8; 16];
+    crate::random::fill(&mut random);
+    space.copy_to_user(random_bytes, &random)?;
+    let (hwcap, hwcap2) = arch_arm64::cpu::elf_hardware_capabilities();
+    // In Linux's order: arm64's ARCH_DLINFO (AT_SYSINFO_EHDR, omitted without a vDSO; AT_MINSIGSTKSZ), then
+    // the generic entries. No AT_RSEQ_*: the kernel does not implement rseq.
+    let auxv: [(u64, u64); 20] = [
+        (AT_MINSIGSTKSZ, MINIMUM_SIGNAL_STACK_SIZE),
+        (AT_HWCAP, hwcap),
+        (AT_PAGESZ, PAGE_SIZE as u64),
+        (AT_CLKTCK, CLOCK_TICKS_PER_SECOND),
         (AT_PHDR, aux.program_headers),
         (AT_PHENT, aux.program_header_size),
         (AT_PHNUM, aux.program_header_count),
-        (AT_PAGESZ, PAGE_SIZE as u64),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
         (AT_ENTRY, aux.entry),
         (AT_UID, 0),
         (AT_EUID, 0),
         (AT_GID, 0),
         (AT_EGID, 0),
-        (AT_HWCAP, 0x3), // FP | ASIMD
-        (AT_CLKTCK, 100),
         (AT_SECURE, 0),
         (AT_RANDOM, random_bytes as u64),
-        (AT_EXECFN, execfn),
+        (AT_HWCAP2, hwcap2),
+        (AT_EXECFN, file_name),
+        (AT_PLATFORM, platform),
         (AT_NULL, 0),
     ];
-    let mut words: Vec<u64> = Vec::new();
+    let mut words: Vec<u64> = Vec::with_capacity(argv.len() + 3 + 2 * auxv.len());
     words.push(argv.len() as u64);
     words.extend(&argument_addresses);
     words.push(0); // end of argv
@@ -213,8 +250,7 @@ fn build_initial_stack(
         words.push(key);
         words.push(value);
     }
-    let size = words.len() * 8;
-    let stack_pointer = (top - size) & !15;
+    let stack_pointer = (top - words.len() * 8) & !15;
     let bytes: Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
     space.copy_to_user(stack_pointer, &bytes)?;
     Ok((stack_pointer, argument_addresses))

@@ -23,6 +23,8 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_cannot_execute_kernel_memory_and_sigbus_on_misaligned_sp", run: hardening },
     Test { name: "user_signals_default_actions_end_the_process", run: signals },
     Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
+    Test { name: "initial_stack_and_auxv_match_linux_with_fresh_at_random", run: auxv },
+    Test { name: "static_pie_loads_at_a_random_base_and_relocates_itself", run: static_pie },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
@@ -302,6 +304,67 @@ fn malformed_elf() -> Result<(), String> {
         0 => Ok(()),
         status => Err(format!("the unmodified copy exited with {status}")),
     }
+}
+
+/// What one run of the `auxv` program handed back: its AT_RANDOM bytes and its load address, in hex.
+struct AuxvRun {
+    random: Vec<u8>,
+    load_address: u64,
+}
+
+/// Runs `program` (`auxv` or `auxv-pie`), which checks its initial stack and auxiliary vector (AT_PHDR against
+/// its own ELF header, AT_ENTRY, AT_EXECFN, AT_HWCAP, AT_PAGESZ, AT_MINSIGSTKSZ, the ids...) and exits 1 if one
+/// check fails, and reads back what it wrote over its arguments.
+fn run_auxv(program: &str) -> Result<AuxvRun, String> {
+    const RANDOM_PLACEHOLDER: &str = "________________________________";
+    const ADDRESS_PLACEHOLDER: &str = "________________";
+    let process = start(&[program, RANDOM_PLACEHOLDER, ADDRESS_PLACEHOLDER])?;
+    let status = wait_all(core::slice::from_ref(&process), 30_000)?[0];
+    if status != 0 {
+        return Err(format!("{program} exited with {status} (its failed checks are printed above)"));
+    }
+    let random = process.read_argument(1, RANDOM_PLACEHOLDER.len()).ok_or("AT_RANDOM not handed back")?;
+    let address = process.read_argument(2, ADDRESS_PLACEHOLDER.len()).ok_or("load address not handed back")?;
+    let address = core::str::from_utf8(&address).ok().and_then(|text| u64::from_str_radix(text, 16).ok());
+    let load_address = address.ok_or("the load address handed back is not hex")?;
+    Ok(AuxvRun { random, load_address })
+}
+
+/// The static executable's auxiliary vector is Linux's, and AT_RANDOM differs between two runs.
+fn auxv() -> Result<(), String> {
+    let (first, second) = (run_auxv("auxv")?, run_auxv("auxv")?);
+    if first.random == second.random {
+        return Err(format!("AT_RANDOM repeated between runs: {}", String::from_utf8_lossy(&first.random)));
+    }
+    if first.load_address != second.load_address {
+        return Err(format!("ET_EXEC moved: {:#x}, then {:#x}", first.load_address, second.load_address));
+    }
+    Ok(())
+}
+
+/// The same program as a static PIE (`ET_DYN` without PT_INTERP): it relocates itself and passes the same
+/// checks (AT_PHDR and AT_ENTRY with its load address), lands at Linux's ELF_ET_DYN_BASE (two thirds of the
+/// 39-bit user range) plus up to 1 GiB, and at another address on another run.
+fn static_pie() -> Result<(), String> {
+    const ELF_ET_DYN_BASE: u64 = 2 * (1 << 39) / 3;
+    let runs = [run_auxv("auxv-pie")?, run_auxv("auxv-pie")?, run_auxv("auxv-pie")?];
+    for run in &runs {
+        if !(ELF_ET_DYN_BASE - (1 << 16)..ELF_ET_DYN_BASE + (1 << 30)).contains(&run.load_address) {
+            return Err(format!("static PIE loaded at {:#x}, outside ELF_ET_DYN_BASE + 1 GiB", run.load_address));
+        }
+    }
+    println!(
+        "  static PIE load addresses: {:#x}, {:#x}, {:#x}",
+        runs[0].load_address, runs[1].load_address, runs[2].load_address
+    );
+    // 2^14 possible 64 KiB-aligned positions: three equal ones mean no randomization (or odds of 2^-28).
+    if runs[0].load_address == runs[1].load_address && runs[1].load_address == runs[2].load_address {
+        return Err(format!("three runs at the same address {:#x}", runs[0].load_address));
+    }
+    if runs[0].random == runs[1].random {
+        return Err("AT_RANDOM repeated between runs".into());
+    }
+    Ok(())
 }
 
 /// Runs `hello` pinned to every CPU, so that every CPU's lazily kept mm is one of these (same size each time).

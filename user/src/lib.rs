@@ -31,6 +31,32 @@ impl Args {
 }
 
 impl Args {
+    /// The stack pointer the program started with (where argc is).
+    pub fn initial_stack_pointer(&self) -> usize {
+        self.argv as usize - core::mem::size_of::<usize>()
+    }
+
+    /// The value of the first auxiliary-vector entry with `key` (`abi::auxv::AT_*`), found past argv's and the
+    /// environment's NULL ends; `None` when the vector has no such entry.
+    pub fn auxiliary_value(&self, key: u64) -> Option<u64> {
+        // SAFETY: Linux's initial stack: argv[0..argc], NULL, envp[..], NULL, then (key, value) pairs ending
+        // with AT_NULL, all words the kernel wrote and that stay mapped for the program's life.
+        unsafe {
+            let mut word = self.argv.add(self.argc + 1) as *const u64;
+            while *word != 0 {
+                word = word.add(1);
+            }
+            word = word.add(1);
+            loop {
+                match *word {
+                    abi::auxv::AT_NULL => return None,
+                    found if found == key => return Some(*word.add(1)),
+                    _ => word = word.add(2),
+                }
+            }
+        }
+    }
+
     /// Overwrites the start of argument `index` with `text` (at most its length): a way to hand a result back to
     /// a kernel that reads the argument after the program exits (the bench payload does).
     pub fn write_argument(&self, index: usize, text: &[u8]) {
@@ -46,12 +72,70 @@ impl Args {
     }
 }
 
+#[cfg(not(static_pie))]
 core::arch::global_asm!(
     ".global _start",
     "_start:",
     "mov x0, sp", // x0 = &argc (Linux's initial stack)
     "bl ulib_start",
 );
+
+// A static PIE (built with `--cfg static_pie`, `-C relocation-model=pie` and `-pie`) relocates itself before any
+// Rust code reads a pointer from memory, as glibc's and musl's static-PIE start-up code do: the kernel only
+// maps it at a random address. `adrp`/`add` give the run-time addresses of the ELF header (the load address:
+// the program is linked at 0) and of the dynamic section, wherever the program was put.
+#[cfg(static_pie)]
+core::arch::global_asm!(
+    ".global _start",
+    "_start:",
+    "mov x19, sp", // &argc, kept in a callee-saved register across the call
+    "adrp x0, __ehdr_start",
+    "add x0, x0, :lo12:__ehdr_start",
+    "adrp x1, _DYNAMIC",
+    "add x1, x1, :lo12:_DYNAMIC",
+    "bl ulib_relocate",
+    "mov x0, x19",
+    "bl ulib_start",
+);
+
+/// Applies the `R_AARCH64_RELATIVE` relocations of the dynamic section at `dynamic` for a program loaded at
+/// `base`; exits with status 127 on any other kind (a static PIE has no others). It reads only through its
+/// arguments: nothing it touches is itself waiting for relocation.
+#[cfg(static_pie)]
+#[unsafe(no_mangle)]
+extern "C" fn ulib_relocate(base: usize, dynamic: *const u64) {
+    const DT_NULL: u64 = 0;
+    const DT_RELA: u64 = 7;
+    const DT_RELASZ: u64 = 8;
+    const DT_RELAENT: u64 = 9;
+    const R_AARCH64_RELATIVE: u64 = 1027;
+    let (mut table, mut size, mut entry_size) = (0usize, 0usize, 24usize);
+    // SAFETY: `dynamic` is this program's own dynamic section, (tag, value) pairs ending with DT_NULL; the
+    // relocation table it names and every offset in it lie in this program's writable, mapped segments (the
+    // linker put them there), so the reads and writes stay inside the program.
+    unsafe {
+        let mut entry = dynamic;
+        while *entry != DT_NULL {
+            match *entry {
+                DT_RELA => table = base + *entry.add(1) as usize,
+                DT_RELASZ => size = *entry.add(1) as usize,
+                DT_RELAENT => entry_size = *entry.add(1) as usize,
+                _ => {}
+            }
+            entry = entry.add(2);
+        }
+        let mut offset = 0;
+        while entry_size != 0 && offset + entry_size <= size {
+            let relocation = (table + offset) as *const u64;
+            let (target, info, addend) = (*relocation, *relocation.add(1), *relocation.add(2));
+            if info & 0xffff_ffff != R_AARCH64_RELATIVE {
+                sys::exit_group(127);
+            }
+            *((base + target as usize) as *mut usize) = base.wrapping_add(addend as usize);
+            offset += entry_size;
+        }
+    }
+}
 
 unsafe extern "Rust" {
     fn user_main(args: Args) -> i32;
@@ -77,6 +161,8 @@ macro_rules! entry {
     };
 }
 
+// A static PIE's panic handler does not format, and only the panic handler writes through `Stdout`.
+#[cfg_attr(static_pie, allow(dead_code))]
 struct Stdout;
 
 impl Write for Stdout {
@@ -123,6 +209,16 @@ macro_rules! println {
     ($($argument:tt)*) => { $crate::print_args(format_args!("{}\n", format_args!($($argument)*))) };
 }
 
+// A static PIE cannot format (see `ulib_relocate`'s build: core's formatting vtables are absolute pointers in
+// read-only data), so its panics say only that they happened.
+#[cfg(static_pie)]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    sys::write(2, b"user panic\n");
+    sys::exit_group(101)
+}
+
+#[cfg(not(static_pie))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let _ = Stdout.write_fmt(format_args!("user panic: {info}\n"));

@@ -7,8 +7,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The programs of `user/src/bin`.
-pub const BUILTIN_PROGRAMS: &[&str] =
-    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox", "bench", "signals"];
+pub const BUILTIN_PROGRAMS: &[&str] = &[
+    "hello",
+    "threads",
+    "isolation",
+    "syscalls",
+    "faults",
+    "membarrier",
+    "litmus",
+    "mailbox",
+    "bench",
+    "signals",
+    "auxv",
+];
+
+/// Programs also built as static PIEs (`ET_DYN` without `PT_INTERP`, relocating themselves in ulib's start-up
+/// code), embedded as `NAME-pie`: the kernel's static-PIE loading path, tested with our own programs.
+pub const STATIC_PIE_PROGRAMS: &[&str] = &["auxv"];
+
+/// The rustflags of the static-PIE build, added to `user/.cargo/config.toml`'s: position-independent code, a
+/// PIE link without a dynamic linker (so no PT_INTERP), and the cfg that selects ulib's self-relocating start.
+const STATIC_PIE_RUSTFLAGS: &str = r#"target.aarch64-unknown-none.rustflags=["-C", "relocation-model=pie", "-C", "link-arg=-pie", "-C", "link-arg=--no-dynamic-linker", "--cfg", "static_pie"]"#;
 
 /// A `--user 'PATH [ARG...]'` command line.
 pub struct UserCommand {
@@ -41,6 +60,22 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
         "--quiet",
     ]))
     .context("building the EL0 programs (user/)")?;
+    // The static PIEs, in a target folder of their own (their flags differ for every crate).
+    let mut static_pie_build = Command::new(env!("CARGO"));
+    static_pie_build.current_dir(&user_root).env_remove("CARGO_TARGET_DIR").args([
+        "build",
+        "--release",
+        "--quiet",
+        "--target-dir",
+        "target/static-pie",
+        "--config",
+        STATIC_PIE_RUSTFLAGS,
+    ]);
+    for program in STATIC_PIE_PROGRAMS {
+        static_pie_build.args(["--bin", program]);
+    }
+    crate::command::run(&mut static_pie_build).context("building the EL0 programs as static PIEs (user/)")?;
+    let static_pies_built = user_root.join("target/static-pie/aarch64-unknown-none/release");
     let built = user_root.join("target/aarch64-unknown-none/release");
     let folder =
         workspace_root().join("out").join(if commands.is_empty() { "user-programs" } else { "user-programs-run" });
@@ -48,6 +83,9 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
     for program in BUILTIN_PROGRAMS {
         copy(&built.join(program), &folder.join(program))?;
+    }
+    for program in STATIC_PIE_PROGRAMS {
+        copy(&static_pies_built.join(program), &folder.join(format!("{program}-pie")))?;
     }
     let mut run_list = String::new();
     for (index, command) in commands.iter().enumerate() {

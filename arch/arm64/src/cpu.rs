@@ -195,3 +195,88 @@ pub fn enable_user_cycle_counter() {
         )
     };
 }
+
+/// The `AT_HWCAP` and `AT_HWCAP2` words for user programs, decoded from this core's ID registers as Linux's
+/// `arm64_elf_hwcaps` table does (field, minimum value, bit). Only features whose instructions work at EL0
+/// without anything from the kernel are reported: not SVE or SME (the context switch saves only FP/SIMD), not
+/// pointer authentication, BTI or MTE (never enabled), not CPUID (EL0 reads of the ID registers are not
+/// emulated) and not EVTSTRM (the event stream is off). The boot core's registers stand for every core, as
+/// they are identical on the boards supported (QEMU's cortex-a72, the Raspberry Pi 4's four Cortex-A72).
+pub fn elf_hardware_capabilities() -> (u64, u64) {
+    use aarch64_cpu::registers::{
+        ID_AA64ISAR0_EL1, ID_AA64ISAR1_EL1, ID_AA64MMFR2_EL1, ID_AA64PFR0_EL1, ID_AA64PFR1_EL1,
+    };
+    use abi::auxv::hwcap::*;
+    use abi::auxv::hwcap2::*;
+    /// The 4-bit ID field at bit `shift` of `register`, as an unsigned value.
+    fn field(register: u64, shift: u32) -> u64 {
+        (register >> shift) & 0xf
+    }
+    /// A signed ID field (FP, AdvSIMD): 0xf is "not implemented", 0 "implemented", 1 "with half precision".
+    fn signed_field(register: u64, shift: u32) -> i64 {
+        ((register >> shift) as i64) << 60 >> 60
+    }
+    let isar0 = ID_AA64ISAR0_EL1.get();
+    let isar1 = ID_AA64ISAR1_EL1.get();
+    let pfr0 = ID_AA64PFR0_EL1.get();
+    let pfr1 = ID_AA64PFR1_EL1.get();
+    let mmfr2 = ID_AA64MMFR2_EL1.get();
+    // (register, field shift, minimum value, AT_HWCAP bit)
+    let hwcap_rules: [(u64, u32, u64, u64); 23] = [
+        (isar0, 4, 1, HWCAP_AES),
+        (isar0, 4, 2, HWCAP_PMULL),
+        (isar0, 8, 1, HWCAP_SHA1),
+        (isar0, 12, 1, HWCAP_SHA2),
+        (isar0, 12, 2, HWCAP_SHA512),
+        (isar0, 16, 1, HWCAP_CRC32),
+        (isar0, 20, 2, HWCAP_ATOMICS),
+        (isar0, 28, 1, HWCAP_ASIMDRDM),
+        (isar0, 32, 1, HWCAP_SHA3),
+        (isar0, 36, 1, HWCAP_SM3),
+        (isar0, 40, 1, HWCAP_SM4),
+        (isar0, 44, 1, HWCAP_ASIMDDP),
+        (isar0, 48, 1, HWCAP_ASIMDFHM),
+        (isar0, 52, 1, HWCAP_FLAGM),
+        (isar1, 0, 1, HWCAP_DCPOP),
+        (isar1, 12, 1, HWCAP_JSCVT),
+        (isar1, 16, 1, HWCAP_FCMA),
+        (isar1, 20, 1, HWCAP_LRCPC),
+        (isar1, 20, 2, HWCAP_ILRCPC),
+        (isar1, 36, 1, HWCAP_SB),
+        (pfr0, 48, 1, HWCAP_DIT),
+        (pfr1, 4, 2, HWCAP_SSBS),
+        (mmfr2, 32, 1, HWCAP_USCAT),
+    ];
+    // (register, field shift, minimum value, AT_HWCAP2 bit)
+    let hwcap2_rules: [(u64, u32, u64, u64); 7] = [
+        (isar1, 0, 2, HWCAP2_DCPODP),
+        (isar0, 52, 2, HWCAP2_FLAGM2),
+        (isar1, 32, 1, HWCAP2_FRINT),
+        (isar1, 52, 1, HWCAP2_I8MM),
+        (isar1, 44, 1, HWCAP2_BF16),
+        (isar1, 48, 1, HWCAP2_DGH),
+        (isar0, 60, 1, HWCAP2_RNG),
+    ];
+    let decode = |rules: &[(u64, u32, u64, u64)]| {
+        rules
+            .iter()
+            .filter(|&&(register, shift, minimum, _)| field(register, shift) >= minimum)
+            .fold(0, |bits, rule| bits | rule.3)
+    };
+    let mut hwcap = decode(&hwcap_rules);
+    let floating_point = signed_field(pfr0, 16);
+    let advanced_simd = signed_field(pfr0, 20);
+    if floating_point >= 0 {
+        hwcap |= HWCAP_FP;
+    }
+    if floating_point >= 1 {
+        hwcap |= HWCAP_FPHP;
+    }
+    if advanced_simd >= 0 {
+        hwcap |= HWCAP_ASIMD;
+    }
+    if advanced_simd >= 1 {
+        hwcap |= HWCAP_ASIMDHP;
+    }
+    (hwcap, decode(&hwcap2_rules))
+}
