@@ -26,6 +26,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
+    Test { name: "nanosleep_wakes_at_its_deadline_idle_and_under_a_membarrier_storm", run: sleep_precision },
     Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
@@ -322,6 +323,26 @@ fn run_on_every_cpu() -> Result<(), String> {
 
 fn exit_group() -> Result<(), String> {
     run_expecting(&["threads", "exit-group"], 7)
+}
+
+/// 1 ms sleeps on CPU 0: median and maximum lateness bounds (microseconds of elapsed CLOCK_MONOTONIC time)
+/// alone, then with another process's three threads calling membarrier(PRIVATE_EXPEDITED) nonstop on CPUs 1-3.
+/// The guest counter follows host time, so a vCPU the host deschedules stretches a sleep: the medians are the
+/// claims, the maxima are loose enough for a busy two-core host.
+const IDLE_SLEEP_BOUNDS_US: (&str, &str) = ("1200", "50000");
+const STORM_SLEEP_BOUNDS_US: (&str, &str) = ("1200", "50000");
+
+fn sleep_precision() -> Result<(), String> {
+    let (median, max) = IDLE_SLEEP_BOUNDS_US;
+    run_expecting(&["sleeps", "measure", "100", median, max, "0"], 0).map_err(|error| format!("idle: {error}"))?;
+    let storm = start(&["sleeps", "storm", "3", "2000"])?;
+    let (median, max) = STORM_SLEEP_BOUNDS_US;
+    let sleeper = start(&["sleeps", "measure", "100", median, max, "0"])?;
+    match wait_all(&[sleeper, storm], 30_000)?[..] {
+        [0, 0] => Ok(()),
+        [sleeper, storm] => Err(format!("under a membarrier storm: sleeper exited with {sleeper}, storm with {storm}")),
+        _ => unreachable!("two processes"),
+    }
 }
 
 fn no_leaks() -> Result<(), String> {
