@@ -34,6 +34,14 @@ impl CpuTimerQueue {
     fn earliest_deadline(&self) -> u64 {
         self.sleepers.first().map_or(self.next_tick_at, |&(deadline, _)| deadline.min(self.next_tick_at))
     }
+
+    /// Frees the queue's storage once no sleeper is left: a burst of thousands of sleepers (a process at the
+    /// thread limit) leaves no heap behind, which the leak checks rely on.
+    fn release_storage_if_empty(&mut self) {
+        if self.sleepers.is_empty() {
+            self.sleepers = Vec::new();
+        }
+    }
 }
 
 /// Indexed by CPU. IRQ-safe: the CPU's timer interrupt takes its own queue's lock; a sleeper removing its entry
@@ -66,7 +74,9 @@ pub(crate) fn add_sleeper(deadline: u64, task: Arc<KernelTask>) -> usize {
 
 /// Removes `task`'s entry from CPU `cpu`'s queue, if the timer has not already taken it.
 pub(crate) fn remove_sleeper(cpu: usize, task: &Arc<KernelTask>) {
-    QUEUES[cpu].lock().sleepers.retain(|(_, queued)| !Arc::ptr_eq(queued, task));
+    let mut queue = QUEUES[cpu].lock();
+    queue.sleepers.retain(|(_, queued)| !Arc::ptr_eq(queued, task));
+    queue.release_storage_if_empty();
 }
 
 /// The sleepers queued on this CPU (the tick looks for those whose process is exiting).
@@ -84,7 +94,11 @@ pub(crate) fn expire() -> bool {
         let due = {
             let mut queue = QUEUES[me].lock();
             match queue.sleepers.first() {
-                Some(&(deadline, _)) if deadline <= now => Some(queue.sleepers.remove(0).1),
+                Some(&(deadline, _)) if deadline <= now => {
+                    let (_, task) = queue.sleepers.remove(0);
+                    queue.release_storage_if_empty();
+                    Some(task)
+                }
                 _ => None,
             }
         };

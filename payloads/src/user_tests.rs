@@ -325,12 +325,15 @@ fn exit_group() -> Result<(), String> {
     run_expecting(&["threads", "exit-group"], 7)
 }
 
-/// 1 ms sleeps on CPU 0: median and maximum lateness bounds (microseconds of elapsed CLOCK_MONOTONIC time)
-/// alone, then with another process's three threads calling membarrier(PRIVATE_EXPEDITED) nonstop on CPUs 1-3.
-/// The guest counter follows host time, so a vCPU the host deschedules stretches a sleep: the medians are the
-/// claims, the maxima are loose enough for a busy two-core host.
-const IDLE_SLEEP_BOUNDS_US: (&str, &str) = ("1200", "50000");
-const STORM_SLEEP_BOUNDS_US: (&str, &str) = ("1200", "50000");
+/// 100 sleeps of 1 ms on CPU 0: bounds of the median and maximum elapsed CLOCK_MONOTONIC time, in microseconds,
+/// alone and then with another process's three threads calling membarrier(PRIVATE_EXPEDITED) nonstop on CPUs
+/// 1-3. Measured on QEMU on a busy two-core host (load 5-9): alone, median 1.05-1.13 ms, max 1.2-4.3 ms (with the
+/// tick waking sleepers: median 2.1 ms, max 3.1 ms); under the storm, median 1.05-1.08 ms, 90th percentile up
+/// to 3 ms, max 9-16 ms, once 613 ms (when the storm managed only 127 calls in 2 s: the host had stopped the
+/// vCPUs). The guest counter follows host time, so a vCPU the host deschedules stretches a sleep: the medians
+/// are the claims; the maxima only catch a sleep that never ends (a lost wakeup) with room for such stalls.
+const IDLE_SLEEP_BOUNDS_US: (&str, &str) = ("1200", "100000");
+const STORM_SLEEP_BOUNDS_US: (&str, &str) = ("2000", "2000000");
 
 fn sleep_precision() -> Result<(), String> {
     let (median, max) = IDLE_SLEEP_BOUNDS_US;
@@ -440,10 +443,16 @@ fn memory_free_at_exit() -> Result<(), String> {
     Ok(())
 }
 
+/// How much the heap may grow over a thread-limit run: see [`thread_limit`].
+const RUN_QUEUE_GROWTH_ALLOWANCE: usize = 64 * 1024;
+
 /// `threads limit`: a process clones sleeping threads until clone fails; it must fail with EAGAIN near the
 /// thread limit (not panic the kernel, as it did when kernel stacks came from the heap), and when the process is
-/// gone every kernel stack, page frame and heap byte must be back. The first run is a warm-up: it grows the
-/// kernel's own lists (run queue, sleepers) to their size for that many threads, which they keep.
+/// gone every kernel stack, page frame and heap byte must be back. The first run is a warm-up: it grows the run
+/// queues to their size for that many threads, which they keep. How many tasks a CPU's queue holds at once
+/// varies from run to run, so the measured run may still double one or two of them (16 KB each from 2048 to
+/// 4096 entries; 16-33 KB was seen): the heap may grow by [`RUN_QUEUE_GROWTH_ALLOWANCE`], far less than anything
+/// kept per thread would take (thousands of threads).
 fn thread_limit() -> Result<(), String> {
     let limit = process::threads_max();
     // Tasks that may exist besides the program's threads: the payload's own and a few the harness leaves.
@@ -465,7 +474,7 @@ fn thread_limit() -> Result<(), String> {
         "  threads-max {limit}; heap {} -> {} bytes, page frames {} -> {}, kernel stacks {} -> {}",
         before.0, after.0, before.1, after.1, before.2, after.2
     );
-    if after.0 > before.0 + 16 * 1024 || after.1 > before.1 || after.2 > before.2 {
+    if after.0 > before.0 + RUN_QUEUE_GROWTH_ALLOWANCE || after.1 > before.1 || after.2 > before.2 {
         return Err(format!("leak after the thread limit: {before:?} -> {after:?} (heap, frames, stacks)"));
     }
     Ok(())

@@ -45,11 +45,13 @@ fn measure(count: usize, median_bound_us: u64, max_bound_us: u64) -> i32 {
     }
     let samples = &mut samples[..count];
     samples.sort_unstable();
+    let percentile_us = |percent: usize| samples[(count - 1) * percent / 100] / 1000;
     let (min_us, median_us, max_us) = (samples[0] / 1000, samples[count / 2] / 1000, samples[count - 1] / 1000);
     println!(
-        "sleeps: {count} x nanosleep(1 ms) on CPU {}: min {min_us} us, median {median_us} us, max {max_us} us \
-         (bounds: median {median_bound_us} us, max {max_bound_us} us)",
-        sys::getcpu()
+        "sleeps: {count} x nanosleep(1 ms) on CPU {}: min {min_us} us, median {median_us} us, 90th percentile {} \
+         us, max {max_us} us (bounds: median {median_bound_us} us, max {max_bound_us} us)",
+        sys::getcpu(),
+        percentile_us(90)
     );
     if samples[0] < ONE_MS {
         println!("sleeps: a sleep ended before its 1 ms");
