@@ -469,6 +469,10 @@ fn thread_limit() -> Result<(), String> {
     let before = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
     run()?;
     run_on_every_cpu()?;
+    // A process is finished when its last thread starts exiting; that thread frees its pages and kernel stack a
+    // moment later, on its way out: give it that moment.
+    let released = || arch_arm64::frames::in_use() <= before.1 && arch_arm64::kernel_stacks::in_use() <= before.2;
+    wait_running_tasks(1000, released);
     let after = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
     println!(
         "  threads-max {limit}; heap {} -> {} bytes, page frames {} -> {}, kernel stacks {} -> {}",
