@@ -486,36 +486,40 @@ extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
     unreachable!("an exited kernel thread was switched back in")
 }
 
-/// Tasks sleeping until a deadline (nanosleep), woken by the timer tick.
-static SLEEPERS: IrqSpinLock<Arm64, alloc::vec::Vec<(u64, Arc<KernelTask>)>> = IrqSpinLock::new(alloc::vec::Vec::new());
-
-/// Blocks the running task until `deadline` (in `now_ns` time), waking at the first tick after it.
+/// Blocks the running task until `deadline` (in `now_ns` time; `u64::MAX`: until its process exits), woken by
+/// its CPU's timer at the deadline (see `timer_queue`).
 pub(crate) fn sleep_until(deadline: u64) {
     let current = SCHED.current();
-    SLEEPERS.lock().push((deadline, current.clone()));
-    while arch_arm64::cpu::now_ns() < deadline && !current_process_is_exiting() {
-        // A tick that found us still running left us in the list; the next one after we blocked wakes us.
-        SCHED.block_current();
+    // Each round queues the task on the CPU it runs on and blocks there, all with interrupts masked: the timer
+    // interrupt of that CPU, the only one that expires the entry, cannot come between the deadline check and
+    // the block, so it finds the task blocked and its wake is not lost. (A wake that found the task still
+    // running would do nothing, and nothing would wake it again.) The tick's check for an exiting process can
+    // run on the CPU only once the task has blocked too. A round ends early when something else woke the task.
+    loop {
+        let done = core_sched::without_interrupts::<Arm64, _>(|_| {
+            if arch_arm64::cpu::now_ns() >= deadline || current_process_is_exiting() {
+                return true;
+            }
+            let cpu = crate::timer_queue::add_sleeper(deadline, current.clone());
+            SCHED.block_current();
+            crate::timer_queue::remove_sleeper(cpu, &current);
+            false
+        });
+        if done {
+            return;
+        }
     }
-    SLEEPERS.lock().retain(|(_, task)| !Arc::ptr_eq(task, &current));
 }
 
-/// Called from every timer tick: wakes the blocked sleepers whose deadline passed.
-pub(crate) fn wake_sleepers() {
-    let now = arch_arm64::cpu::now_ns();
-    let due: alloc::vec::Vec<Arc<KernelTask>> = {
-        let Some(sleepers) = SLEEPERS.try_lock() else { return };
-        sleepers
-            .iter()
-            .filter(|(deadline, task)| {
-                let process_exiting = EXITING_PROCESSES.load(Ordering::Relaxed) != 0
-                    && process_of(task.id().0).is_some_and(|process| process.exiting.load(Ordering::Relaxed));
-                (*deadline <= now || process_exiting) && task.state() == core_sched::TaskState::Blocked
-            })
-            .map(|(_, task)| task.clone())
-            .collect()
-    };
-    for task in due {
-        SCHED.wake(&task);
+/// Called from every tick: wakes this CPU's blocked sleepers whose process is exiting (exit_group, a fault),
+/// so that a sleep of any length ends with its process.
+pub(crate) fn wake_sleepers_of_exiting_processes() {
+    if EXITING_PROCESSES.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    for task in crate::timer_queue::sleepers_here() {
+        if process_of(task.id().0).is_some_and(|process| process.exiting.load(Ordering::Relaxed)) {
+            SCHED.wake(&task);
+        }
     }
 }

@@ -23,9 +23,9 @@ struct CpuInfo {
     mpidr: AtomicU64,
     entry_el: AtomicU8,
     running_el: AtomicU8,
-    /// Timer interrupts taken.
+    /// Scheduler ticks taken (timer interrupts for sleepers alone are not counted).
     timer_ticks: AtomicU64,
-    /// Period of this core's timer in microseconds, 0 when stopped.
+    /// Period of this core's scheduler tick in microseconds, 0 when stopped.
     timer_period_us: AtomicU64,
 }
 
@@ -103,9 +103,9 @@ pub struct CpuSnapshot {
     pub entry_el: u8,
     /// The exception level it runs at (1).
     pub running_el: u8,
-    /// Timer interrupts it took.
+    /// Scheduler ticks it took.
     pub timer_ticks: u64,
-    /// Period of its timer in microseconds, 0 when stopped.
+    /// Period of its scheduler tick in microseconds, 0 when stopped (sleepers still arm its timer).
     pub timer_period_us: u64,
 }
 
@@ -225,14 +225,11 @@ pub fn pings_received(sender: usize, receiver: usize) -> u64 {
     PINGS_RECEIVED[sender][receiver].load(Ordering::Relaxed)
 }
 
-/// Starts (period > 0) or stops this core's periodic timer (the scheduler's tick: [`TICK_US`]).
+/// Starts (period > 0) or stops this core's scheduler tick ([`TICK_US`] normally); its sleepers still arm the
+/// timer.
 pub fn set_timer_period_us(period_us: u64) {
     CPUS[cpu::cpu_id()].timer_period_us.store(period_us, Ordering::Relaxed);
-    if period_us == 0 {
-        arch_arm64::timer::disable();
-    } else {
-        arch_arm64::timer::arm_after_ns(period_us * 1000);
-    }
+    crate::timer_queue::set_tick_period(period_us.saturating_mul(1000));
 }
 
 fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
@@ -249,16 +246,13 @@ fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
         }
         Interrupt::Scheduler(kind) => crate::process::SCHED.handle_ipi(kind),
         Interrupt::Timer => {
-            let info = &CPUS[me];
-            crate::process::SCHED.account_tick(frame.returns_to_user());
-            crate::process::SCHED.tick();
-            crate::process::wake_sleepers();
-            info.timer_ticks.fetch_add(1, Ordering::Relaxed);
-            let period_us = info.timer_period_us.load(Ordering::Relaxed);
-            if period_us == 0 {
-                arch_arm64::timer::disable();
-            } else {
-                arch_arm64::timer::arm_after_ns(period_us * 1000);
+            // The timer fires for the earliest of the tick and this CPU's sleepers; expire wakes the sleepers
+            // that are due and re-arms.
+            if crate::timer_queue::expire() {
+                crate::process::SCHED.account_tick(frame.returns_to_user());
+                crate::process::SCHED.tick();
+                crate::process::wake_sleepers_of_exiting_processes();
+                CPUS[me].timer_ticks.fetch_add(1, Ordering::Relaxed);
             }
         }
         Interrupt::Other(number) => println!("CPU {me}: unexpected interrupt {number}"),

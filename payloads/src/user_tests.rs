@@ -28,6 +28,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
+    Test { name: "nanosleep_wakes_at_its_deadline_idle_and_under_a_membarrier_storm", run: sleep_precision },
     Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
@@ -387,6 +388,29 @@ fn exit_group() -> Result<(), String> {
     run_expecting(&["threads", "exit-group"], 7)
 }
 
+/// 100 sleeps of 1 ms on CPU 0: bounds of the median and maximum elapsed CLOCK_MONOTONIC time, in microseconds,
+/// alone and then with another process's three threads calling membarrier(PRIVATE_EXPEDITED) nonstop on CPUs
+/// 1-3. Measured on QEMU on a busy two-core host (load 5-9): alone, median 1.05-1.13 ms, max 1.2-4.3 ms (with the
+/// tick waking sleepers: median 2.1 ms, max 3.1 ms); under the storm, median 1.05-1.08 ms, 90th percentile up
+/// to 3 ms, max 9-16 ms, once 613 ms (when the storm managed only 127 calls in 2 s: the host had stopped the
+/// vCPUs). The guest counter follows host time, so a vCPU the host deschedules stretches a sleep: the medians
+/// are the claims; the maxima only catch a sleep that never ends (a lost wakeup) with room for such stalls.
+const IDLE_SLEEP_BOUNDS_US: (&str, &str) = ("1200", "100000");
+const STORM_SLEEP_BOUNDS_US: (&str, &str) = ("2000", "2000000");
+
+fn sleep_precision() -> Result<(), String> {
+    let (median, max) = IDLE_SLEEP_BOUNDS_US;
+    run_expecting(&["sleeps", "measure", "100", median, max, "0"], 0).map_err(|error| format!("idle: {error}"))?;
+    let storm = start(&["sleeps", "storm", "3", "2000"])?;
+    let (median, max) = STORM_SLEEP_BOUNDS_US;
+    let sleeper = start(&["sleeps", "measure", "100", median, max, "0"])?;
+    match wait_all(&[sleeper, storm], 30_000)?[..] {
+        [0, 0] => Ok(()),
+        [sleeper, storm] => Err(format!("under a membarrier storm: sleeper exited with {sleeper}, storm with {storm}")),
+        _ => unreachable!("two processes"),
+    }
+}
+
 fn no_leaks() -> Result<(), String> {
     run_on_every_cpu()?;
     let (heap_before, frames_before) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
@@ -482,10 +506,16 @@ fn memory_free_at_exit() -> Result<(), String> {
     Ok(())
 }
 
+/// How much the heap may grow over a thread-limit run: see [`thread_limit`].
+const RUN_QUEUE_GROWTH_ALLOWANCE: usize = 64 * 1024;
+
 /// `threads limit`: a process clones sleeping threads until clone fails; it must fail with EAGAIN near the
 /// thread limit (not panic the kernel, as it did when kernel stacks came from the heap), and when the process is
-/// gone every kernel stack, page frame and heap byte must be back. The first run is a warm-up: it grows the
-/// kernel's own lists (run queue, sleepers) to their size for that many threads, which they keep.
+/// gone every kernel stack, page frame and heap byte must be back. The first run is a warm-up: it grows the run
+/// queues to their size for that many threads, which they keep. How many tasks a CPU's queue holds at once
+/// varies from run to run, so the measured run may still double one or two of them (16 KB each from 2048 to
+/// 4096 entries; 16-33 KB was seen): the heap may grow by [`RUN_QUEUE_GROWTH_ALLOWANCE`], far less than anything
+/// kept per thread would take (thousands of threads).
 fn thread_limit() -> Result<(), String> {
     let limit = process::threads_max();
     // Tasks that may exist besides the program's threads: the payload's own and a few the harness leaves.
@@ -502,12 +532,16 @@ fn thread_limit() -> Result<(), String> {
     let before = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
     run()?;
     run_on_every_cpu()?;
+    // A process is finished when its last thread starts exiting; that thread frees its pages and kernel stack a
+    // moment later, on its way out: give it that moment.
+    let released = || arch_arm64::frames::in_use() <= before.1 && arch_arm64::kernel_stacks::in_use() <= before.2;
+    wait_running_tasks(1000, released);
     let after = (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
     println!(
         "  threads-max {limit}; heap {} -> {} bytes, page frames {} -> {}, kernel stacks {} -> {}",
         before.0, after.0, before.1, after.1, before.2, after.2
     );
-    if after.0 > before.0 + 16 * 1024 || after.1 > before.1 || after.2 > before.2 {
+    if after.0 > before.0 + RUN_QUEUE_GROWTH_ALLOWANCE || after.1 > before.1 || after.2 > before.2 {
         return Err(format!("leak after the thread limit: {before:?} -> {after:?} (heap, frames, stacks)"));
     }
     Ok(())

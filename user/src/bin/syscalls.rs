@@ -5,8 +5,9 @@
 
 use abi::syscalls as nr;
 use abi::Errno;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use ulib::sys::{self, syscall};
-use ulib::Checker;
+use ulib::{Checker, ThreadStack};
 
 const KERNEL_ADDRESS: u64 = 0xFFFF_FF80_4020_0000;
 const UNMAPPED: u64 = 0x10;
@@ -118,7 +119,45 @@ fn main(_args: ulib::Args) -> i32 {
     descriptors(&mut check);
     limits_and_random(&mut check);
     signals(&mut check);
-    check.finish()
+    end_with_endless_sleepers(check.finish())
+}
+
+/// The longest valid sleep: {i64::MAX s, 999999999 ns}, relative and absolute. It must neither overflow a
+/// deadline nor wake early, and must end with its process.
+static ENDLESS_SLEEP: [u64; 2] = [i64::MAX as u64, 999_999_999];
+static ENDLESS_SLEEPERS_STARTED: AtomicUsize = AtomicUsize::new(0);
+static mut SLEEPER_STACKS: [ThreadStack; 2] = [const { ThreadStack([0; 16384]) }; 2];
+
+extern "C" fn endless_sleeper(absolute: usize) -> ! {
+    ENDLESS_SLEEPERS_STARTED.fetch_add(1, Ordering::Release);
+    let result = if absolute == 1 {
+        let monotonic = abi::clock::CLOCK_MONOTONIC as u64;
+        syscall(nr::CLOCK_NANOSLEEP, [monotonic, abi::clock::TIMER_ABSTIME as u64, address(&ENDLESS_SLEEP), 0, 0, 0])
+    } else {
+        syscall(nr::NANOSLEEP, [address(&ENDLESS_SLEEP), 0, 0, 0, 0, 0])
+    };
+    ulib::println!("  syscalls: an endless sleep returned {result}: FAILED");
+    sys::exit_group(1)
+}
+
+/// Leaves two threads in endless sleeps and ends the process with exit_group(`status`): the run ends (the payload
+/// waits for it) only if the sleeps end with their process.
+fn end_with_endless_sleepers(status: i32) -> i32 {
+    for absolute in 0..2 {
+        // SAFETY: each stack is handed to exactly one thread, once.
+        let stack = unsafe { &mut *core::ptr::addr_of_mut!(SLEEPER_STACKS[absolute]) };
+        if ulib::spawn_thread(stack, endless_sleeper, absolute) < 0 {
+            ulib::println!("  syscalls: clone of an endless sleeper failed: FAILED");
+            return 1;
+        }
+    }
+    while ENDLESS_SLEEPERS_STARTED.load(Ordering::Acquire) < 2 {
+        sys::sched_yield();
+    }
+    // Time for both to block in their sleeps.
+    sys::nanosleep(5_000_000);
+    ulib::println!("  syscalls: exit_group with two threads in endless (i64::MAX s) sleeps");
+    status
 }
 
 fn err(errno: Errno) -> i64 {
