@@ -29,6 +29,9 @@ use ulib::{println, sys, ThreadStack};
 const THREADS: usize = 4;
 /// Per-thread scratch: every writable pointer the fuzzer passes points into its thread's.
 const SCRATCH_BYTES: usize = 16 * 1024;
+/// The start of each scratch area where only timeouts go, so that building later arguments cannot overwrite
+/// one.
+const TIMEOUT_SLOT_BYTES: u64 = 64;
 /// Threads a fuzzing thread may create with a `clone` that can succeed; after that its thread-creating
 /// clones get a NULL or misaligned stack, which fails.
 const CLONE_BUDGET: u32 = 48;
@@ -405,10 +408,10 @@ impl Fuzzer {
         }
     }
 
-    /// A scratch address with `size` bytes of room after it, sometimes misaligned.
+    /// A scratch address with `size` bytes of room after it, sometimes misaligned, past the timeout slot.
     fn scratch_at(&mut self, size: u64) -> u64 {
-        let room = SCRATCH_BYTES as u64 - size.min(SCRATCH_BYTES as u64);
-        let mut offset = self.random.below(room + 1);
+        let room = SCRATCH_BYTES as u64 - TIMEOUT_SLOT_BYTES - size.min(SCRATCH_BYTES as u64 - TIMEOUT_SLOT_BYTES);
+        let mut offset = TIMEOUT_SLOT_BYTES + self.random.below(room + 1);
         if !self.random.one_in(4) {
             offset &= !7;
         }
@@ -422,7 +425,7 @@ impl Fuzzer {
             let length = match self.random.below(3) {
                 0 => self.random.below(16),
                 1 => self.random.below(512),
-                _ => self.random.below(SCRATCH_BYTES as u64 + 1),
+                _ => self.random.below(SCRATCH_BYTES as u64 - TIMEOUT_SLOT_BYTES + 1),
             };
             (self.scratch_at(length), length, Pointer::Scratch)
         } else {
@@ -455,7 +458,9 @@ impl Fuzzer {
             6 => (0, self.random.pick(&[1_000_000_000, i64::MAX, -1])),
             _ => (self.random.pick(&[-1, i64::MIN]), 0),
         };
-        let address = self.scratch_at(16) & !7;
+        // In its own slot: built before the other arguments, it must survive their building (a pollfd written
+        // over its tv_sec made a sleep of years).
+        let address = self.scratch + 8 * self.random.below(TIMEOUT_SLOT_BYTES / 8 - 1);
         self.put(address - self.scratch, &seconds.to_le_bytes());
         self.put(address - self.scratch + 8, &nanoseconds.to_le_bytes());
         (address, Pointer::Scratch)
