@@ -26,6 +26,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "initial_stack_and_auxv_match_linux_with_fresh_at_random", run: auxv },
     Test { name: "static_pie_loads_at_a_random_base_and_relocates_itself", run: static_pie },
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
+    Test { name: "fuzz_leaves_the_kernel_intact", run: fuzz },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
     Test { name: "nanosleep_wakes_at_its_deadline_idle_and_under_a_membarrier_storm", run: sleep_precision },
@@ -427,6 +428,42 @@ fn no_leaks() -> Result<(), String> {
     // 60 processes and 100 threads ran: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
     if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {
         return Err(format!("heap {heap_before} -> {heap_after}, frames {frames_before} -> {frames_after}"));
+    }
+    Ok(())
+}
+
+/// The system-call fuzzer (user/src/bin/fuzz.rs): KERNEL_FUZZ_CALLS random calls (default 100,000) from four
+/// threads with the seed xtask sets (KERNEL_FUZZ_SEED: from the time unless given, so each run fuzzes
+/// differently). Passes when the kernel survives, the program finishes in time with status 0 (every call
+/// returned, its own checks held) and the page frames, heap and kernel stacks come back to where they were.
+/// They come back with a delay: the last exited task's stack is freed once its CPU has switched away for good,
+/// so the check waits for them (a leak never comes back).
+fn fuzz() -> Result<(), String> {
+    let seed = option_env!("KERNEL_FUZZ_SEED").unwrap_or("1");
+    let calls = option_env!("KERNEL_FUZZ_CALLS").unwrap_or("100000");
+    let reproduce = format!("seed {seed}; reproduce: cargo xtask qemu --user 'fuzz {seed} {calls}'");
+    println!("  fuzz {reproduce}");
+    run_on_every_cpu()?;
+    let counts = || (arch_arm64::heap::used(), arch_arm64::frames::in_use(), arch_arm64::kernel_stacks::in_use());
+    let before = counts();
+    let process = start(&["fuzz", seed, calls])?;
+    match wait_all(&[process], 300_000) {
+        Ok(statuses) if statuses[0] == 0 => {}
+        Ok(statuses) => return Err(format!("fuzz {seed} {calls} exited with {} ({reproduce})", statuses[0])),
+        Err(error) => return Err(format!("fuzz {seed} {calls}: {error} ({reproduce})")),
+    }
+    run_on_every_cpu()?;
+    let is_back = |(heap, frames, stacks): (usize, usize, usize)| {
+        heap <= before.0 + 16 * 1024 && frames <= before.1 && stacks <= before.2
+    };
+    let back = wait_running_tasks(5_000, || is_back(counts()));
+    let after = counts();
+    println!(
+        "  heap {} -> {} bytes, page frames {} -> {}, kernel stacks {} -> {}",
+        before.0, after.0, before.1, after.1, before.2, after.2
+    );
+    if !back {
+        return Err(format!("leak after fuzzing: {before:?} -> {after:?} (heap, frames, stacks; {reproduce})"));
     }
     Ok(())
 }

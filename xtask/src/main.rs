@@ -55,7 +55,8 @@ enum Commands {
         /// Kill QEMU after this many seconds and report the last console lines.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
-        /// Run a static aarch64 ELF built elsewhere instead of the demo: 'PATH [ARG...]' (repeatable; run in
+        /// Run a static aarch64 ELF built elsewhere, or a built-in EL0 program by name (`fuzz SEED`), instead of
+        /// the demo: 'PATH [ARG...]' (repeatable; run in
         /// order, each as a fresh process with argv = file name and the arguments). Exits 0 only when every
         /// program exited 0.
         #[arg(long = "user", value_name = "'PATH [ARG...]'")]
@@ -206,7 +207,11 @@ fn run(cli: Cli) -> Result<()> {
         Commands::Qemu { variant, payload, smp, gdb, timeout, user_commands } => {
             let user_commands =
                 user_commands.iter().map(|text| user::UserCommand::parse(text)).collect::<Result<Vec<_>>>()?;
-            let image = KernelBuild::new(variant, payload).with_user_commands(user_commands).build()?;
+            let mut build = KernelBuild::new(variant, payload).with_user_commands(user_commands);
+            if payload == Payload::Tests {
+                build = build.with_setting("KERNEL_FUZZ_SEED", test::fuzz_seed());
+            }
+            let image = build.build()?;
             let run = qemu::QemuRun {
                 board: variant.board,
                 smp,

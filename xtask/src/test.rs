@@ -6,7 +6,8 @@ use crate::qemu::QemuRun;
 use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, VariantArgs};
 use anyhow::{bail, Result};
 use std::process::Command;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What a QEMU run must show to pass.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -110,6 +111,25 @@ pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
     Ok(())
 }
 
+/// The seed of the tests payload's system-call fuzzer (`fuzz_leaves_the_kernel_intact`), a build setting:
+/// KERNEL_FUZZ_SEED from the environment to repeat a run, else one derived from the time, so that every run
+/// fuzzes differently. One per xtask run, printed with the commands that reproduce it.
+pub fn fuzz_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let given = std::env::var("KERNEL_FUZZ_SEED").ok().and_then(|text| text.parse().ok());
+        let seed = given.unwrap_or_else(|| {
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |since| since.as_micros() as u64)
+        });
+        let origin = if given.is_some() { "from KERNEL_FUZZ_SEED" } else { "from the time" };
+        eprintln!(
+            "==> system-call fuzz seed {seed} ({origin}); to repeat it: KERNEL_FUZZ_SEED={seed} cargo xtask ..., \
+             or alone: cargo xtask qemu --user 'fuzz {seed}'"
+        );
+        seed
+    })
+}
+
 fn run_host_tests(totals: &mut Totals) -> Result<()> {
     eprintln!("==> host tests: cargo test (abi, core-sched, xtask)");
     let output =
@@ -133,6 +153,9 @@ fn run_qemu_suite(suite: &Suite, litmus_budget_ms: u64, totals: &mut Totals) -> 
         KernelBuild::new(suite.variant, suite.payload).with_setting("KERNEL_LITMUS_BUDGET_MS", litmus_budget_ms);
     if let Some(iterations) = suite.litmus_iterations {
         build = build.with_setting("KERNEL_LITMUS_ITERATIONS", iterations);
+    }
+    if suite.payload == Payload::Tests {
+        build = build.with_setting("KERNEL_FUZZ_SEED", fuzz_seed());
     }
     let mut payload_name = suite.payload.name().to_string();
     if suite.expect == Expect::KernelStackOverflowReported {

@@ -2,7 +2,7 @@
 //! them, plus any `--user` files, into the folder the kernel's build script embeds.
 
 use crate::workspace_root;
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,6 +20,7 @@ pub const BUILTIN_PROGRAMS: &[&str] = &[
     "signals",
     "auxv",
     "sleeps",
+    "fuzz",
 ];
 
 /// Programs also built as static PIEs (`ET_DYN` without `PT_INTERP`, relocating themselves in ulib's start-up
@@ -30,24 +31,51 @@ pub const STATIC_PIE_PROGRAMS: &[&str] = &["auxv"];
 /// PIE link without a dynamic linker (so no PT_INTERP), and the cfg that selects ulib's self-relocating start.
 const STATIC_PIE_RUSTFLAGS: &str = r#"target.aarch64-unknown-none.rustflags=["-C", "relocation-model=pie", "-C", "link-arg=-pie", "-C", "link-arg=--no-dynamic-linker", "--cfg", "static_pie"]"#;
 
-/// A `--user 'PATH [ARG...]'` command line.
+/// A `--user 'PROGRAM [ARG...]'` command line: PROGRAM is a host path of a static ELF, or the name of a
+/// built-in EL0 program (`fuzz`, `hello`, ...) when no such file exists.
 pub struct UserCommand {
-    pub path: PathBuf,
+    pub program: UserProgram,
     pub arguments: Vec<String>,
+}
+
+/// What a `--user` command runs.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UserProgram {
+    /// A file built elsewhere, copied into the image.
+    File(PathBuf),
+    /// One of [`BUILTIN_PROGRAMS`], embedded anyway.
+    Builtin(&'static str),
 }
 
 impl UserCommand {
     pub fn parse(text: &str) -> Result<Self> {
         let mut words = text.split_whitespace();
-        let path = PathBuf::from(words.next().context("--user needs a program path")?);
-        ensure!(path.is_file(), "--user: {} is not a file", path.display());
-        Ok(Self { path, arguments: words.map(String::from).collect() })
+        let word = words.next().context("--user needs a program path or a built-in program's name")?;
+        let path = PathBuf::from(word);
+        let program = match BUILTIN_PROGRAMS.iter().find(|&&name| name == word) {
+            _ if path.is_file() => UserProgram::File(path),
+            Some(name) => UserProgram::Builtin(name),
+            None => bail!("--user: {word} is neither a file nor a built-in program ({})", BUILTIN_PROGRAMS.join(", ")),
+        };
+        Ok(Self { program, arguments: words.map(String::from).collect() })
     }
 
-    /// The name the kernel knows the program by (its file name, unique-ified by position).
+    /// The program's file name: argv[0].
+    fn file_name(&self) -> String {
+        match &self.program {
+            UserProgram::File(path) => {
+                path.file_name().map_or("program".into(), |name| name.to_string_lossy().to_string())
+            }
+            UserProgram::Builtin(name) => name.to_string(),
+        }
+    }
+
+    /// The name the kernel knows the program by: a built-in's own, a file's name unique-ified by position.
     fn embedded_name(&self, index: usize) -> String {
-        let file = self.path.file_name().map_or("program".into(), |name| name.to_string_lossy().to_string());
-        format!("{index}-{file}")
+        match &self.program {
+            UserProgram::File(_) => format!("{index}-{}", self.file_name()),
+            UserProgram::Builtin(name) => name.to_string(),
+        }
     }
 }
 
@@ -91,12 +119,13 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
     let mut run_list = String::new();
     for (index, command) in commands.iter().enumerate() {
         let name = command.embedded_name(index);
-        copy(&command.path, &folder.join(&name))?;
+        if let UserProgram::File(path) = &command.program {
+            copy(path, &folder.join(&name))?;
+        }
         // Embedded name, then argv: the file's own name and the arguments.
         run_list.push_str(&name);
         run_list.push(' ');
-        run_list
-            .push_str(&command.path.file_name().map_or("program".into(), |file| file.to_string_lossy().to_string()));
+        run_list.push_str(&command.file_name());
         for argument in &command.arguments {
             run_list.push(' ');
             run_list.push_str(argument);
@@ -108,4 +137,20 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to).map(|_| ()).with_context(|| format!("cannot copy {}", from.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_builtin_name_runs_the_embedded_program() {
+        let command = UserCommand::parse("fuzz 1234 500").unwrap();
+        assert_eq!(command.program, UserProgram::Builtin("fuzz"));
+        assert_eq!(command.arguments, ["1234", "500"]);
+        assert_eq!(command.embedded_name(3), "fuzz");
+        assert!(UserCommand::parse("no-such-program").is_err());
+        let file = UserCommand::parse(concat!(env!("CARGO_MANIFEST_DIR"), "/src/user.rs")).unwrap();
+        assert_eq!(file.embedded_name(2), "2-user.rs");
+    }
 }

@@ -15,7 +15,7 @@ mod programs;
 pub use fetch::{ensure_rust_linux_targets, RUST_LINUX_TARGETS};
 
 use crate::qemu::QemuRun;
-use crate::user::UserCommand;
+use crate::user::{UserCommand, UserProgram};
 use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, VariantArgs};
 use anyhow::{bail, Context, Result};
 use parse::{CommandLine, RunEnd, SyscallCount};
@@ -227,7 +227,7 @@ fn run_on_kernel(programs: &[LinuxProgram], program_timeout: u64, summary: &mut 
         let user_commands = pending
             .iter()
             .map(|program| UserCommand {
-                path: programs::binary_folder().join(program.binary.file_name()),
+                program: UserProgram::File(programs::binary_folder().join(program.binary.file_name())),
                 arguments: program.arguments.iter().map(|word| word.to_string()).collect(),
             })
             .collect();
