@@ -179,6 +179,28 @@ pub fn judge_barrier_audit(barrier: Barrier, checked: u64, violations: u64) -> R
     }
 }
 
+/// The user-fault reports (`user fault: ... killed: <fault> at pc <pc>`) that name a fault address although
+/// their exception sets none (undefined instruction, breakpoint, trapped system register access, SP alignment):
+/// the fault address register then holds an older fault's address, possibly another process's. Only aborts
+/// and PC alignment faults have an address. An empty result over a console with reports is a pass.
+pub fn fault_reports_with_stale_address(console: &[String]) -> Vec<&str> {
+    console
+        .iter()
+        .filter_map(|line| {
+            let report = line.split_once("user fault: ")?.1;
+            let fault = report.split_once(" killed: ")?.1;
+            let has_address = fault.contains("address");
+            let sets_address = fault.contains("abort") || fault.contains("PC alignment");
+            (has_address && !sets_address).then_some(line.as_str())
+        })
+        .collect()
+}
+
+/// How many user-fault reports the console has (the stale-address check needs some to mean anything).
+pub fn fault_report_count(console: &[String]) -> usize {
+    console.iter().filter(|line| line.contains("user fault: ") && line.contains(" killed: ")).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +395,29 @@ mod tests {
         // Too few switches say nothing, whatever the variant.
         assert!(judge_barrier_audit(Barrier::Arm64, 999, 0).is_err());
         assert!(judge_barrier_audit(Barrier::NoneBroken, 10, 10).is_err());
+    }
+
+    #[test]
+    fn fault_reports_name_an_address_only_for_exceptions_that_set_one() {
+        let console: Vec<String> = [
+            "user fault: task 9 (process 9 'faults') killed: data abort (read, translation fault), address 0x0 at pc 0x2100",
+            "user fault: task 10 (process 10 'faults') killed: undefined instruction at pc 0x2104",
+            "user fault: task 11 (process 11 'faults') killed: instruction abort (permission fault), address 0xffffff8040200000 at pc 0xffffff8040200000",
+            "user fault: task 12 (process 12 'faults') killed: PC alignment fault, address 0x2102 at pc 0x2102",
+            "hello",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(fault_reports_with_stale_address(&console).is_empty());
+        assert_eq!(fault_report_count(&console), 4);
+        // What the kernel printed before the fault address was read only for aborts.
+        let stale = vec![String::from(
+            "user fault: task 10 (process 10 'faults') killed: unknown reason (undefined instruction) at pc 0x2104, address 0x0",
+        )];
+        assert_eq!(fault_reports_with_stale_address(&stale).len(), 1);
+        let breakpoint = vec![String::from(
+            "user fault: task 3 (process 3 'x') killed: breakpoint instruction, address 0x10 at pc 0x1",
+        )];
+        assert_eq!(fault_reports_with_stale_address(&breakpoint).len(), 1);
     }
 }
