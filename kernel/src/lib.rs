@@ -23,6 +23,7 @@ mod random;
 mod signals;
 pub mod smp;
 mod syscalls;
+mod vm;
 
 use arch_arm64::BootInfo;
 

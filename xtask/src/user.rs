@@ -7,8 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The programs of `user/src/bin`.
-pub const BUILTIN_PROGRAMS: &[&str] =
-    &["hello", "threads", "isolation", "syscalls", "faults", "membarrier", "litmus", "mailbox", "bench", "signals"];
+pub const BUILTIN_PROGRAMS: &[&str] = &[
+    "hello",
+    "threads",
+    "isolation",
+    "syscalls",
+    "faults",
+    "membarrier",
+    "litmus",
+    "mailbox",
+    "bench",
+    "signals",
+    "vm",
+];
 
 /// A `--user 'PATH [ARG...]'` command line.
 pub struct UserCommand {

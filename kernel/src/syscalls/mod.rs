@@ -9,6 +9,7 @@
 
 mod fd;
 mod membarrier;
+mod memory;
 mod poll;
 mod resource;
 mod sched;
@@ -28,6 +29,16 @@ pub use user_memory::{UserCString, UserPtr, UserSlice};
 
 /// Entry from the exception vectors for every synchronous exception taken from EL0.
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
+    if let UserTrap::PageFault { address, access, kind } = trap {
+        // Demand paging (vm.rs): first touch inside a region maps a zeroed page and the program resumes.
+        match crate::vm::handle_user_page_fault(address, access, kind) {
+            crate::vm::FaultResolution::Resumed => return process::exit_if_process_exiting(),
+            crate::vm::FaultResolution::OutOfMemory => {
+                process::kill_current_out_of_memory(address, frame.return_address())
+            }
+            crate::vm::FaultResolution::Invalid => process::kill_current_for_fault(&trap, frame.return_address()),
+        }
+    }
     let UserTrap::Syscall { number, arguments } = trap else {
         process::kill_current_for_fault(&trap, frame.return_address())
     };
@@ -65,6 +76,14 @@ fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usi
         nr::FACCESSAT2 => fd::faccessat(UserCString::new(a1), a2, a3),
         nr::PPOLL => poll::ppoll(a0, a1, UserPtr::new(a2), a3, a4),
         nr::PSELECT6 => poll::pselect6(a0, [a1, a2, a3], UserPtr::new(a4), a5),
+        // Memory (vm.rs).
+        nr::BRK => memory::brk(a0),
+        nr::MMAP => memory::mmap(a0, a1, a2, a3, a4, a5),
+        nr::MUNMAP => memory::munmap(a0, a1),
+        nr::MPROTECT => memory::mprotect(a0, a1, a2),
+        nr::MADVISE => memory::madvise(a0, a1, a2),
+        nr::MREMAP => memory::mremap(a0, a1, a2, a3, a4),
+        nr::MINCORE => memory::mincore(a0, a1, UserSlice::new(a2, a1.div_ceil(4096))),
         // Processes, threads and the system.
         nr::EXIT => thread::exit(a0 as i32),
         nr::EXIT_GROUP => thread::exit_group(a0 as i32),
