@@ -467,6 +467,14 @@ pub fn mprotect(address: usize, length: usize, protection: u32) -> Result<usize,
         }
         space.protect_range(address, end, permissions(protection)).map_err(|_| Errno::EACCES)?;
         map.protect_regions(address, end, protection);
+        if protection & PROT_EXEC != 0 {
+            // Code the program wrote (read-write, then read-execute: a JIT under W^X) must reach instruction
+            // fetch, which is not coherent with data stores on every core (Cortex-A72), as Linux's
+            // `__sync_icache_dcache` does when it maps an executable page.
+            for page in (address..end).step_by(PAGE_SIZE).filter(|&page| space.is_page_present(page)) {
+                space.sync_instruction_cache(page, PAGE_SIZE).map_err(|_| Errno::EFAULT)?;
+            }
+        }
         Ok(0)
     })
 }

@@ -29,18 +29,8 @@ pub use user_memory::{UserCString, UserPtr, UserSlice};
 
 /// Entry from the exception vectors for every synchronous exception taken from EL0.
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
-    if let UserTrap::PageFault { address, access, kind } = trap {
-        // Demand paging (vm.rs): first touch inside a region maps a zeroed page and the program resumes.
-        match crate::vm::handle_user_page_fault(address, access, kind) {
-            crate::vm::FaultResolution::Resumed => return process::exit_if_process_exiting(),
-            crate::vm::FaultResolution::OutOfMemory => {
-                process::kill_current_out_of_memory(address, frame.return_address())
-            }
-            crate::vm::FaultResolution::Invalid => process::kill_current_for_fault(&trap, frame.return_address()),
-        }
-    }
     let UserTrap::Syscall { number, arguments } = trap else {
-        process::kill_current_for_fault(&trap, frame.return_address())
+        return handle_user_fault(trap, frame);
     };
     arch_arm64::cpu::irq_enable();
     let result = dispatch(number, arguments, frame);
@@ -52,6 +42,24 @@ pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
         SCHED.schedule();
     }
     process::exit_if_process_exiting();
+}
+
+/// Every other exception from EL0. A page fault may be a first touch (vm.rs: inside a region that allows the
+/// access a zeroed page is mapped and the program resumes); everything else kills the process. Out of line, so
+/// that the system-call path above keeps its short prologue.
+#[inline(never)]
+#[cold]
+fn handle_user_fault(trap: UserTrap, frame: &TrapFrame) {
+    if let UserTrap::PageFault { address, access, kind } = trap {
+        match crate::vm::handle_user_page_fault(address, access, kind) {
+            crate::vm::FaultResolution::Resumed => return process::exit_if_process_exiting(),
+            crate::vm::FaultResolution::OutOfMemory => {
+                process::kill_current_out_of_memory(address, frame.return_address())
+            }
+            crate::vm::FaultResolution::Invalid => {}
+        }
+    }
+    process::kill_current_for_fault(&trap, frame.return_address())
 }
 
 /// The handler of system call `number`, by number.
