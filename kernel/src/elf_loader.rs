@@ -82,9 +82,14 @@ pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
         load_segment(&address_space, image, &program_header)?;
         // --- Regions (vm.rs): what the loader maps, so that mprotect and the fault path know it.
         let flags = program_header.flags();
-        let protection = u32::from(flags.is_read()) * abi::mmap::PROT_READ
-            | u32::from(flags.is_write()) * abi::mmap::PROT_WRITE
-            | u32::from(flags.is_execute()) * abi::mmap::PROT_EXEC;
+        let protection = [
+            (flags.is_read(), abi::mmap::PROT_READ),
+            (flags.is_write(), abi::mmap::PROT_WRITE),
+            (flags.is_execute(), abi::mmap::PROT_EXEC),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(0, |protection, (_, bit)| protection | bit);
         memory_map.add_elf_segment(
             program_header.virtual_addr() as usize,
             program_header.mem_size() as usize,
