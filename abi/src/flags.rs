@@ -119,6 +119,12 @@ pub mod mmap {
     pub const PROT_BTI: u32 = 0x10;
     /// arm64: memory tagging enabled on the pages.
     pub const PROT_MTE: u32 = 0x20;
+    /// Ignored (historical: the pages may be used for atomic operations).
+    pub const PROT_SEM: u32 = 0x8;
+    /// `mprotect()`: extend the change down to the start of a grows-down mapping.
+    pub const PROT_GROWSDOWN: u32 = 0x0100_0000;
+    /// `mprotect()`: extend the change up to the end of a grows-up mapping.
+    pub const PROT_GROWSUP: u32 = 0x0200_0000;
 
     /// Changes are shared with other mappings of the object.
     pub const MAP_SHARED: u32 = 0x01;
@@ -170,8 +176,24 @@ pub mod mmap {
     pub const MADV_WILLNEED: u32 = 3;
     /// `madvise()`: drop the pages; private anonymous memory reads back as zeros.
     pub const MADV_DONTNEED: u32 = 4;
+    /// `madvise()`: the pages will be accessed randomly.
+    pub const MADV_RANDOM: u32 = 1;
+    /// `madvise()`: the pages will be accessed in order.
+    pub const MADV_SEQUENTIAL: u32 = 2;
     /// `madvise()`: the pages may be freed lazily.
     pub const MADV_FREE: u32 = 8;
+    /// `madvise()`: free the range and its backing store (shared mappings only).
+    pub const MADV_REMOVE: u32 = 9;
+    /// `madvise()`: the last of the fork/merge/huge-page/dump/wipe/cold/pageout hints (10-21).
+    pub const MADV_PAGEOUT: u32 = 21;
+    /// `madvise()`: fault the pages in for reading.
+    pub const MADV_POPULATE_READ: u32 = 22;
+    /// `madvise()`: fault the pages in for writing.
+    pub const MADV_POPULATE_WRITE: u32 = 23;
+    /// `madvise()`: MADV_DONTNEED that also drops locked pages.
+    pub const MADV_DONTNEED_LOCKED: u32 = 24;
+    /// `madvise()`: collapse the range into transparent huge pages.
+    pub const MADV_COLLAPSE: u32 = 25;
 }
 
 /// `membarrier()` commands and flags (`include/uapi/linux/membarrier.h`).

@@ -20,11 +20,13 @@ use arch_arm64::mmu::{MemoryError, UserAddressSpace, UserPermissions, USER_VA_EN
 use xmas_elf::program::{ProgramHeader, Type as SegmentType};
 use xmas_elf::ElfFile;
 
-/// Top of the initial user stack (the last page below it is a guard left unmapped... the stack grows down from
-/// here).
+/// Top of the main thread's stack (the page above it stays unmapped); the stack grows down from here.
 pub const USER_STACK_TOP: usize = USER_VA_END - PAGE_SIZE;
-/// Size of the initial user stack.
-pub const USER_STACK_SIZE: usize = 64 * 1024;
+/// The main thread's stack region: RLIMIT_STACK's default, 8 MiB, populated on demand (vm.rs).
+pub const USER_STACK_SIZE: usize = crate::limits::STACK_LIMIT as usize;
+/// The part of the stack populated at load, for the arguments and auxiliary vector (more if the arguments
+/// need it); the rest is mapped on first touch.
+const INITIAL_STACK_POPULATED: usize = 16 * 1024;
 /// Where a static PIE's first page goes before randomization: two thirds of the user range, Linux's
 /// `ELF_ET_DYN_BASE` for arm64 (`2 * DEFAULT_MAP_WINDOW_64 / 3`), page aligned.
 pub const STATIC_PIE_BASE: usize = (2 * USER_VA_END / 3) & !(PAGE_SIZE - 1);
@@ -68,6 +70,8 @@ pub struct LoadedProgram {
     pub stack_pointer: u64,
     /// Where each argument string was placed on the initial stack.
     pub argv_addresses: Vec<u64>,
+    /// Its regions: the segments, the heap's start, the stack (vm.rs).
+    pub memory_map: crate::vm::MemoryMap,
 }
 
 /// Loads `image` and prepares the initial stack with `argv` (no environment).
@@ -81,6 +85,7 @@ pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
     let elf = ElfFile::new(image).map_err(LoadError::NotElf)?;
     let header = &elf.header.pt2;
     let address_space = UserAddressSpace::new()?;
+    let mut memory_map = crate::vm::MemoryMap::default();
     let mut highest_end = 0usize;
     for program_header in elf.program_iter() {
         let segment_type = program_header.get_type().map_err(LoadError::NotElf)?;
@@ -88,17 +93,38 @@ pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
             continue;
         }
         load_segment(&address_space, image, &program_header, load_bias)?;
+        // --- Regions (vm.rs): what the loader maps, so that mprotect and the fault path know it.
+        let flags = program_header.flags();
+        let protection = [
+            (flags.is_read(), abi::mmap::PROT_READ),
+            (flags.is_write(), abi::mmap::PROT_WRITE),
+            (flags.is_execute(), abi::mmap::PROT_EXEC),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(0, |protection, (_, bit)| protection | bit);
+        memory_map.add_elf_segment(
+            load_bias + program_header.virtual_addr() as usize,
+            program_header.mem_size() as usize,
+            protection,
+        );
+        // --- End of the regions.
         highest_end = highest_end.max(load_bias + (program_header.virtual_addr() + program_header.mem_size()) as usize);
     }
     if highest_end == 0 {
         return Err(LoadError::Unsupported("no loadable segment".into()));
     }
-    // The initial stack.
-    let stack_bottom = USER_STACK_TOP - USER_STACK_SIZE;
+    // --- Regions (vm.rs): the heap starts after the highest segment; the stack is a region of
+    // RLIMIT_STACK of which only the top is populated now (the rest on first touch).
+    memory_map.set_heap_start(highest_end);
+    memory_map.add_stack(USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_TOP);
+    let arguments_size: usize = argv.iter().map(|argument| argument.len() + 1).sum();
+    let populated = (INITIAL_STACK_POPULATED + arguments_size).next_multiple_of(PAGE_SIZE).min(USER_STACK_SIZE);
     let writable = UserPermissions { writable: true, executable: false };
-    for page in (stack_bottom..USER_STACK_TOP).step_by(PAGE_SIZE) {
+    for page in (USER_STACK_TOP - populated..USER_STACK_TOP).step_by(PAGE_SIZE) {
         address_space.map_zeroed_page(page, writable)?;
     }
+    // --- End of the regions.
     let load_bias = load_bias as u64;
     let entry = header.entry_point().wrapping_add(load_bias);
     // Linux's AT_PHDR: where the table is inside the loaded segment holding it (the load bias if none does).
@@ -113,7 +139,7 @@ pub fn load(image: &[u8], argv: &[&str]) -> Result<LoadedProgram, LoadError> {
             program_header_size: header.ph_entry_size() as u64,
         },
     )?;
-    Ok(LoadedProgram { address_space, entry, stack_pointer: stack_pointer as u64, argv_addresses })
+    Ok(LoadedProgram { address_space, entry, stack_pointer: stack_pointer as u64, argv_addresses, memory_map })
 }
 
 /// 0 for `ET_EXEC`; for a static PIE, a random multiple of its largest segment alignment (at least a page)

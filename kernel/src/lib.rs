@@ -24,6 +24,7 @@ mod signals;
 pub mod smp;
 mod syscalls;
 mod timer_queue;
+mod vm;
 
 use arch_arm64::BootInfo;
 

@@ -48,6 +48,9 @@ pub struct Process {
     pub(crate) signals: IrqSpinLock<Arm64, crate::signals::ProcessSignals>,
     /// Resource limits (getrlimit/setrlimit/prlimit64).
     pub(crate) limits: IrqSpinLock<Arm64, crate::limits::ResourceLimits>,
+    /// The regions of the address space, the program break and the stack (vm.rs); its lock also serializes
+    /// the page-table changes made for them.
+    pub(crate) memory: IrqSpinLock<Arm64, crate::vm::MemoryMap>,
     /// CPU time of the threads that exited (the live ones are asked from the scheduler).
     exited_threads_cpu_time: IrqSpinLock<Arm64, core_sched::CpuTime>,
 }
@@ -292,6 +295,7 @@ pub fn spawn_process_with_affinity(
         files: IrqSpinLock::new(crate::files::FileTable::with_console()),
         signals: IrqSpinLock::new(crate::signals::ProcessSignals::default()),
         limits: IrqSpinLock::new(crate::limits::ResourceLimits::default()),
+        memory: IrqSpinLock::new(program.memory_map),
         exited_threads_cpu_time: IrqSpinLock::new(core_sched::CpuTime::default()),
     });
     let task = Task::new_user(TaskId(pid), mm, affinity, context);
@@ -414,6 +418,21 @@ pub(crate) fn kill_current_for_fault(fault: &UserTrap, pc: u64) -> ! {
         _ => 139,
     };
     exit_current_thread(status, true)
+}
+
+/// A demand fault at `address` that found no free page frame: kill the faulting thread's process with Linux's
+/// status for the OOM killer's SIGKILL (128 + 9), leaving the kernel and every other process running.
+pub(crate) fn kill_current_out_of_memory(address: u64, pc: u64) -> ! {
+    {
+        let tid = SCHED.current().id().0;
+        let process = current_process();
+        let (pid, name) = process.as_ref().map_or((0, "?"), |process| (process.pid, process.name.as_str()));
+        println!(
+            "user fault: task {tid} (process {pid} '{name}') killed: out of memory (no page frame for address \
+             {address:#x}) at pc {pc:#x}"
+        );
+    }
+    exit_current_thread(137, true)
 }
 
 /// Gives the CPU to the next runnable task on this core, if any (the kernel's `sched_yield`).

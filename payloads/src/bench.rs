@@ -57,6 +57,10 @@ enum Peer {
     KernelThread,
     /// `membarrier(PRIVATE_EXPEDITED)` with this many other CPUs running threads of the mm.
     MembarrierOthers(usize),
+    /// Alone, a memory operation per iteration (the bench program's mode of this name): `first-touch` (a store
+    /// to a fresh page of an anonymous mapping: fault to resumed user code), `mmap-touch-munmap` (256 pages),
+    /// `brk-page` (the break grows by one page).
+    Memory(&'static str),
 }
 
 struct Scenario {
@@ -69,8 +73,19 @@ impl Scenario {
     /// Context switches per measured iteration.
     fn switches_per_iteration(&self) -> u32 {
         match self.peer {
-            Peer::Alone | Peer::MembarrierOthers(_) => 0,
+            Peer::Alone | Peer::MembarrierOthers(_) | Peer::Memory(_) => 0,
             Peer::Thread | Peer::Process | Peer::KernelThread => 2,
+        }
+    }
+}
+
+impl Scenario {
+    /// Measured iterations: `mmap-touch-munmap` does 256 page faults per iteration, so it runs a sixteenth
+    /// as many.
+    fn iterations(&self) -> u64 {
+        match self.peer {
+            Peer::Memory("mmap-touch-munmap") => (iterations() / 16).max(1),
+            _ => iterations(),
         }
     }
 }
@@ -88,6 +103,9 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "membarrier-1-others", peer: Peer::MembarrierOthers(1), registered: true },
     Scenario { name: "membarrier-2-others", peer: Peer::MembarrierOthers(2), registered: true },
     Scenario { name: "membarrier-3-others", peer: Peer::MembarrierOthers(3), registered: true },
+    Scenario { name: "first-touch", peer: Peer::Memory("first-touch"), registered: false },
+    Scenario { name: "mmap-touch-munmap", peer: Peer::Memory("mmap-touch-munmap"), registered: false },
+    Scenario { name: "brk-page", peer: Peer::Memory("brk-page"), registered: false },
 ];
 
 static STOP_PEER_KERNEL_THREAD: AtomicBool = AtomicBool::new(false);
@@ -136,7 +154,7 @@ fn cycles_left_by(process: &process::Process) -> Option<u64> {
 /// the region measures the scenario (false: the peer process ran out of yields first) and its PMU cycles.
 fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
     let image = crate::user_programs::find("bench").ok_or("program bench is not embedded")?;
-    let iterations = iterations();
+    let iterations = scenario.iterations();
     let iterations_text = format!("{iterations}");
     let warmup_text = format!("{WARMUP}");
     let registration = if scenario.registered { "registered" } else { "unregistered" };
@@ -144,6 +162,7 @@ fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
         Peer::Alone | Peer::Process | Peer::KernelThread => "yield",
         Peer::Thread => "threads",
         Peer::MembarrierOthers(_) => "membarrier",
+        Peer::Memory(mode) => mode,
     };
     let measured_cpu = CpuSet::single(MEASURED_CPU);
     let mut processes = Vec::new();
@@ -227,7 +246,7 @@ pub fn run() -> i32 {
                 "bench: region={region} scenario={} mm={} n={} switches_per_iteration={} rep={repetition} cycles={cycles}{}",
                 scenario.name,
                 if scenario.registered { "registered" } else { "unregistered" },
-                iterations(),
+                scenario.iterations(),
                 scenario.switches_per_iteration(),
                 if valid { "" } else { " discarded=peer-finished-first" }
             );

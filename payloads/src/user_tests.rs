@@ -22,6 +22,11 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_faults_kill_only_the_task", run: faults },
     Test { name: "user_cannot_execute_kernel_memory_and_sigbus_on_misaligned_sp", run: hardening },
     Test { name: "user_signals_default_actions_end_the_process", run: signals },
+    Test { name: "user_memory_regions_first_touch_brk_mmap_mremap_stack_threads", run: vm_suite },
+    Test { name: "user_store_after_mprotect_read_only_kills_the_process", run: vm_write_read_only },
+    Test { name: "user_store_below_the_stack_region_kills_the_process", run: vm_stack_overflow },
+    Test { name: "user_out_of_memory_kills_only_that_process", run: vm_out_of_memory },
+    Test { name: "memory_calls_leave_no_leaks", run: vm_no_leaks },
     Test { name: "malformed_elf_fails_to_spawn_and_the_kernel_survives", run: malformed_elf },
     Test { name: "initial_stack_and_auxv_match_linux_with_fresh_at_random", run: auxv },
     Test { name: "static_pie_loads_at_a_random_base_and_relocates_itself", run: static_pie },
@@ -369,6 +374,56 @@ fn static_pie() -> Result<(), String> {
     Ok(())
 }
 
+fn vm_suite() -> Result<(), String> {
+    run_expecting(&["vm"], 0)
+}
+
+fn vm_write_read_only() -> Result<(), String> {
+    run_expecting(&["vm", "write-read-only"], 139)
+}
+
+fn vm_stack_overflow() -> Result<(), String> {
+    run_expecting(&["vm", "stack-overflow"], 139)
+}
+
+/// A process touches more memory than there is: the demand fault that finds no frame kills it with 137 (the
+/// OOM killer's SIGKILL), every frame comes back, and the next process runs.
+fn vm_out_of_memory() -> Result<(), String> {
+    run_on_every_cpu()?;
+    let frames_before = arch_arm64::frames::in_use();
+    let process = start(&["vm", "out-of-memory"])?;
+    let status = wait_all(&[process], 300_000)?[0];
+    if status != 137 {
+        return Err(format!("vm out-of-memory exited with {status}, want 137"));
+    }
+    let freed = wait_running_tasks(10_000, || arch_arm64::frames::in_use() <= frames_before + 16);
+    let frames_after = arch_arm64::frames::in_use();
+    println!("  page frames {frames_before} -> {frames_after} after the out-of-memory kill");
+    if !freed {
+        return Err(format!("{} frames still in use after the kill", frames_after - frames_before));
+    }
+    run_expecting(&["hello", "after-out-of-memory"], 0)
+}
+
+/// Every memory call's frames and regions are freed: after the vm programs (and the syscalls conformance
+/// program) the page-frame and heap counts are back where they started.
+fn vm_no_leaks() -> Result<(), String> {
+    run_on_every_cpu()?;
+    let (heap_before, frames_before) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
+    for _ in 0..3 {
+        run_expecting(&["vm"], 0)?;
+        run_expecting(&["vm", "write-read-only"], 139)?;
+        run_expecting(&["syscalls"], 0)?;
+    }
+    run_on_every_cpu()?;
+    let (heap_after, frames_after) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
+    println!("  heap {heap_before} -> {heap_after} bytes, page frames {frames_before} -> {frames_after}");
+    if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {
+        return Err(format!("heap {heap_before} -> {heap_after}, frames {frames_before} -> {frames_after}"));
+    }
+    Ok(())
+}
+
 /// Runs `hello` pinned to every CPU, so that every CPU's lazily kept mm is one of these (same size each time).
 fn run_on_every_cpu() -> Result<(), String> {
     let image = crate::user_programs::find("hello").ok_or("program hello is not embedded")?;
@@ -469,8 +524,8 @@ fn fuzz() -> Result<(), String> {
 }
 
 /// `hello` with its PT_GNU_STACK program header turned into a read-write zero-fill PT_LOAD segment of
-/// `bytes` at 64 GiB: the loader maps and zeroes every page of it before the program starts (there is no brk
-/// or mmap), so the process holds that much memory until it exits.
+/// `bytes` at 64 GiB: the loader maps and zeroes every page of it before the program starts (ELF segments are
+/// mapped eagerly), so the process holds that much memory until it exits.
 fn hello_holding(bytes: u64) -> Result<PatchedImage, String> {
     const PT_LOAD: u32 = 1;
     const PT_GNU_STACK: u32 = 0x6474_e551;

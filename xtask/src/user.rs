@@ -21,6 +21,7 @@ pub const BUILTIN_PROGRAMS: &[&str] = &[
     "auxv",
     "sleeps",
     "fuzz",
+    "vm",
 ];
 
 /// Programs also built as static PIEs (`ET_DYN` without `PT_INTERP`, relocating themselves in ulib's start-up

@@ -51,18 +51,32 @@ pub enum MemoryError {
 }
 
 struct Tables {
-    /// Every frame this address space owns: tables and mapped pages, freed with it.
-    owned_frames: Vec<usize>,
+    /// The translation tables of this address space (the root first), freed with it. The frames of the mapped
+    /// pages are held by the level-3 entries themselves, so that unmapping one is a table walk, not a search.
+    table_frames: Vec<usize>,
+    /// How many pages are mapped for EL0 (for `owned_frames`).
+    mapped_pages: usize,
+}
+
+impl Tables {
+    /// No tables but the root, no pages.
+    fn with_root(root_phys: usize) -> Self {
+        Self { table_frames: Vec::from([root_phys]), mapped_pages: 0 }
+    }
 }
 
 /// The arch part of an mm: its translation table and its ASID (generation in the upper bits).
 ///
-/// Entries are only added while the address space has users, and all of them are removed at once, with the
-/// tables and pages below the root, when the last user goes ([`UserAddressSpace::release_user_pages`], core-sched's
-/// `mm_users` reaching zero). Readers (`translate`, the copies) walk the table without a lock: each holds a user
-/// reference (a thread of the process, or `mmget` around `kthread_use_mm`), so it runs before the release.
-/// Additions are serialized by `tables`, taken with IRQs masked so that a preempted holder can never block
-/// `activate` on a context switch. The root table and the ASID stay until `free_root` (core-sched's
+/// Entries are only added while the address space has users. Pages are added one at a time (the kernel maps them
+/// on first touch), and removed or changed by range ([`UserAddressSpace::unmap_range`], `protect_range`,
+/// `move_range`: munmap, mprotect, mremap), each followed by TLB invalidation on every core before a freed frame
+/// can be reused; the tables themselves stay until the last user goes, when everything below the root is removed
+/// at once ([`UserAddressSpace::release_user_pages`], core-sched's `mm_users` reaching zero). So a lock-free walk
+/// (`translate`, by a holder of a user reference: a thread of the process, or `mmget` around `kthread_use_mm`)
+/// always walks live tables, and at worst finds an entry that is being removed. The copies, which use the frame a
+/// walk found, do each page's walk and copy under the lock, so that no frame is freed in between. Changes are
+/// serialized by `tables`, taken with IRQs masked so that a preempted holder can never block `activate` on a
+/// context switch. The root table and the ASID stay until `free_root` (core-sched's
 /// `mm_count` reaching zero), for the lazy holders that still have the root installed.
 pub struct UserAddressSpace {
     root_phys: usize,
@@ -100,7 +114,7 @@ impl UserAddressSpace {
         let root_phys = frames::allocate_zeroed().ok_or(MemoryError::OutOfMemory)?;
         Ok(Self {
             root_phys,
-            tables: IrqSpinLock::new(Tables { owned_frames: Vec::from([root_phys]) }),
+            tables: IrqSpinLock::new(Tables::with_root(root_phys)),
             asid: AtomicU64::new(0),
             user_pages_released: AtomicBool::new(false),
         })
@@ -118,7 +132,7 @@ impl UserAddressSpace {
                 (entry & ADDRESS_MASK) as usize
             } else if let Some(tables) = tables.as_deref_mut() {
                 let next = frames::allocate_zeroed().ok_or(MemoryError::OutOfMemory)?;
-                tables.owned_frames.push(next);
+                tables.table_frames.push(next);
                 // Make the zeroed table visible to the walker before the entry that points to it.
                 crate::cpu::dsb_ish();
                 write_entry(table, index, next as u64 | DESCRIPTOR_TABLE_OR_PAGE | DESCRIPTOR_VALID);
@@ -152,46 +166,143 @@ impl UserAddressSpace {
         }
         let (table, index) = self.leaf(Some(&mut *tables), virtual_address)?.expect("created");
         let existing = read_entry(table, index);
-        let (frame, permissions) = if existing & DESCRIPTOR_VALID != 0 {
+        if existing & DESCRIPTOR_VALID != 0 && existing & AP_EL0 != 0 {
             let old = Self::permissions_of(existing);
-            (
-                (existing & ADDRESS_MASK) as usize,
-                UserPermissions {
-                    writable: old.writable || permissions.writable,
-                    executable: old.executable || permissions.executable,
-                },
-            )
-        } else {
-            let frame = frames::allocate_zeroed().ok_or(MemoryError::OutOfMemory)?;
-            tables.owned_frames.push(frame);
-            (frame, permissions)
-        };
+            let widened = UserPermissions {
+                writable: old.writable || permissions.writable,
+                executable: old.executable || permissions.executable,
+            };
+            if widened.writable && widened.executable {
+                return Err(MemoryError::WritableAndExecutable);
+            }
+            if widened != old {
+                // Only the loader widens (two segments sharing a page), before the program runs; the
+                // invalidation keeps it correct on a live address space too.
+                write_entry(table, index, page_descriptor((existing & ADDRESS_MASK) as usize, Some(widened)));
+                self.invalidate_pages(virtual_address, 1);
+            }
+            return Ok((existing & ADDRESS_MASK) as usize);
+        }
+        if existing & DESCRIPTOR_VALID != 0 {
+            // A populated page made inaccessible (mprotect PROT_NONE) stays as it is.
+            return Ok((existing & ADDRESS_MASK) as usize);
+        }
         if permissions.writable && permissions.executable {
             return Err(MemoryError::WritableAndExecutable);
         }
-        let mut descriptor = frame as u64
-            | DESCRIPTOR_VALID
-            | DESCRIPTOR_TABLE_OR_PAGE
-            | ATTR_NORMAL
-            | AP_EL0
-            | INNER_SHAREABLE
-            | ACCESS_FLAG
-            | NOT_GLOBAL
-            | PRIVILEGED_EXECUTE_NEVER;
-        if !permissions.writable {
-            descriptor |= AP_READ_ONLY;
-        }
-        if !permissions.executable {
-            descriptor |= UNPRIVILEGED_EXECUTE_NEVER;
-        }
-        // New mappings are made before the address space first runs, and a changed permission only widens it,
-        // so no TLB maintenance is needed. The first DSB completes the zeroing of the frame (and of any new
-        // table) before the walker can see the entry that maps it; the second makes the entry visible to the
-        // walkers of every core before the caller goes on (the later TTBR0 write's ISB orders the walks).
+        let frame = frames::allocate_zeroed().ok_or(MemoryError::OutOfMemory)?;
+        tables.mapped_pages += 1;
+        // The entry was invalid, and a TLB never holds a translation that faults, so no core has this page
+        // cached: no invalidation. The first DSB completes the zeroing of the frame (and of any new table)
+        // before a walker can see the entry that maps it; the second makes the entry visible to the walkers of
+        // every core before the caller goes on (the return to EL0, or the TTBR0 write's ISB, orders the walks
+        // after it).
         crate::cpu::dsb_ish();
-        write_entry(table, index, descriptor);
+        write_entry(table, index, page_descriptor(frame, Some(permissions)));
         crate::cpu::dsb_ish();
         Ok(frame)
+    }
+
+    /// Whether a page is mapped at `virtual_address` (accessible or not): for mincore and the page-fault path.
+    pub fn is_page_present(&self, virtual_address: usize) -> bool {
+        virtual_address < USER_VA_END
+            && !self.user_pages_released.load(Ordering::Relaxed)
+            && matches!(self.leaf(None, virtual_address), Ok(Some((table, index))) if read_entry(table, index) & DESCRIPTOR_VALID != 0)
+    }
+
+    /// Unmaps every page of `[start, end)` (page aligned), invalidates their translations on every core, and
+    /// frees their frames; returns how many pages were unmapped. The tables stay (see the type's doc).
+    pub fn unmap_range(&self, start: usize, end: usize) -> usize {
+        let released = {
+            let mut tables = self.tables.lock();
+            let mut released = Vec::new();
+            for_each_present_page(self.root_phys, start, end.min(USER_VA_END), |table, index, entry, _| {
+                write_entry(table, index, 0);
+                released.push((entry & ADDRESS_MASK) as usize);
+            });
+            tables.mapped_pages -= released.len();
+            if !released.is_empty() {
+                // Break before the frames are reused: no core may still translate to them.
+                self.invalidate_pages(start, (end - start) / PAGE_SIZE);
+            }
+            released
+        };
+        let count = released.len();
+        for frame in released {
+            frames::free(frame);
+        }
+        count
+    }
+
+    /// Sets the permissions of every mapped page of `[start, end)` (page aligned): `None` makes them
+    /// inaccessible to EL0 (PROT_NONE) while keeping their contents. Invalidates their translations on every
+    /// core before returning, so that a narrowed permission holds from then on.
+    pub fn protect_range(
+        &self,
+        start: usize,
+        end: usize,
+        permissions: Option<UserPermissions>,
+    ) -> Result<(), MemoryError> {
+        if permissions.is_some_and(|permissions| permissions.writable && permissions.executable) {
+            return Err(MemoryError::WritableAndExecutable);
+        }
+        let _tables = self.tables.lock();
+        let mut changed = false;
+        for_each_present_page(self.root_phys, start, end.min(USER_VA_END), |table, index, entry, _| {
+            let descriptor = page_descriptor((entry & ADDRESS_MASK) as usize, permissions);
+            if descriptor != entry {
+                write_entry(table, index, descriptor);
+                changed = true;
+            }
+        });
+        if changed {
+            self.invalidate_pages(start, (end - start) / PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Moves the pages of `[source, source + length)` to `[destination, destination + length)` (page aligned,
+    /// not overlapping; nothing may be mapped at the destination): the frames move, their contents are not
+    /// copied (mremap). All or nothing: the tables the destination needs are made first (OutOfMemory then
+    /// changes nothing that is mapped).
+    pub fn move_range(&self, source: usize, destination: usize, length: usize) -> Result<(), MemoryError> {
+        let source_end = source.checked_add(length).filter(|&end| end <= USER_VA_END).ok_or(MemoryError::BadAddress)?;
+        if destination.checked_add(length).is_none_or(|end| end > USER_VA_END) {
+            return Err(MemoryError::BadAddress);
+        }
+        let mut tables = self.tables.lock();
+        if self.user_pages_released.load(Ordering::Relaxed) {
+            return Err(MemoryError::BadAddress);
+        }
+        let mut present = Vec::new();
+        for_each_present_page(self.root_phys, source, source_end, |_, _, _, address| present.push(address));
+        for &address in &present {
+            self.leaf(Some(&mut *tables), address - source + destination)?;
+        }
+        for &address in &present {
+            let (from_table, from_index) = self.leaf(None, address)?.expect("present");
+            let (to_table, to_index) = self.leaf(None, address - source + destination)?.expect("made above");
+            let entry = read_entry(from_table, from_index);
+            write_entry(from_table, from_index, 0);
+            write_entry(to_table, to_index, entry);
+        }
+        if !present.is_empty() {
+            // The old addresses must stop translating before the program can write through the new ones; the
+            // new entries replace invalid ones, which no TLB holds.
+            self.invalidate_pages(source, length / PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Invalidates the translations of `pages` pages from `start` tagged with this address space's ASID on
+    /// every core and waits for it: one `tlbi vale1is` per page for a few pages, the whole ASID for more.
+    fn invalidate_pages(&self, start: usize, pages: usize) {
+        let asid = self.asid.load(Ordering::Relaxed);
+        if pages > PAGES_INVALIDATED_ONE_BY_ONE {
+            invalidate_asid_on_every_core(asid);
+        } else {
+            invalidate_pages_on_every_core(asid, start, pages);
+        }
     }
 
     fn permissions_of(descriptor: u64) -> UserPermissions {
@@ -242,9 +353,12 @@ impl UserAddressSpace {
         while done < data.len() {
             let address = destination + done;
             let chunk = (PAGE_SIZE - address % PAGE_SIZE).min(data.len() - done);
+            // Under the lock: the frame cannot be unmapped and freed between the walk and the copy.
+            let _tables = self.tables.lock();
             let physical = self.translate(address, require_writable).ok_or(MemoryError::BadAddress)?;
             // SAFETY: `translate` checked that the page is a user page of this address space (writable when
-            // asked), whose frame it owns and which the linear map covers; the chunk stays inside that page.
+            // asked), whose frame it owns and which the linear map covers; the lock keeps it mapped until the
+            // copy is done; the chunk stays inside that page.
             unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), phys_to_virt(physical) as *mut u8, chunk) };
             done += chunk;
         }
@@ -287,9 +401,11 @@ impl UserAddressSpace {
         while done < buffer.len() {
             let address = source + done;
             let chunk = (PAGE_SIZE - address % PAGE_SIZE).min(buffer.len() - done);
+            // Under the lock: the frame cannot be unmapped and freed between the walk and the copy.
+            let _tables = self.tables.lock();
             let physical = self.translate(address, false).ok_or(MemoryError::BadAddress)?;
-            // SAFETY: `translate` checked the page is user-readable in this address space; the chunk stays
-            // inside it; `buffer` is a distinct kernel buffer.
+            // SAFETY: `translate` checked the page is user-readable in this address space, and the lock keeps it
+            // mapped until the copy is done; the chunk stays inside it; `buffer` is a distinct kernel buffer.
             unsafe {
                 core::ptr::copy_nonoverlapping(phys_to_virt(physical) as *const u8, buffer[done..].as_mut_ptr(), chunk)
             };
@@ -307,12 +423,13 @@ impl UserAddressSpace {
         if installed != self.root_phys as u64 {
             return Err(MemoryError::BadAddress);
         }
+        // Held through the stores: no page of the range can be unmapped or narrowed between the check and them.
+        let _tables = self.tables.lock();
         self.check_range(destination, data.len(), true)?;
         for (offset, &byte) in data.iter().enumerate() {
             // SAFETY: `sttrb` stores one byte with EL0 permissions through the current TTBR0, which holds this
-            // address space (checked above); `check_range` verified the page is mapped user-writable, and pages
-            // are only unmapped when the last user reference drops, while the caller (inside kthread_use_mm)
-            // holds one, so the store cannot fault.
+            // address space (checked above); `check_range` verified the page is mapped user-writable, and the
+            // lock keeps it so (unmapping and narrowing take it), so the store cannot fault.
             unsafe {
                 core::arch::asm!(
                     "sttrb {byte:w}, [{address}]",
@@ -339,9 +456,10 @@ impl UserAddressSpace {
         Ok(())
     }
 
-    /// Frames owned by this address space.
+    /// Frames owned by this address space: its tables and its mapped pages.
     pub fn owned_frames(&self) -> usize {
-        self.tables.lock().owned_frames.len()
+        let tables = self.tables.lock();
+        tables.table_frames.len() + tables.mapped_pages
     }
 
     /// Installs this address space in TTBR0 on the running core, with an ASID valid in the current generation.
@@ -367,6 +485,10 @@ impl UserAddressSpace {
             let mut tables = self.tables.lock();
             let already = self.user_pages_released.swap(true, Ordering::Relaxed);
             assert!(!already, "user pages released twice");
+            let mut released = Vec::with_capacity(tables.mapped_pages + tables.table_frames.len());
+            for_each_present_page(self.root_phys, 0, USER_VA_END, |_, _, entry, _| {
+                released.push((entry & ADDRESS_MASK) as usize)
+            });
             for index in 0..512 {
                 if read_entry(self.root_phys, index) & DESCRIPTOR_VALID != 0 {
                     write_entry(self.root_phys, index, 0);
@@ -374,8 +496,8 @@ impl UserAddressSpace {
             }
             invalidate_asid_on_every_core(self.asid.load(Ordering::Relaxed));
             let root = self.root_phys;
-            let mut released = core::mem::replace(&mut tables.owned_frames, Vec::from([root]));
-            released.retain(|&frame| frame != root);
+            let tables_below_root = core::mem::replace(&mut *tables, Tables::with_root(root)).table_frames;
+            released.extend(tables_below_root.into_iter().filter(|&frame| frame != root));
             released
         };
         for frame in released_frames {
@@ -388,7 +510,7 @@ impl UserAddressSpace {
     /// flushes every TLB, so no stale entry tagged with it can ever translate for another address space.
     pub fn free_root(&self) {
         debug_assert!(self.user_pages_released.load(Ordering::Relaxed), "root freed before the user pages");
-        let remaining = core::mem::take(&mut self.tables.lock().owned_frames);
+        let remaining = core::mem::take(&mut self.tables.lock().table_frames);
         for frame in remaining {
             frames::free(frame);
         }
@@ -400,11 +522,17 @@ impl Drop for UserAddressSpace {
         // Whatever `release_user_pages` and `free_root` have not freed: everything, for an address space that
         // never became a process (a failed load or spawn), nothing otherwise. The ASID argument of `free_root`
         // holds for it too.
+        let mut pages = Vec::new();
+        if !self.user_pages_released.load(Ordering::Relaxed) && !self.tables.get_mut().table_frames.is_empty() {
+            for_each_present_page(self.root_phys, 0, USER_VA_END, |_, _, entry, _| {
+                pages.push((entry & ADDRESS_MASK) as usize)
+            });
+        }
         let tables = self.tables.get_mut();
-        for &frame in &tables.owned_frames {
+        for frame in pages.into_iter().chain(tables.table_frames.drain(..)) {
             frames::free(frame);
         }
-        tables.owned_frames.clear();
+        tables.mapped_pages = 0;
     }
 }
 
@@ -428,6 +556,92 @@ fn invalidate_asid_on_every_core(asid: u64) {
             options(nostack, preserves_flags)
         )
     };
+}
+
+/// Above this many pages, a range is invalidated with one `tlbi aside1is` rather than page by page (Linux's
+/// arm64 uses a similar cut-off, `MAX_DVM_OPS`).
+const PAGES_INVALIDATED_ONE_BY_ONE: usize = 32;
+
+/// Invalidates the last-level TLB entries of `pages` pages from `start` tagged with the number of `asid`, on
+/// every core of the inner-shareable domain, and waits until that is complete.
+fn invalidate_pages_on_every_core(asid: u64, start: usize, pages: usize) {
+    // SAFETY: `dsb ishst` makes the earlier table writes (cleared or changed entries) visible to every walker
+    // before the invalidations, so no walk after them refills an old entry. Not `nomem`: they must stay ordered
+    // with the table writes before them.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
+    for page in 0..pages {
+        let operand = ((asid & ASID_MASK) << 48) | (((start + page * PAGE_SIZE) >> 12) as u64 & ((1 << 44) - 1));
+        // SAFETY: `tlbi vale1is` drops this ASID's cached last-level translation of one user page on every core
+        // (the tables stay, so walk-cache entries may too); it is refetched from the tables on demand.
+        unsafe {
+            core::arch::asm!("tlbi vale1is, {operand}", operand = in(reg) operand, options(nostack, preserves_flags))
+        };
+    }
+    // SAFETY: `dsb ish` waits until every core completed the invalidations (and orders them before the frames
+    // are freed and reused, and before the caller returns to a program that relies on a narrowed permission);
+    // `isb` resynchronizes this core's context. Not `nomem`, as above.
+    unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
+/// The descriptor of a level-3 entry mapping `frame` for EL0 with `permissions`, or mapped but inaccessible to
+/// EL0 (`None`: PROT_NONE over a populated page; the kernel reaches it only through the linear map).
+fn page_descriptor(frame: usize, permissions: Option<UserPermissions>) -> u64 {
+    let mut descriptor = frame as u64
+        | DESCRIPTOR_VALID
+        | DESCRIPTOR_TABLE_OR_PAGE
+        | ATTR_NORMAL
+        | INNER_SHAREABLE
+        | ACCESS_FLAG
+        | NOT_GLOBAL
+        | PRIVILEGED_EXECUTE_NEVER;
+    match permissions {
+        Some(permissions) => {
+            descriptor |= AP_EL0;
+            if !permissions.writable {
+                descriptor |= AP_READ_ONLY;
+            }
+            if !permissions.executable {
+                descriptor |= UNPRIVILEGED_EXECUTE_NEVER;
+            }
+        }
+        None => descriptor |= AP_READ_ONLY | UNPRIVILEGED_EXECUTE_NEVER,
+    }
+    descriptor
+}
+
+/// Calls `visit(table, index, entry, address)` for every valid level-3 entry of the table rooted at `root_phys`
+/// that maps a page in `[start, end)`, skipping the ranges whose level-1 or level-2 entry is empty (so that a
+/// large sparse range, a PROT_NONE reservation, costs its tables, not its pages). The caller holds the lock or
+/// owns the tables.
+fn for_each_present_page(root_phys: usize, start: usize, end: usize, mut visit: impl FnMut(usize, usize, u64, usize)) {
+    const LEVEL1_SPAN: usize = 1 << 30;
+    const LEVEL2_SPAN: usize = 1 << 21;
+    let mut address = start & !(PAGE_SIZE - 1);
+    while address < end {
+        let [level1, level2, level3] = table_indices(address);
+        let level1_entry = read_entry(root_phys, level1);
+        if level1_entry & DESCRIPTOR_VALID == 0 {
+            address = (address & !(LEVEL1_SPAN - 1)) + LEVEL1_SPAN;
+            continue;
+        }
+        let level2_table = (level1_entry & ADDRESS_MASK) as usize;
+        let level2_entry = read_entry(level2_table, level2);
+        if level2_entry & DESCRIPTOR_VALID == 0 {
+            address = (address & !(LEVEL2_SPAN - 1)) + LEVEL2_SPAN;
+            continue;
+        }
+        let level3_table = (level2_entry & ADDRESS_MASK) as usize;
+        let block_end = ((address & !(LEVEL2_SPAN - 1)) + LEVEL2_SPAN).min(end);
+        let mut index = level3;
+        while address < block_end {
+            let entry = read_entry(level3_table, index);
+            if entry & DESCRIPTOR_VALID != 0 {
+                visit(level3_table, index, entry, address);
+            }
+            index += 1;
+            address += PAGE_SIZE;
+        }
+    }
 }
 
 fn write_ttbr0(value: u64) {

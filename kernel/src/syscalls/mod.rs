@@ -9,6 +9,7 @@
 
 mod fd;
 mod membarrier;
+mod memory;
 mod poll;
 mod resource;
 mod sched;
@@ -29,7 +30,7 @@ pub use user_memory::{UserCString, UserPtr, UserSlice};
 /// Entry from the exception vectors for every synchronous exception taken from EL0.
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
     let UserTrap::Syscall { number, arguments } = trap else {
-        process::kill_current_for_fault(&trap, frame.return_address())
+        return handle_user_fault(trap, frame);
     };
     arch_arm64::cpu::irq_enable();
     let result = dispatch(number, arguments, frame);
@@ -41,6 +42,24 @@ pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
         SCHED.schedule();
     }
     process::exit_if_process_exiting();
+}
+
+/// Every other exception from EL0. A page fault may be a first touch (vm.rs: inside a region that allows the
+/// access a zeroed page is mapped and the program resumes); everything else kills the process. Out of line, so
+/// that the system-call path above keeps its short prologue.
+#[inline(never)]
+#[cold]
+fn handle_user_fault(trap: UserTrap, frame: &TrapFrame) {
+    if let UserTrap::PageFault { address, access, kind } = trap {
+        match crate::vm::handle_user_page_fault(address, access, kind) {
+            crate::vm::FaultResolution::Resumed => return process::exit_if_process_exiting(),
+            crate::vm::FaultResolution::OutOfMemory => {
+                process::kill_current_out_of_memory(address, frame.return_address())
+            }
+            crate::vm::FaultResolution::Invalid => {}
+        }
+    }
+    process::kill_current_for_fault(&trap, frame.return_address())
 }
 
 /// The handler of system call `number`, by number.
@@ -65,6 +84,14 @@ fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usi
         nr::FACCESSAT2 => fd::faccessat(UserCString::new(a1), a2, a3),
         nr::PPOLL => poll::ppoll(a0, a1, UserPtr::new(a2), a3, a4),
         nr::PSELECT6 => poll::pselect6(a0, [a1, a2, a3], UserPtr::new(a4), a5),
+        // Memory (vm.rs).
+        nr::BRK => memory::brk(a0),
+        nr::MMAP => memory::mmap(a0, a1, a2, a3, a4, a5),
+        nr::MUNMAP => memory::munmap(a0, a1),
+        nr::MPROTECT => memory::mprotect(a0, a1, a2),
+        nr::MADVISE => memory::madvise(a0, a1, a2),
+        nr::MREMAP => memory::mremap(a0, a1, a2, a3, a4),
+        nr::MINCORE => memory::mincore(a0, a1, UserSlice::new(a2, a1.div_ceil(4096))),
         // Processes, threads and the system.
         nr::EXIT => thread::exit(a0 as i32),
         nr::EXIT_GROUP => thread::exit_group(a0 as i32),

@@ -38,14 +38,30 @@ fn copy_from_user(address: usize, buffer: &mut [u8]) -> Result<(), Errno> {
     if let Some(result) = empty_access(address, buffer.len()) {
         return result;
     }
-    current_mm()?.arch().copy_from_user(address, buffer).map_err(memory_errno)
+    let mm = current_mm()?;
+    match mm.arch().copy_from_user(address, buffer) {
+        // Not yet touched (demand paging): fault the pages in where a region allows it, as Linux's uaccess does.
+        Err(MemoryError::BadAddress) => {
+            crate::vm::populate_for_kernel_access(address, buffer.len(), false)?;
+            mm.arch().copy_from_user(address, buffer).map_err(memory_errno)
+        }
+        result => result.map_err(memory_errno),
+    }
 }
 
 fn copy_to_user(address: usize, bytes: &[u8]) -> Result<(), Errno> {
     if let Some(result) = empty_access(address, bytes.len()) {
         return result;
     }
-    current_mm()?.arch().copy_to_user(address, bytes).map_err(memory_errno)
+    let mm = current_mm()?;
+    match mm.arch().copy_to_user(address, bytes) {
+        // As in `copy_from_user`.
+        Err(MemoryError::BadAddress) => {
+            crate::vm::populate_for_kernel_access(address, bytes.len(), true)?;
+            mm.arch().copy_to_user(address, bytes).map_err(memory_errno)
+        }
+        result => result.map_err(memory_errno),
+    }
 }
 
 /// A pointer to one `T` in the calling process's memory.

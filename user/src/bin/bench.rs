@@ -12,6 +12,11 @@
 //! - `membarrier`: N `membarrier(PRIVATE_EXPEDITED)` calls while one thread of this process runs (parked in
 //!   `wfi` at EL0) on each CPU listed after the registration word.
 //!
+//! - `first-touch`: N stores, each to a fresh page of an anonymous mapping (a page fault that maps a zeroed
+//!   page, and the return to the store).
+//! - `mmap-touch-munmap`: N times mmap 256 pages, a store to each, munmap.
+//! - `brk-page`: N `brk` calls, each growing the break by one page.
+//!
 //! `registered` registers the mm for PRIVATE_EXPEDITED first, which turns the post-switch barrier on for every
 //! switch into it. Exits 0 when everything ran as asked.
 #![no_std]
@@ -123,11 +128,27 @@ fn report_cycles(args: &ulib::Args) {
     args.write_argument(0, &text);
 }
 
+const PAGE: usize = 4096;
+
+/// A private anonymous read-write mapping of `length` bytes (its address, or -errno).
+fn anonymous_mapping(length: usize) -> i64 {
+    use abi::mmap::{MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+    let flags = u64::from(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    sys::syscall(abi::syscalls::MMAP, [0, length as u64, u64::from(PROT_READ | PROT_WRITE), flags, u64::MAX, 0])
+}
+
+/// One store to `address` (the first to its page faults it in).
+#[inline(always)]
+fn touch(address: usize) {
+    // SAFETY: `address` is in a read-write anonymous mapping of this process.
+    unsafe { core::ptr::write_volatile(address as *mut u8, 1) }
+}
+
 fn main(args: ulib::Args) -> i32 {
     let mode = args.get(1);
     READ_CYCLES.store(args.get(0).starts_with("bench-cycles:"), Ordering::Relaxed);
     let (Ok(iterations), Ok(warmup)) = (args.get(2).parse::<u64>(), args.get(3).parse::<u64>()) else {
-        println!("usage: bench yield|threads|peer|membarrier N WARMUP registered|unregistered [CPU...]");
+        println!("usage: bench yield|threads|peer|membarrier|first-touch|mmap-touch-munmap|brk-page N WARMUP registered|unregistered [CPU...]");
         return 2;
     };
     if args.get(4) == "registered" && sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 {
@@ -163,6 +184,34 @@ fn main(args: ulib::Args) -> i32 {
                 sys::sched_yield();
             }
             measure(iterations, warmup, || sys::membarrier(PRIVATE_EXPEDITED, 0, 0))
+        }
+        "first-touch" => {
+            let pages = (warmup + iterations) as usize;
+            let base = anonymous_mapping(pages * PAGE);
+            let mut next = 0;
+            base > 0
+                && measure(iterations, warmup, || {
+                    touch(base as usize + next * PAGE);
+                    next += 1;
+                    0
+                })
+        }
+        "mmap-touch-munmap" => measure(iterations, warmup, || {
+            let base = anonymous_mapping(256 * PAGE);
+            if base <= 0 {
+                return 1;
+            }
+            for page in 0..256 {
+                touch(base as usize + page * PAGE);
+            }
+            sys::syscall(abi::syscalls::MUNMAP, [base as u64, (256 * PAGE) as u64, 0, 0, 0, 0])
+        }),
+        "brk-page" => {
+            let mut end = sys::syscall(abi::syscalls::BRK, [0; 6]) as u64;
+            measure(iterations, warmup, || {
+                end += PAGE as u64;
+                i64::from(sys::syscall(abi::syscalls::BRK, [end, 0, 0, 0, 0, 0]) as u64 != end)
+            })
         }
         _ => {
             println!("bench: unknown mode {mode}");

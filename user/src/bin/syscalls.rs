@@ -119,6 +119,7 @@ fn main(_args: ulib::Args) -> i32 {
     descriptors(&mut check);
     limits_and_random(&mut check);
     signals(&mut check);
+    memory(&mut check);
     end_with_endless_sleepers(check.finish())
 }
 
@@ -807,4 +808,200 @@ fn signals(check: &mut Checker) {
     check.expect("tkill(-1)", syscall(nr::TKILL, [u64::MAX, 0, 0, 0, 0, 0]), err(Errno::EINVAL));
     check.expect("tkill(self, 0)", syscall(nr::TKILL, [tid, 0, 0, 0, 0, 0]), 0);
 }
+/// The memory calls: success and Linux's errno for each kind of bad argument. One difference from Linux, by
+/// design: writable and executable at once is EACCES (this kernel keeps W^X).
+fn memory(check: &mut Checker) {
+    use abi::mmap::*;
+    const PAGE: u64 = 4096;
+    let anonymous = u64::from(MAP_PRIVATE | MAP_ANONYMOUS);
+    let read_write = u64::from(PROT_READ | PROT_WRITE);
+    let mmap = |address: u64, length: u64, protection: u64, flags: u64, fd: u64, offset: u64| {
+        syscall(nr::MMAP, [address, length, protection, flags, fd, offset])
+    };
+    let initial_break = syscall(nr::BRK, [0; 6]);
+    check.expect(
+        "brk(0) is the page-aligned initial break",
+        i64::from(initial_break > 0 && initial_break % 4096 == 0),
+        1,
+    );
+    check.expect("brk(1) (below the start) returns the break", syscall(nr::BRK, [1, 0, 0, 0, 0, 0]), initial_break);
+
+    check.expect("mmap(length 0)", mmap(0, 0, read_write, anonymous, u64::MAX, 0), err(Errno::EINVAL));
+    check.expect(
+        "mmap(neither PRIVATE nor SHARED)",
+        mmap(0, PAGE, read_write, u64::from(MAP_ANONYMOUS), u64::MAX, 0),
+        err(Errno::EINVAL),
+    );
+    check.expect(
+        "mmap(offset not page aligned)",
+        mmap(0, PAGE, read_write, anonymous, u64::MAX, 100),
+        err(Errno::EINVAL),
+    );
+    check.expect(
+        "mmap(MAP_FIXED, misaligned address)",
+        mmap(0x1000_0100, PAGE, read_write, anonymous | u64::from(MAP_FIXED), u64::MAX, 0),
+        err(Errno::EINVAL),
+    );
+    check.expect(
+        "mmap(file, bad fd 99)",
+        mmap(0, PAGE, PROT_READ.into(), MAP_PRIVATE.into(), 99, 0),
+        err(Errno::EBADF),
+    );
+    check.expect(
+        "mmap(file, console fd 1)",
+        mmap(0, PAGE, PROT_READ.into(), MAP_PRIVATE.into(), 1, 0),
+        err(Errno::ENODEV),
+    );
+    check.expect("mmap(length 2^62)", mmap(0, 1 << 62, read_write, anonymous, u64::MAX, 0), err(Errno::ENOMEM));
+    check.expect(
+        "mmap(WRITE|EXEC) (W^X, EACCES)",
+        mmap(0, PAGE, u64::from(PROT_WRITE | PROT_EXEC), anonymous, u64::MAX, 0),
+        err(Errno::EACCES),
+    );
+    let base = mmap(0, 4 * PAGE, read_write, anonymous, u64::MAX, 0);
+    check.expect("mmap(4 pages)", i64::from(base > 0 && base % 4096 == 0), 1);
+    let base = base as u64;
+    check.expect(
+        "mmap(MAP_FIXED_NOREPLACE over it)",
+        mmap(base + PAGE, PAGE, read_write, anonymous | u64::from(MAP_FIXED_NOREPLACE), u64::MAX, 0),
+        err(Errno::EEXIST),
+    );
+    check.expect(
+        "clock_gettime into an untouched mmap page (faulted in)",
+        syscall(nr::CLOCK_GETTIME, [1, base + 2 * PAGE, 0, 0, 0, 0]),
+        0,
+    );
+    let shared = mmap(0, PAGE, read_write, u64::from(MAP_SHARED | MAP_ANONYMOUS), u64::MAX, 0);
+    check.expect("mmap(MAP_SHARED | MAP_ANONYMOUS)", i64::from(shared > 0), 1);
+    let flags = anonymous | u64::from(MAP_STACK | MAP_GROWSDOWN | MAP_NORESERVE | MAP_POPULATE);
+    let populated = mmap(0, 2 * PAGE, read_write, flags, u64::MAX, 0);
+    check.expect("mmap(STACK | GROWSDOWN | NORESERVE | POPULATE)", i64::from(populated > 0), 1);
+    let mut resident = [9u8; 2];
+    check.expect(
+        "mincore(populated)",
+        syscall(nr::MINCORE, [populated as u64, 2 * PAGE, address_mut(&mut resident), 0, 0, 0]),
+        0,
+    );
+    check.expect("MAP_POPULATE pages are resident", i64::from(resident == [1, 1]), 1);
+    check.expect(
+        "mincore(misaligned)",
+        syscall(nr::MINCORE, [base + 1, PAGE, address_mut(&mut resident), 0, 0, 0]),
+        err(Errno::EINVAL),
+    );
+    check.expect(
+        "mincore(unmapped)",
+        syscall(nr::MINCORE, [PAGE, PAGE, address_mut(&mut resident), 0, 0, 0]),
+        err(Errno::ENOMEM),
+    );
+    let hint = 0x20_0000_0000u64;
+    check.expect(
+        "mmap(free hint) is placed at the hint",
+        mmap(hint, PAGE, read_write, anonymous, u64::MAX, 0),
+        hint as i64,
+    );
+
+    check.expect("munmap(misaligned)", syscall(nr::MUNMAP, [base + 1, PAGE, 0, 0, 0, 0]), err(Errno::EINVAL));
+    check.expect("munmap(length 0)", syscall(nr::MUNMAP, [base, 0, 0, 0, 0, 0]), err(Errno::EINVAL));
+    check.expect("munmap(nothing mapped there)", syscall(nr::MUNMAP, [hint + 16 * PAGE, PAGE, 0, 0, 0, 0]), 0);
+    check.expect("munmap(the hint page)", syscall(nr::MUNMAP, [hint, PAGE, 0, 0, 0, 0]), 0);
+
+    check.expect(
+        "mprotect(misaligned)",
+        syscall(nr::MPROTECT, [base + 1, PAGE, PROT_READ.into(), 0, 0, 0]),
+        err(Errno::EINVAL),
+    );
+    check.expect("mprotect(unknown bits)", syscall(nr::MPROTECT, [base, PAGE, 0x40, 0, 0, 0]), err(Errno::EINVAL));
+    check.expect(
+        "mprotect(unmapped)",
+        syscall(nr::MPROTECT, [hint, PAGE, PROT_READ.into(), 0, 0, 0]),
+        err(Errno::ENOMEM),
+    );
+    check.expect(
+        "mprotect(partly unmapped)",
+        syscall(nr::MPROTECT, [base + 3 * PAGE, 2 * PAGE, PROT_READ.into(), 0, 0, 0]),
+        err(Errno::ENOMEM),
+    );
+    check.expect(
+        "mprotect(WRITE|EXEC) (W^X, EACCES)",
+        syscall(nr::MPROTECT, [base, PAGE, u64::from(PROT_WRITE | PROT_EXEC), 0, 0, 0]),
+        err(Errno::EACCES),
+    );
+    check.expect("mprotect(length 0)", syscall(nr::MPROTECT, [base, 0, PROT_READ.into(), 0, 0, 0]), 0);
+    check.expect(
+        "mprotect(page 2 read-only)",
+        syscall(nr::MPROTECT, [base + 2 * PAGE, PAGE, PROT_READ.into(), 0, 0, 0]),
+        0,
+    );
+    check.expect(
+        "clock_gettime into the read-only page",
+        syscall(nr::CLOCK_GETTIME, [1, base + 2 * PAGE, 0, 0, 0, 0]),
+        err(Errno::EFAULT),
+    );
+    check.expect(
+        "mprotect(page 2 PROT_NONE)",
+        syscall(nr::MPROTECT, [base + 2 * PAGE, PAGE, PROT_NONE.into(), 0, 0, 0]),
+        0,
+    );
+    check.expect(
+        "write(1) from the PROT_NONE page",
+        syscall(nr::WRITE, [1, base + 2 * PAGE, 1, 0, 0, 0]),
+        err(Errno::EFAULT),
+    );
+    check.expect("mprotect(back to read-write)", syscall(nr::MPROTECT, [base, 4 * PAGE, read_write, 0, 0, 0]), 0);
+    check.expect("clock_gettime into it again", syscall(nr::CLOCK_GETTIME, [1, base + 2 * PAGE, 0, 0, 0, 0]), 0);
+
+    check.expect("madvise(unknown advice 999)", syscall(nr::MADVISE, [base, PAGE, 999, 0, 0, 0]), err(Errno::EINVAL));
+    check.expect(
+        "madvise(misaligned)",
+        syscall(nr::MADVISE, [base + 1, PAGE, MADV_DONTNEED.into(), 0, 0, 0]),
+        err(Errno::EINVAL),
+    );
+    check.expect(
+        "madvise(MADV_REMOVE, private)",
+        syscall(nr::MADVISE, [base, PAGE, MADV_REMOVE.into(), 0, 0, 0]),
+        err(Errno::EINVAL),
+    );
+    check.expect(
+        "madvise(unmapped)",
+        syscall(nr::MADVISE, [hint, PAGE, MADV_DONTNEED.into(), 0, 0, 0]),
+        err(Errno::ENOMEM),
+    );
+    check.expect("madvise(WILLNEED)", syscall(nr::MADVISE, [base, PAGE, MADV_WILLNEED.into(), 0, 0, 0]), 0);
+    check.expect("madvise(DONTNEED)", syscall(nr::MADVISE, [base, 4 * PAGE, MADV_DONTNEED.into(), 0, 0, 0]), 0);
+    check.expect("clock_gettime after DONTNEED", syscall(nr::CLOCK_GETTIME, [1, base + 2 * PAGE, 0, 0, 0, 0]), 0);
+
+    let mremap = |old: u64, old_length: u64, new_length: u64, flags: u32, new: u64| {
+        syscall(nr::MREMAP, [old, old_length, new_length, flags.into(), new, 0])
+    };
+    check.expect("mremap(unknown flag 8)", mremap(base, PAGE, PAGE, 8, 0), err(Errno::EINVAL));
+    check.expect("mremap(FIXED without MAYMOVE)", mremap(base, PAGE, PAGE, MREMAP_FIXED, hint), err(Errno::EINVAL));
+    check.expect(
+        "mremap(DONTUNMAP, lengths differ)",
+        mremap(base, PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0),
+        err(Errno::EINVAL),
+    );
+    check.expect("mremap(misaligned)", mremap(base + 1, PAGE, PAGE, 0, 0), err(Errno::EINVAL));
+    check.expect("mremap(new length 0)", mremap(base, PAGE, 0, 0, 0), err(Errno::EINVAL));
+    check.expect("mremap(unmapped)", mremap(hint, PAGE, 2 * PAGE, MREMAP_MAYMOVE, 0), err(Errno::EFAULT));
+    check.expect(
+        "mremap(past the mapping's end)",
+        mremap(base, 8 * PAGE, 16 * PAGE, MREMAP_MAYMOVE, 0),
+        err(Errno::EFAULT),
+    );
+    check.expect("mremap(shrink to 2 pages)", mremap(base, 4 * PAGE, 2 * PAGE, 0, 0), base as i64);
+    check.expect(
+        "mremap(MAYMOVE|FIXED to the hint)",
+        mremap(base, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, hint),
+        hint as i64,
+    );
+    check.expect(
+        "mremap(FIXED overlapping itself)",
+        mremap(hint, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, hint + PAGE),
+        err(Errno::EINVAL),
+    );
+    check.expect("munmap(moved)", syscall(nr::MUNMAP, [hint, 2 * PAGE, 0, 0, 0, 0]), 0);
+    check.expect("munmap(shared)", syscall(nr::MUNMAP, [shared as u64, PAGE, 0, 0, 0, 0]), 0);
+    check.expect("munmap(populated)", syscall(nr::MUNMAP, [populated as u64, 2 * PAGE, 0, 0, 0, 0]), 0);
+}
+
 ulib::entry!(main);
