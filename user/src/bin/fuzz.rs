@@ -147,6 +147,7 @@ const LEFT_OUT_OF_ENOSYS_CHECK: &[usize] = &[
     nr::DELETE_MODULE,
     nr::MREMAP,
     nr::MADVISE,
+    nr::MINCORE,
     nr::PROCESS_MADVISE,
     nr::REMAP_FILE_PAGES,
     nr::USERFAULTFD,
