@@ -338,6 +338,25 @@ impl<A: Arch> Scheduler<A> {
     /// a while for a big process. A preemption there switches the task out and back in like a kernel thread
     /// (it has no mm any more, only its lazy `active_mm`), and nothing is lost: it still runs to the end.
     pub fn exit_current(&self) {
+        self.exit_mm_current();
+        without_interrupts::<A, _>(|masked| {
+            // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
+            // since it never runs again, a reference left on its stack would be kept forever.
+            {
+                let rq = self.this_rq();
+                let inner = rq.inner.lock_masked(masked);
+                let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
+                curr.sched.lock_masked(masked).state = TaskState::Exited;
+            }
+            self.schedule();
+        });
+    }
+
+    /// The first half of [`Scheduler::exit_current`] (Linux `exit_mm`): the running task stops using its user mm
+    /// and drops its user reference, so that the last thread of a process frees the user pages before the
+    /// kernel reports the process finished (as Linux's `exit_mm` runs before `exit_notify` wakes the parent).
+    /// Does nothing for a task without an mm, so `exit_current` may follow it.
+    pub fn exit_mm_current(&self) {
         let mm = without_interrupts::<A, _>(|masked| {
             let rq = self.this_rq();
             let inner = rq.inner.lock_masked(masked);
@@ -364,17 +383,6 @@ impl<A: Arch> Scheduler<A> {
         if let Some(mm) = mm {
             mm.mmput();
         }
-        without_interrupts::<A, _>(|masked| {
-            // Interrupts stay masked until the switch away: an interrupt here could preempt the exited task, and
-            // since it never runs again, a reference left on its stack would be kept forever.
-            {
-                let rq = self.this_rq();
-                let inner = rq.inner.lock_masked(masked);
-                let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
-                curr.sched.lock_masked(masked).state = TaskState::Exited;
-            }
-            self.schedule();
-        });
     }
 
     /// Makes the current kernel thread operate on `mm` (Linux `kthread_use_mm`). The caller must hold a user

@@ -35,6 +35,9 @@ pub struct Process {
     /// with the last user of the mm, at once (see `read_argument`).
     arguments_at_exit: spin::Once<alloc::vec::Vec<alloc::vec::Vec<u8>>>,
     threads_alive: AtomicU32,
+    /// Threads that have not yet dropped their user reference to the mm: the process is finished when the last
+    /// one has, so that a waiter sees its pages already freed (Linux's `exit_mm` before `exit_notify`).
+    threads_holding_mm: AtomicU32,
     exit_status: AtomicI32,
     /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
     exiting: AtomicBool,
@@ -288,6 +291,7 @@ pub fn spawn_process_with_affinity(
         argument_lengths: argv.iter().map(|argument| argument.len()).collect(),
         arguments_at_exit: spin::Once::new(),
         threads_alive: AtomicU32::new(1),
+        threads_holding_mm: AtomicU32::new(1),
         exit_status: AtomicI32::new(0),
         exiting: AtomicBool::new(false),
         finished: AtomicBool::new(false),
@@ -318,6 +322,7 @@ pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer:
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
     process.threads_alive.fetch_add(1, Ordering::Relaxed);
+    process.threads_holding_mm.fetch_add(1, Ordering::Relaxed);
     // Like Linux's clone: the new thread inherits the signal mask; pending signals and the alternate stack
     // (with CLONE_VM) start empty.
     let state = Arc::new(ThreadState::default());
@@ -327,6 +332,7 @@ pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer:
     THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone(), state });
     if let Err(error) = SCHED.spawn(task, None) {
         process.threads_alive.fetch_sub(1, Ordering::Relaxed);
+        process.threads_holding_mm.fetch_sub(1, Ordering::Relaxed);
         let _removed = THREADS.lock().remove(&tid);
         return Err(error);
     }
@@ -352,13 +358,19 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
             process.exit_status.store(status, Ordering::Relaxed);
         }
         if process.threads_alive.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // This thread still owns the mm (its user reference goes in exit_current).
+            // This thread still owns the mm (its user reference goes in exit_mm_current below).
             if let Some(mm) = task.mm() {
                 process.save_arguments(&mm);
             }
             if process.exiting.load(Ordering::Relaxed) {
                 EXITING_PROCESSES.fetch_sub(1, Ordering::Relaxed);
             }
+        }
+        drop(task);
+        // The user reference goes before the process can be seen finished: the last thread to drop it frees the
+        // pages, then says so (AcqRel: every holder's release happens before the `finished` store).
+        SCHED.exit_mm_current();
+        if process.threads_holding_mm.fetch_sub(1, Ordering::AcqRel) == 1 {
             process.finished.store(true, Ordering::Release);
         }
     }

@@ -478,6 +478,10 @@ fn no_leaks() -> Result<(), String> {
         run_expecting(&["hello", argument.as_str()], 0)?;
     }
     run_on_every_cpu()?;
+    // A finished process has freed its pages (its threads drop the mm before it is reported finished), but the
+    // last thread's kernel stack goes only once its CPU has switched away: wait a little for it (a leak never
+    // comes back).
+    wait_running_tasks(2_000, || arch_arm64::frames::in_use() <= frames_before);
     let (heap_after, frames_after) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
     println!("  heap {heap_before} -> {heap_after} bytes, page frames {frames_before} -> {frames_after}");
     // 60 processes and 100 threads ran: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
