@@ -125,7 +125,17 @@ pub fn run(mode: &str, iterations: u64, pairs: usize) -> Result<Report, String> 
     let cpus: Vec<String> = switching_cpus.iter().map(|cpu| format!("{cpu}")).collect();
     let mut argv: Vec<&str> = alloc::vec!["litmus", mode, iterations_text.as_str(), budget_text.as_str()];
     argv.extend(cpus.iter().map(String::as_str));
-    let litmus = process::spawn_process(image, &argv, Some(0))?;
+    // The main thread stays off the switching CPUs: it registers for membarrier only after it starts, so a
+    // switch into its mm on a switching CPU before that would be a hook call without a barrier, and the test
+    // checks that every hook call there issued one. Its threads pin themselves where they belong.
+    let mut main_thread_cpus = process::all_cpus();
+    for &cpu in switching_cpus {
+        main_thread_cpus.remove(cpu);
+    }
+    if main_thread_cpus.is_empty() {
+        main_thread_cpus = process::all_cpus();
+    }
+    let litmus = process::spawn_process_with_affinity(image, &argv, Some(0), main_thread_cpus)?;
     // Keep a handle on the mm to check its references at the end (the handle is not one of them).
     let mm: Option<Arc<Mm<Arm64>>> = process::thread_task(litmus.pid).and_then(|task| task.mm());
     // The litmus stops itself when its budget runs out; a minute more is for its last iteration and its exit.
