@@ -48,6 +48,8 @@ fn kernel_clippy(description: &str, packages: &[&str], features: &[&str]) -> Res
 /// Formatting and lints for the host crates, every kernel build, the EL0 programs and the Rust std program.
 pub fn check() -> Result<()> {
     crate::setup::ensure_rust_target()?;
+    eprintln!("==> docs/syscalls.md against the dispatcher (cargo xtask syscall-table --check)");
+    crate::syscall_table::check_committed()?;
     cargo_step("formatting", &["fmt", "--all", "--check"])?;
     cargo_step("clippy (host crates)", &["clippy", "--all-targets", "--", "-D", "warnings"])?;
     let build = |board, barrier, payload| KernelBuild::new(VariantArgs { board, barrier, release: false }, payload);
