@@ -1,6 +1,6 @@
 //! `cargo xtask check`: formatting and clippy for the host crates, for every kernel build xtask makes (each barrier
 //! variant, each payload, both boards, the real-board rpi4 build), for the EL0 programs and for the Rust std
-//! program of the real-program suite.
+//! program of the real-program suite; and that docs/syscalls.md is what the dispatcher gives.
 
 use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, VariantArgs, KERNEL_TARGET};
 use anyhow::{Context, Result};

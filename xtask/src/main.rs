@@ -91,7 +91,7 @@ enum Commands {
     },
     /// Formatting and lints: `cargo fmt --check`, clippy for the host crates, for the kernel target (every barrier
     /// variant and payload, both boards, the rpi4 hardware build), for the EL0 programs and for the Rust std
-    /// program of `linux-programs` (user/linux-std).
+    /// program of `linux-programs` (user/linux-std); and docs/syscalls.md against the dispatcher.
     Check,
     /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
     /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
