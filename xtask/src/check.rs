@@ -1,6 +1,6 @@
 //! `cargo xtask check`: formatting and clippy for the host crates, for every kernel build xtask makes (each barrier
 //! variant, each payload, both boards, the real-board rpi4 build), for the EL0 programs and for the Rust std
-//! program of the real-program suite.
+//! program of the real-program suite; and that docs/syscalls.md is what the dispatcher gives.
 
 use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, VariantArgs, KERNEL_TARGET};
 use anyhow::{Context, Result};
@@ -48,6 +48,8 @@ fn kernel_clippy(description: &str, packages: &[&str], features: &[&str]) -> Res
 /// Formatting and lints for the host crates, every kernel build, the EL0 programs and the Rust std program.
 pub fn check() -> Result<()> {
     crate::setup::ensure_rust_target()?;
+    eprintln!("==> docs/syscalls.md against the dispatcher (cargo xtask syscall-table --check)");
+    crate::syscall_table::check_committed()?;
     cargo_step("formatting", &["fmt", "--all", "--check"])?;
     cargo_step("clippy (host crates)", &["clippy", "--all-targets", "--", "-D", "warnings"])?;
     let build = |board, barrier, payload| KernelBuild::new(VariantArgs { board, barrier, release: false }, payload);

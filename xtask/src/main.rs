@@ -11,6 +11,7 @@ mod linux_programs;
 mod qemu;
 mod rpi4_sd;
 mod setup;
+mod syscall_table;
 mod test;
 mod user;
 
@@ -72,16 +73,25 @@ enum Commands {
         linux_programs: bool,
     },
     /// Real static Linux programs (C with glibc and musl, a static PIE, Rust std for musl and gnu; sources in
-    /// user/linux and user/linux-std): fetches the toolchains (cached in ~/.cache/membarrier-kernel), runs each
-    /// program under qemu-aarch64-static as the reference, then on the kernel (QEMU virt, `--user`); one line per
-    /// program and place, and the system calls each makes in out/linux-programs/syscalls.md.
+    /// user/linux and user/linux-std; busybox applets): fetches the toolchains and busybox (cached in
+    /// ~/.cache/membarrier-kernel), runs each program under qemu-aarch64-static as the reference, then on the
+    /// kernel (`--user`: QEMU virt with the arm64 and the generic barrier, the hello programs on raspi4b); one
+    /// line per program and place, and the system calls each makes in out/linux-programs/syscalls.md.
     LinuxPrograms {
         #[command(flatten)]
         options: linux_programs::Options,
     },
+    /// Write docs/syscalls.md, the table of the Linux system calls the kernel implements, from the dispatcher
+    /// (kernel/src/syscalls/mod.rs) and the ABI crate's names; `--check` only verifies that the committed file is
+    /// current (as `cargo test` and `cargo xtask check` do).
+    SyscallTable {
+        /// Fail if docs/syscalls.md differs from what the dispatcher gives, instead of writing it.
+        #[arg(long)]
+        check: bool,
+    },
     /// Formatting and lints: `cargo fmt --check`, clippy for the host crates, for the kernel target (every barrier
     /// variant and payload, both boards, the rpi4 hardware build), for the EL0 programs and for the Rust std
-    /// program of `linux-programs` (user/linux-std).
+    /// program of `linux-programs` (user/linux-std); and docs/syscalls.md against the dispatcher.
     Check,
     /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
     /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
@@ -233,6 +243,7 @@ fn run(cli: Cli) -> Result<()> {
             test::run_all(long, linux_programs || linux_programs::IN_DEFAULT_TEST)
         }
         Commands::LinuxPrograms { options } => linux_programs::run(&options),
+        Commands::SyscallTable { check } => syscall_table::run(check),
         Commands::Check => check::check(),
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
         Commands::Compare { options } => compare::compare(options),

@@ -80,6 +80,20 @@ impl UserCommand {
     }
 }
 
+/// The embedded name of each command's program. A file that several commands run (busybox applets, the Rust std
+/// program's modes) is embedded once, under the name of the first command that runs it: the kernel image has
+/// room for 16 MiB, and a 2 MiB busybox copied per command would not fit.
+fn embedded_names(commands: &[UserCommand]) -> Vec<String> {
+    commands
+        .iter()
+        .enumerate()
+        .map(|(index, command)| {
+            let first = commands.iter().position(|other| other.program == command.program).unwrap_or(index);
+            commands[first].embedded_name(first)
+        })
+        .collect()
+}
+
 /// Builds the user programs and returns (folder to embed, run list for the kernel).
 pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
     let user_root = workspace_root().join("user");
@@ -118,10 +132,11 @@ pub fn prepare(commands: &[UserCommand]) -> Result<(PathBuf, String)> {
         copy(&static_pies_built.join(program), &folder.join(format!("{program}-pie")))?;
     }
     let mut run_list = String::new();
-    for (index, command) in commands.iter().enumerate() {
-        let name = command.embedded_name(index);
+    for (command, name) in commands.iter().zip(embedded_names(commands)) {
         if let UserProgram::File(path) = &command.program {
-            copy(path, &folder.join(&name))?;
+            if !folder.join(&name).exists() {
+                copy(path, &folder.join(&name))?;
+            }
         }
         // Embedded name, then argv: the file's own name and the arguments.
         run_list.push_str(&name);
@@ -153,5 +168,17 @@ mod tests {
         assert!(UserCommand::parse("no-such-program").is_err());
         let file = UserCommand::parse(concat!(env!("CARGO_MANIFEST_DIR"), "/src/user.rs")).unwrap();
         assert_eq!(file.embedded_name(2), "2-user.rs");
+    }
+
+    #[test]
+    fn a_file_run_by_several_commands_is_embedded_once() {
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/src/user.rs");
+        let other = concat!(env!("CARGO_MANIFEST_DIR"), "/src/main.rs");
+        let commands: Vec<UserCommand> =
+            [format!("{source} a"), "hello".into(), other.to_string(), format!("{source} b")]
+                .iter()
+                .map(|text| UserCommand::parse(text).unwrap())
+                .collect();
+        assert_eq!(embedded_names(&commands), ["0-user.rs", "hello", "2-main.rs", "0-user.rs"]);
     }
 }

@@ -1,5 +1,6 @@
 //! What the real-program suite needs from outside the repository, installed or fetched on first use and cached:
-//! Debian's cross toolchain (installed with apt, as root), Debian's arm64 `musl-dev` and amd64 `qemu-user-static`
+//! Debian's cross toolchain (installed with apt, as root), Debian's arm64 `musl-dev` and `busybox-static` (GPL:
+//! only ever in the cache and out/, never in the repository) and amd64 `qemu-user-static`
 //! (downloaded with `apt-get download` under a private apt configuration and unpacked with `dpkg-deb -x`, never
 //! installed, and no foreign architecture is added to the system), and the rustup targets of the Rust std program.
 //!
@@ -42,6 +43,8 @@ pub struct Tools {
     pub musl_root: PathBuf,
     /// The unpacked `qemu-aarch64-static`.
     pub qemu_user: PathBuf,
+    /// The unpacked arm64 `busybox` of `busybox-static` (glibc, static).
+    pub busybox: PathBuf,
 }
 
 /// Installs or fetches what is missing; prints one line per thing it fetches.
@@ -56,7 +59,11 @@ pub fn ensure_tools() -> Result<Tools> {
     apt.fetch_and_unpack(&["qemu-user-static"], &qemu_root)?;
     let qemu_user = qemu_root.join("usr/bin/qemu-aarch64-static");
     ensure!(qemu_user.is_file(), "{} is missing from the unpacked qemu-user-static", qemu_user.display());
-    Ok(Tools { musl_root, qemu_user })
+    let busybox_root = cache.join("busybox-static-arm64");
+    apt.fetch_and_unpack(&["busybox-static:arm64"], &busybox_root)?;
+    let busybox = busybox_root.join("bin/busybox");
+    ensure!(busybox.is_file(), "{} is missing from the unpacked busybox-static", busybox.display());
+    Ok(Tools { musl_root, qemu_user, busybox })
 }
 
 fn is_root() -> bool {

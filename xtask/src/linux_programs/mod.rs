@@ -1,7 +1,8 @@
 //! The real-program suite (`cargo xtask linux-programs`, and `cargo xtask test --linux-programs`): unmodified,
-//! statically linked Linux programs (C with glibc and musl, a glibc static PIE, Rust std for musl and gnu),
-//! each run first under `qemu-aarch64-static -strace` on the host as the reference, then on the kernel under
-//! QEMU virt with `--user`. One line per program and place; the system calls each program makes go to
+//! statically linked Linux programs (C with glibc and musl, a glibc static PIE, Rust std for musl and gnu, and
+//! applets of Debian's busybox-static), each run first under `qemu-aarch64-static -strace` on the host as the
+//! reference (once), then on the kernel with `--user`: every program on QEMU virt with each barrier variant
+//! (arm64, generic), the hello programs on QEMU raspi4b. One line per program and place; the system calls each program makes go to
 //! out/linux-programs/syscalls.md (a copy is kept in docs/linux-programs-syscalls.md), which tells the kernel
 //! side what to implement.
 //!
@@ -45,11 +46,61 @@ pub struct Options {
     /// Seconds one program may run (under qemu-aarch64-static, or on the kernel) before it counts as hung.
     #[arg(long, default_value_t = DEFAULT_PROGRAM_TIMEOUT_SECS)]
     pub program_timeout: u64,
+    /// The kernels to run the programs on (repeatable; all by default).
+    #[arg(long = "kernel", value_enum, value_name = "KERNEL")]
+    pub kernels: Vec<KernelPlace>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { only: Vec::new(), reference_only: false, program_timeout: DEFAULT_PROGRAM_TIMEOUT_SECS }
+        Self {
+            only: Vec::new(),
+            reference_only: false,
+            program_timeout: DEFAULT_PROGRAM_TIMEOUT_SECS,
+            kernels: Vec::new(),
+        }
+    }
+}
+
+/// A kernel the programs run on.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPlace {
+    /// QEMU virt, the arm64 barrier override: every program.
+    VirtArm64,
+    /// QEMU virt, core-sched's generic barrier: every program.
+    VirtGeneric,
+    /// QEMU raspi4b (kernel8.img), the arm64 barrier: the hello programs (the board's boot and memory map under
+    /// real libc start-up code; the rest is board-independent and runs on virt).
+    Rpi4Arm64,
+}
+
+/// The programs of the rpi4 runs.
+const RPI4_PROGRAMS: [&str; 3] = ["glibc-hello", "musl-hello", "rust-musl-hello"];
+
+impl KernelPlace {
+    const ALL: [KernelPlace; 3] = [KernelPlace::VirtArm64, KernelPlace::VirtGeneric, KernelPlace::Rpi4Arm64];
+
+    fn variant(self) -> VariantArgs {
+        let (board, barrier) = match self {
+            KernelPlace::VirtArm64 => (Board::QemuVirt, Barrier::Arm64),
+            KernelPlace::VirtGeneric => (Board::QemuVirt, Barrier::Generic),
+            KernelPlace::Rpi4Arm64 => (Board::Rpi4, Barrier::Arm64),
+        };
+        VariantArgs { board, barrier, release: true }
+    }
+
+    /// The label of this kernel's runs in reports: `virt/arm64/linux`.
+    fn label(self) -> String {
+        let variant = self.variant();
+        let board = match variant.board {
+            Board::QemuVirt => "virt",
+            Board::Rpi4 => "rpi4",
+        };
+        format!("{board}/{}/linux", variant.barrier.name())
+    }
+
+    fn runs(self, program: &LinuxProgram) -> bool {
+        self != KernelPlace::Rpi4Arm64 || RPI4_PROGRAMS.contains(&program.name.as_str())
     }
 }
 
@@ -58,8 +109,7 @@ pub fn output_folder() -> PathBuf {
     workspace_root().join("out/linux-programs")
 }
 
-/// The label of the kernel runs in reports.
-const KERNEL_LABEL: &str = "virt/linux";
+/// The label of the reference runs in reports.
 const REFERENCE_LABEL: &str = "qemu-user";
 
 /// Results of a suite run, for `cargo xtask test`'s totals.
@@ -143,7 +193,13 @@ pub fn run_suite(options: &Options) -> Result<Summary> {
         .with_context(|| format!("cannot write {}", report.display()))?;
     eprintln!("    system calls per program (qemu-aarch64-static -strace): {}", report.display());
     if !options.reference_only {
-        run_on_kernel(&programs, options.program_timeout, &mut summary)?;
+        let places = if options.kernels.is_empty() { &KernelPlace::ALL[..] } else { &options.kernels[..] };
+        for &place in places {
+            let programs: Vec<LinuxProgram> = programs.iter().filter(|program| place.runs(program)).cloned().collect();
+            if !programs.is_empty() {
+                run_on_kernel(place, &programs, options.program_timeout, &mut summary)?;
+            }
+        }
     }
     eprintln!("    linux programs took {:.0} s", started.elapsed().as_secs_f64());
     Ok(summary)
@@ -212,9 +268,15 @@ fn shell_status(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Runs the programs on the kernel, in as few boots as hangs allow; records one result per program.
-fn run_on_kernel(programs: &[LinuxProgram], program_timeout: u64, summary: &mut Summary) -> Result<()> {
-    let variant = VariantArgs { board: Board::QemuVirt, barrier: Barrier::Arm64, release: true };
+/// Runs the programs on the kernel `place`, in as few boots as hangs allow; records one result per program.
+fn run_on_kernel(
+    place: KernelPlace,
+    programs: &[LinuxProgram],
+    program_timeout: u64,
+    summary: &mut Summary,
+) -> Result<()> {
+    let variant = place.variant();
+    let label = place.label();
     let mut pending: &[LinuxProgram] = programs;
     while !pending.is_empty() {
         let commands: Vec<CommandLine> = pending
@@ -267,7 +329,7 @@ fn run_on_kernel(programs: &[LinuxProgram], program_timeout: u64, summary: &mut 
             let verdict = match &segment.end {
                 RunEnd::Exited(status) => {
                     parse::judge(*status, &segment.output, program.expected_status, program.expected_line)
-                        .map(|()| format!("status {status}"))
+                        .map(|()| format!("status {status}{unimplemented_note}"))
                         .map_err(|why| format!("{why}{unimplemented_note}"))
                 }
                 RunEnd::CannotExecute(why) => Err(format!("the kernel cannot execute it: {why}")),
@@ -283,7 +345,7 @@ fn run_on_kernel(programs: &[LinuxProgram], program_timeout: u64, summary: &mut 
             if segment.end == RunEnd::Unfinished {
                 output.extend(outcome.hang_report.iter().cloned());
             }
-            summary.record(KERNEL_LABEL, program, verdict, &output);
+            summary.record(&label, program, verdict, &output);
             finished += 1;
         }
         if segments.is_empty() {
@@ -293,7 +355,7 @@ fn run_on_kernel(programs: &[LinuxProgram], program_timeout: u64, summary: &mut 
                 outcome.exit_code, outcome.timed_out
             );
             for program in pending {
-                summary.record(KERNEL_LABEL, program, Err(why.clone()), &last_lines_of(&outcome.console, 10));
+                summary.record(&label, program, Err(why.clone()), &last_lines_of(&outcome.console, 10));
             }
             break;
         }

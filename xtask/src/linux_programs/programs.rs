@@ -2,7 +2,8 @@
 //! user/linux/ with static glibc (Debian's cross toolchain, plus one `-static-pie` build) and with static musl
 //! (Debian's arm64 musl-dev, linked by hand: `-nostdinc -nostdlib` and musl's start files, libc.a and headers,
 //! with the cross gcc's own libgcc and crtbegin/crtend), and the Rust std program of user/linux-std for the
-//! musl and the gnu (`+crt-static`) targets.
+//! musl and the gnu (`+crt-static`) targets; and a few applets of Debian's arm64 `busybox-static`, a real
+//! program built by someone else (fetched, not built, and kept out of the repository: it is GPL).
 
 use super::fetch::{Tools, CROSS_GCC};
 use crate::{command, workspace_root};
@@ -21,6 +22,8 @@ pub enum Binary {
     Musl(&'static str),
     /// user/linux-std for a Rust target (statically linked).
     RustStd(&'static str),
+    /// Debian's `busybox-static` for arm64 (static glibc), fetched into the cache.
+    Busybox,
 }
 
 impl Binary {
@@ -31,6 +34,7 @@ impl Binary {
             Binary::GlibcStaticPie(source) => format!("glibc-{source}-static-pie"),
             Binary::Musl(source) => format!("musl-{source}"),
             Binary::RustStd(target) => format!("linux-std-{}", rust_libc(target)),
+            Binary::Busybox => "busybox".into(),
         }
     }
 }
@@ -73,6 +77,15 @@ const RUST_MODES: [(&[&str], i32, &str); 6] = [
     (&["abort"], 134, "abort: calling std::process::abort()"),
 ];
 
+/// The busybox applets: (argv[1] and further arguments, expected status, line it must print). Each is a whole
+/// applet run from `main` to exit: argument parsing, stdio, `sha256sum` reading its input to end of file.
+const BUSYBOX_APPLETS: [(&[&str], i32, &str); 3] = [
+    (&["echo", "hello", "from", "busybox"], 0, "hello from busybox"),
+    // The digest of no input: stdin is at end of file (the console, or /dev/null for the reference).
+    (&["sha256sum"], 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -"),
+    (&["expr", "6", "*", "7"], 0, "42"),
+];
+
 /// Every run of the suite, in order.
 pub fn all() -> Vec<LinuxProgram> {
     let mut programs = Vec::new();
@@ -105,6 +118,15 @@ pub fn all() -> Vec<LinuxProgram> {
             });
         }
     }
+    for (arguments, expected_status, expected_line) in BUSYBOX_APPLETS {
+        programs.push(LinuxProgram {
+            name: format!("busybox-{}", arguments[0]),
+            binary: Binary::Busybox,
+            arguments: arguments.to_vec(),
+            expected_status,
+            expected_line,
+        });
+    }
     programs
 }
 
@@ -133,6 +155,10 @@ pub fn build_all(programs: &[LinuxProgram], tools: &Tools) -> Result<()> {
             Binary::GlibcStaticPie(source) => compile_glibc(source, &output, "-static-pie")?,
             Binary::Musl(source) => compile_musl(source, &output, &tools.musl_root)?,
             Binary::RustStd(target) => build_rust_std(target, &output)?,
+            Binary::Busybox => {
+                std::fs::copy(&tools.busybox, &output)
+                    .with_context(|| format!("cannot copy {}", tools.busybox.display()))?;
+            }
         }
     }
     Ok(())
@@ -212,11 +238,14 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), programs.len());
-        assert_eq!(programs.len(), 2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len());
+        assert_eq!(programs.len(), 2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len() + BUSYBOX_APPLETS.len());
         assert_eq!(Binary::RustStd("aarch64-unknown-linux-gnu").file_name(), "linux-std-gnu");
         assert_eq!(Binary::GlibcStaticPie("hello").file_name(), "glibc-hello-static-pie");
         assert!(programs
             .iter()
             .any(|program| program.name == "rust-musl-args" && program.arguments == ["args", "one", "two", "three"]));
+        assert!(programs
+            .iter()
+            .any(|program| program.name == "busybox-sha256sum" && program.binary == Binary::Busybox));
     }
 }
