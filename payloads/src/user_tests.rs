@@ -416,6 +416,8 @@ fn vm_no_leaks() -> Result<(), String> {
         run_expecting(&["syscalls"], 0)?;
     }
     run_on_every_cpu()?;
+    // The last thread's kernel stack goes once its CPU has switched away: wait a little for it.
+    wait_running_tasks(2_000, || arch_arm64::frames::in_use() <= frames_before);
     let (heap_after, frames_after) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
     println!("  heap {heap_before} -> {heap_after} bytes, page frames {frames_before} -> {frames_after}");
     if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {

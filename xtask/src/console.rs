@@ -190,7 +190,10 @@ pub fn fault_reports_with_stale_address(console: &[String]) -> Vec<&str> {
             let report = line.split_once("user fault: ")?.1;
             let fault = report.split_once(" killed: ")?.1;
             let has_address = fault.contains("address");
-            let sets_address = fault.contains("abort") || fault.contains("PC alignment");
+            // Aborts, PC alignment faults, and demand faults that found no page frame (a translation fault)
+            // have a fault address.
+            let sets_address =
+                fault.contains("abort") || fault.contains("PC alignment") || fault.starts_with("out of memory");
             (has_address && !sets_address).then_some(line.as_str())
         })
         .collect()
@@ -404,12 +407,13 @@ mod tests {
             "user fault: task 10 (process 10 'faults') killed: undefined instruction at pc 0x2104",
             "user fault: task 11 (process 11 'faults') killed: instruction abort (permission fault), address 0xffffff8040200000 at pc 0xffffff8040200000",
             "user fault: task 12 (process 12 'faults') killed: PC alignment fault, address 0x2102 at pc 0x2102",
+            "user fault: task 50 (process 50 'vm') killed: out of memory (no page frame for address 0x7f3d15e000) at pc 0x21244c",
             "hello",
         ]
         .map(String::from)
         .to_vec();
         assert!(fault_reports_with_stale_address(&console).is_empty());
-        assert_eq!(fault_report_count(&console), 4);
+        assert_eq!(fault_report_count(&console), 5);
         // What the kernel printed before the fault address was read only for aborts.
         let stale = vec![String::from(
             "user fault: task 10 (process 10 'faults') killed: unknown reason (undefined instruction) at pc 0x2104, address 0x0",
