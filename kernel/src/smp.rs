@@ -253,6 +253,7 @@ fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
             crate::process::SCHED.account_tick(frame.returns_to_user());
             crate::process::SCHED.tick();
             crate::process::wake_sleepers();
+            crate::timeouts::wake_expired();
             info.timer_ticks.fetch_add(1, Ordering::Relaxed);
             let period_us = info.timer_period_us.load(Ordering::Relaxed);
             if period_us == 0 {

@@ -28,6 +28,9 @@ pub const TESTS: &[Test] = &[
     Test { name: "exited_processes_leave_no_leaks", run: no_leaks },
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
+    // --- threads: futexes, the thread-id protocol, robust lists, scheduling calls ---
+    Test { name: "futex_threads_and_conformance", run: futex_threads },
+    // --- end threads ---
     Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
@@ -123,6 +126,12 @@ fn switching_litmus() -> Result<(), String> {
     } else {
         Err(problems.join("; "))
     }
+}
+
+/// The `futex` program: 8 threads on a futex mutex, a condition-variable handshake, join through the
+/// clear-child-tid word, then futex/clone/scheduling-call conformance checks (one line per check).
+fn futex_threads() -> Result<(), String> {
+    run_expecting(&["futex"], 0)
 }
 
 fn start(argv: &[&str]) -> Result<Arc<Process>, String> {

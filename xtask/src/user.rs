@@ -19,6 +19,7 @@ pub const BUILTIN_PROGRAMS: &[&str] = &[
     "bench",
     "signals",
     "auxv",
+    "futex",
 ];
 
 /// Programs also built as static PIEs (`ET_DYN` without `PT_INTERP`, relocating themselves in ulib's start-up
