@@ -144,6 +144,7 @@ impl Thread {
 static COUNTER_LOCK: Mutex = Mutex::new();
 static mut COUNTER: u64 = 0;
 static WORKERS: [Thread; THREADS] = [const { Thread::new() }; THREADS];
+static START: AtomicU32 = AtomicU32::new(0);
 static TLS_SEEN: [AtomicU64; THREADS] = [const { AtomicU64::new(0) }; THREADS];
 
 extern "C" fn counter_worker(index: usize) -> ! {
@@ -151,6 +152,10 @@ extern "C" fn counter_worker(index: usize) -> ! {
     // SAFETY: reads TPIDR_EL0 (the thread pointer clone's CLONE_SETTLS set); no memory access.
     unsafe { core::arch::asm!("mrs {value}, tpidr_el0", value = out(reg) thread_pointer, options(nomem, nostack)) };
     TLS_SEEN[index].store(thread_pointer, Ordering::Relaxed);
+    // Held at the gate until the main thread checked every tid word (which the exit clears).
+    while START.load(Ordering::Acquire) == 0 {
+        wait(&START, 0);
+    }
     for round in 0..INCREMENTS {
         COUNTER_LOCK.lock();
         // SAFETY: COUNTER is only touched with COUNTER_LOCK held.
@@ -172,6 +177,8 @@ fn mutex_counter(check: &mut Checker) {
         check.expect("clone with glibc's flags + CLONE_DETACHED", i64::from(tid > 0), 1);
         check.expect("CLONE_PARENT_SETTID wrote the tid", i64::from(worker.tid.load(Ordering::Relaxed)), tid);
     }
+    START.store(1, Ordering::Release);
+    check.expect("FUTEX_WAKE of the start gate", i64::from(wake(&START, i32::MAX as u32) >= 0), 1);
     for worker in &WORKERS {
         worker.join();
     }
