@@ -39,6 +39,8 @@ pub struct Process {
     /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
     exiting: AtomicBool,
     finished: AtomicBool,
+    /// Kernel threads sleeping in [`Process::wait_finished`].
+    finished_waiters: core_sched::WaitQueue<Arm64>,
     /// The unimplemented system calls the process has tried, one bit per number (each is reported once).
     unimplemented_syscalls_reported: [AtomicU64; UNIMPLEMENTED_SYSCALL_WORDS],
     // --- The Linux process state of the system calls (files.rs, signals.rs, limits.rs) ---
@@ -86,6 +88,13 @@ impl Process {
     /// Whether every thread has exited.
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
+    }
+
+    /// Sleeps until every thread has exited: on a wait queue that the last thread's exit wakes (core-sched's
+    /// wait protocol: no wake-up is lost, and no polling: a waiting kernel thread takes no CPU time).
+    pub fn wait_finished(&self) {
+        let never_stops = || None::<core::convert::Infallible>;
+        let Ok(()) = self.finished_waiters.wait_until(&SCHED, || self.is_finished(), never_stops);
     }
     /// The first `length` bytes of argument `index` as the process left them when it finished (a program may
     /// leave a result there, in place; the bench payload reads it): `None` before the process finished, or
@@ -287,6 +296,7 @@ pub fn spawn_process_with_affinity(
         exit_status: AtomicI32::new(0),
         exiting: AtomicBool::new(false),
         finished: AtomicBool::new(false),
+        finished_waiters: core_sched::WaitQueue::new(),
         unimplemented_syscalls_reported: [const { AtomicU64::new(0) }; UNIMPLEMENTED_SYSCALL_WORDS],
         files: IrqSpinLock::new(crate::files::FileTable::with_console()),
         signals: IrqSpinLock::new(crate::signals::ProcessSignals::default()),
@@ -368,6 +378,7 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
                 EXITING_PROCESSES.fetch_sub(1, Ordering::Relaxed);
             }
             process.finished.store(true, Ordering::Release);
+            process.finished_waiters.wake_all(&SCHED);
         }
     }
     SCHED.exit_current();
