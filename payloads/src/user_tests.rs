@@ -131,7 +131,9 @@ fn switching_litmus() -> Result<(), String> {
 /// The `futex` program: 8 threads on a futex mutex, a condition-variable handshake, join through the
 /// clear-child-tid word, then futex/clone/scheduling-call conformance checks (one line per check).
 fn futex_threads() -> Result<(), String> {
-    run_expecting(&["futex"], 0)
+    run_expecting(&["futex"], 0)?;
+    // Threads asleep in FUTEX_WAIT with no timeout and no waker end with their process's exit_group.
+    run_expecting(&["futex", "exit-group"], 7)
 }
 
 fn start(argv: &[&str]) -> Result<Arc<Process>, String> {

@@ -504,7 +504,29 @@ fn scheduling_calls(check: &mut Checker) {
     check.expect("... some CPU", i64::from(mask != 0), 1);
 }
 
-fn main(_args: ulib::Args) -> i32 {
+static NEVER_WOKEN: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn sleep_forever(_: usize) -> ! {
+    // No timeout, no waker: only the process's exit ends this wait.
+    wait(&NEVER_WOKEN, 0);
+    sys::exit(1)
+}
+
+/// `futex exit-group`: two threads sleep in FUTEX_WAIT with nobody to wake them; exit_group(7) must end them
+/// (the exit wakes sleeping threads) and the process.
+fn exit_group_with_sleepers() -> i32 {
+    HELPERS[0].spawn(sleep_forever, 0, 0);
+    HELPERS[1].spawn(sleep_forever, 1, 0);
+    if !until_waiters(&NEVER_WOKEN, 2) {
+        return 1;
+    }
+    sys::exit_group(7)
+}
+
+fn main(args: ulib::Args) -> i32 {
+    if args.get(1) == "exit-group" {
+        return exit_group_with_sleepers();
+    }
     let mut check = Checker::new("futex");
     mutex_counter(&mut check);
     condvar_handshake(&mut check);
