@@ -27,6 +27,7 @@ pub mod mm;
 pub mod runqueue;
 pub mod sched;
 pub mod task;
+pub mod wait;
 
 #[cfg(test)]
 mod tests;
@@ -39,3 +40,4 @@ pub use mm::{Mm, MmId};
 pub use runqueue::{RunQueue, RunQueueStats, SwitchKind};
 pub use sched::Scheduler;
 pub use task::{CpuTime, Task, TaskId, TaskKind, TaskState};
+pub use wait::WaitQueue;

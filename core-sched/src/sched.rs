@@ -316,7 +316,10 @@ impl<A: Arch> Scheduler<A> {
         Ok(())
     }
 
-    /// Blocks the current task until [`Scheduler::wake`].
+    /// Blocks the current task until [`Scheduler::wake`]. A wake that comes before this call is lost (it finds
+    /// the task running and does nothing): only for sleeps that re-check on their own (a tick-driven loop).
+    /// Everything else sleeps with [`Scheduler::prepare_to_block`] / [`Scheduler::block_prepared`] or a
+    /// [`WaitQueue`](crate::WaitQueue) (see `wait.rs`).
     pub fn block_current(&self) {
         without_interrupts::<A, _>(|masked| {
             let curr = self.current();

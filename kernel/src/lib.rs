@@ -17,12 +17,14 @@ extern crate alloc;
 mod console;
 mod elf_loader;
 mod files;
+mod futex;
 mod limits;
 pub mod process;
 mod random;
 mod signals;
 pub mod smp;
 mod syscalls;
+mod timeouts;
 mod timer_queue;
 mod vm;
 

@@ -42,6 +42,8 @@ pub struct Process {
     /// exit_group was called or the process was killed: remaining threads exit at their next kernel entry.
     exiting: AtomicBool,
     finished: AtomicBool,
+    /// Kernel threads sleeping in [`Process::wait_finished`].
+    finished_waiters: core_sched::WaitQueue<Arm64>,
     /// The unimplemented system calls the process has tried, one bit per number (each is reported once).
     unimplemented_syscalls_reported: [AtomicU64; UNIMPLEMENTED_SYSCALL_WORDS],
     // --- The Linux process state of the system calls (files.rs, signals.rs, limits.rs) ---
@@ -59,12 +61,11 @@ pub struct Process {
 }
 
 /// The per-thread Linux state of the system calls: signal mask, pending signals, alternate stack, and the
-/// addresses registered with set_tid_address and set_robust_list (kept for the threads work, which uses them
-/// at exit).
+/// addresses registered with set_tid_address / clone and set_robust_list (used at exit: futex.rs).
 pub(crate) struct ThreadState {
     /// Signal mask, thread-directed pending signals and the alternate signal stack.
     pub(crate) signals: IrqSpinLock<Arm64, crate::signals::ThreadSignals>,
-    /// The address registered with set_tid_address (cleared and woken at exit, by the threads work).
+    /// The address registered with set_tid_address or CLONE_CHILD_CLEARTID (cleared and woken at exit).
     pub(crate) clear_child_tid: AtomicU64,
     /// The robust-futex list head registered with set_robust_list.
     pub(crate) robust_list_head: AtomicU64,
@@ -93,6 +94,13 @@ impl Process {
     /// Whether every thread has exited.
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
+    }
+
+    /// Sleeps until every thread has exited: on a wait queue that the last thread's exit wakes (core-sched's
+    /// wait protocol: no wake-up is lost, and no polling: a waiting kernel thread takes no CPU time).
+    pub fn wait_finished(&self) {
+        let never_stops = || None::<core::convert::Infallible>;
+        let Ok(()) = self.finished_waiters.wait_until(&SCHED, || self.is_finished(), never_stops);
     }
     /// The first `length` bytes of argument `index` as the process left them when it finished (a program may
     /// leave a result there, in place; the bench payload reads it): `None` before the process finished, or
@@ -295,6 +303,7 @@ pub fn spawn_process_with_affinity(
         exit_status: AtomicI32::new(0),
         exiting: AtomicBool::new(false),
         finished: AtomicBool::new(false),
+        finished_waiters: core_sched::WaitQueue::new(),
         unimplemented_syscalls_reported: [const { AtomicU64::new(0) }; UNIMPLEMENTED_SYSCALL_WORDS],
         files: IrqSpinLock::new(crate::files::FileTable::with_console()),
         signals: IrqSpinLock::new(crate::signals::ProcessSignals::default()),
@@ -310,7 +319,13 @@ pub fn spawn_process_with_affinity(
 }
 
 /// clone() for a thread: same mm, the caller's user context with clone's result 0 and the given stack (and TLS).
-pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer: Option<u64>) -> Result<u32, Errno> {
+/// `before_start` runs with the new thread's id and state before it can run (clone's tid writes).
+pub(crate) fn clone_thread(
+    parent_frame: &TrapFrame,
+    stack: u64,
+    thread_pointer: Option<u64>,
+    before_start: impl FnOnce(u32, &ThreadState),
+) -> Result<u32, Errno> {
     let parent = SCHED.current();
     let process = current_process().ok_or(Errno::EINVAL)?;
     let mm = parent.mm().ok_or(Errno::EINVAL)?;
@@ -329,6 +344,7 @@ pub(crate) fn clone_thread(parent_frame: &TrapFrame, stack: u64, thread_pointer:
     if let Some(parent_state) = current_thread_state() {
         state.signals.lock().mask = parent_state.signals.lock().mask;
     }
+    before_start(tid, &state);
     THREADS.lock().insert(tid, ThreadEntry { process: process.clone(), task: task.clone(), state });
     if let Err(error) = SCHED.spawn(task, None) {
         process.threads_alive.fetch_sub(1, Ordering::Relaxed);
@@ -350,6 +366,12 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
             let mut exited = process.exited_threads_cpu_time.lock();
             *exited = *exited + spent;
         }
+        // --- threads: robust futexes and the clear-child-tid word (futex.rs), while the thread owns its mm ---
+        if let Some(mm) = task.mm() {
+            crate::futex::exit_robust_list(&mm, state.robust_list_head.load(Ordering::Relaxed), tid);
+            crate::futex::clear_child_tid_at_exit(&mm, state.clear_child_tid.load(Ordering::Relaxed));
+        }
+        // --- end threads ---
         drop(state);
         // The first exit_group (or fault) decides the status; before it, the last exit() does.
         let status_is_decided =
@@ -372,6 +394,7 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
         SCHED.exit_mm_current();
         if process.threads_holding_mm.fetch_sub(1, Ordering::AcqRel) == 1 {
             process.finished.store(true, Ordering::Release);
+            process.finished_waiters.wake_all(&SCHED);
         }
     }
     SCHED.exit_current();
@@ -388,6 +411,10 @@ impl Process {
         let already = self.exiting.swap(true, Ordering::Relaxed);
         if !already {
             EXITING_PROCESSES.fetch_add(1, Ordering::Relaxed);
+            // --- threads: interruptible sleeps (futex waits) end; their wait loop sees `exiting` ---
+            for (_, task, _) in threads_of(self.pid) {
+                SCHED.wake(&task);
+            }
         }
         already
     }
@@ -408,7 +435,7 @@ pub(crate) fn exit_if_process_exiting() {
 }
 
 /// Whether the running thread's process is ending (exit_group or a fault): sleeps stop early then.
-fn current_process_is_exiting() -> bool {
+pub(crate) fn current_process_is_exiting() -> bool {
     EXITING_PROCESSES.load(Ordering::Relaxed) != 0
         && current_process().is_some_and(|process| process.exiting.load(Ordering::Relaxed))
 }

@@ -78,7 +78,7 @@ fn run_user_command_lines() -> i32 {
         println!("run: {}", argv.join(" "));
         match process::spawn_process(image, argv, None) {
             Ok(process) => {
-                wait_running_tasks(u64::MAX / 2_000_000, || process.is_finished());
+                process.wait_finished();
                 let status = process.exit_status();
                 println!("run: {} exited with status {status}", argv[0]);
                 if status != 0 && first_failure == 0 {

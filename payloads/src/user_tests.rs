@@ -35,6 +35,9 @@ pub const TESTS: &[Test] = &[
     Test { name: "exited_process_memory_is_free_while_its_mm_is_held_lazily", run: memory_free_at_exit },
     Test { name: "exit_group_ends_spinning_and_sleeping_threads", run: exit_group },
     Test { name: "nanosleep_wakes_at_its_deadline_idle_and_under_a_membarrier_storm", run: sleep_precision },
+    // --- threads: futexes, the thread-id protocol, robust lists, scheduling calls ---
+    Test { name: "futex_threads_and_conformance", run: futex_threads },
+    // --- end threads ---
     Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
@@ -130,6 +133,14 @@ fn switching_litmus() -> Result<(), String> {
     } else {
         Err(problems.join("; "))
     }
+}
+
+/// The `futex` program: 8 threads on a futex mutex, a condition-variable handshake, join through the
+/// clear-child-tid word, then futex/clone/scheduling-call conformance checks (one line per check).
+fn futex_threads() -> Result<(), String> {
+    run_expecting(&["futex"], 0)?;
+    // Threads asleep in FUTEX_WAIT with no timeout and no waker end with their process's exit_group.
+    run_expecting(&["futex", "exit-group"], 7)
 }
 
 fn start(argv: &[&str]) -> Result<Arc<Process>, String> {

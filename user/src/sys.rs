@@ -90,6 +90,20 @@ pub fn membarrier(command: i32, flags: u32, cpu_id: i32) -> i64 {
 
 /// clone() for a thread running `function(argument)` on `stack_top`; returns the thread id or -errno.
 pub fn clone_thread(stack_top: usize, function: extern "C" fn(usize) -> !, argument: usize) -> i64 {
+    clone_raw(abi::clone::THREAD_FLAGS, stack_top, 0, 0, 0, function, argument)
+}
+
+/// clone(flags, stack_top, parent_tid, tls, child_tid) whose child runs `function(argument)`; returns the
+/// thread id or -errno.
+pub fn clone_raw(
+    flags: u64,
+    stack_top: usize,
+    parent_tid: u64,
+    tls: u64,
+    child_tid: u64,
+    function: extern "C" fn(usize) -> !,
+    argument: usize,
+) -> i64 {
     let result: i64;
     // SAFETY: raw clone: in the child (x0 == 0) we are on the new stack with no Rust frame to return to, so the
     // child immediately calls `function(argument)` which never returns; the parent gets the thread id in x0.
@@ -102,11 +116,16 @@ pub fn clone_thread(stack_top: usize, function: extern "C" fn(usize) -> !, argum
             "blr x9",
             "1:",
             in("x8") nr::CLONE,
-            inlateout("x0") abi::clone::THREAD_FLAGS => result,
-            in("x1") stack_top, in("x2") 0u64, in("x3") 0u64, in("x4") 0u64,
+            inlateout("x0") flags => result,
+            in("x1") stack_top, in("x2") parent_tid, in("x3") tls, in("x4") child_tid,
             in("x9") function as usize, in("x10") argument,
             options(nostack)
         )
     };
     result
+}
+
+/// futex(address, op, value, timeout_or_value2, address2, value3).
+pub fn futex(address: u64, op: u32, value: u32, timeout: u64, address2: u64, value3: u32) -> i64 {
+    syscall(nr::FUTEX, [address, op as u64, value as u64, timeout, address2, value3 as u64])
 }

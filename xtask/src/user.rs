@@ -22,6 +22,7 @@ pub const BUILTIN_PROGRAMS: &[&str] = &[
     "sleeps",
     "fuzz",
     "vm",
+    "futex",
 ];
 
 /// Programs also built as static PIEs (`ET_DYN` without `PT_INTERP`, relocating themselves in ulib's start-up

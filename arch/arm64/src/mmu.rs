@@ -442,6 +442,29 @@ impl UserAddressSpace {
         Ok(())
     }
 
+    /// Runs `operation` on the aligned 32-bit user word at `address` as an atomic, through the linear map (the
+    /// futex word: its compare and its read-modify-write operations must be single-copy atomic against the
+    /// program's own atomics on other cores, which a byte copy is not). `BadAddress` when the word is misaligned
+    /// or not mapped for EL0 (writable when `write`).
+    pub fn with_user_atomic_u32<R>(
+        &self,
+        address: usize,
+        write: bool,
+        operation: impl FnOnce(&core::sync::atomic::AtomicU32) -> R,
+    ) -> Result<R, MemoryError> {
+        if !address.is_multiple_of(4) {
+            return Err(MemoryError::BadAddress);
+        }
+        let physical = self.translate(address, write).ok_or(MemoryError::BadAddress)?;
+        // SAFETY: `translate` checked that the page is a user page of this address space (writable when asked),
+        // whose frame it owns and which the linear map covers as normal cacheable memory, the same attributes
+        // as the user mapping, so atomics through either alias are coherent; the word is 4-byte aligned and
+        // inside that page. User memory is only ever accessed atomically or by byte copies, never through a
+        // Rust reference, so no `&mut` aliases it.
+        let word = unsafe { &*(phys_to_virt(physical) as *const core::sync::atomic::AtomicU32) };
+        Ok(operation(word))
+    }
+
     /// Checks that every page of `[start, start + length)` is user accessible (writable when `write`).
     pub fn check_range(&self, start: usize, length: usize, write: bool) -> Result<(), MemoryError> {
         let end = start.checked_add(length).ok_or(MemoryError::BadAddress)?;

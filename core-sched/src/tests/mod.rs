@@ -9,3 +9,4 @@ mod mock;
 mod model;
 mod property;
 mod switch;
+mod wait;

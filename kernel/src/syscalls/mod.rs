@@ -8,6 +8,7 @@
 //! which call it was (`pid 7: unimplemented syscall 280 (bpf)`), so a user sees why a program fails.
 
 mod fd;
+mod futex;
 mod membarrier;
 mod memory;
 mod poll;
@@ -130,7 +131,14 @@ fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usi
         nr::GETCPU => sched::getcpu(UserPtr::new(a0), UserPtr::new(a1)),
         nr::GETPID => thread::getpid(),
         nr::GETTID => thread::gettid(),
-        nr::CLONE => thread::clone(frame, a0, a1, a3),
+        nr::CLONE => thread::clone(frame, a0, a1, a2, a3, a4),
+        nr::FUTEX => futex::futex(a0, a1, a2, a3, a4, a5),
+        nr::SCHED_GETSCHEDULER => sched::sched_getscheduler(a0),
+        nr::SCHED_GETPARAM => sched::sched_getparam(a0, UserPtr::new(a1)),
+        nr::SCHED_GET_PRIORITY_MAX => sched::sched_get_priority_max(a0),
+        nr::SCHED_GET_PRIORITY_MIN => sched::sched_get_priority_min(a0),
+        nr::GETPRIORITY => sched::getpriority(a0, a1),
+        nr::SETPRIORITY => sched::setpriority(a0, a1, a2),
         nr::MEMBARRIER => membarrier::membarrier(a0, a1, a2),
         _ => unimplemented(number),
     }

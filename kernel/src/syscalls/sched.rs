@@ -68,3 +68,95 @@ pub fn getcpu(cpu: UserPtr<u32>, node: UserPtr<u32>) -> Result<usize, Errno> {
     }
     Ok(0)
 }
+
+/// Linux's scheduling policies (`include/uapi/linux/sched.h`).
+const SCHED_OTHER: u64 = 0;
+const SCHED_FIFO: u64 = 1;
+const SCHED_RR: u64 = 2;
+const SCHED_BATCH: u64 = 3;
+const SCHED_IDLE: u64 = 5;
+const SCHED_DEADLINE: u64 = 6;
+
+/// The thread a scheduling call names: 0 is the caller; EINVAL for a negative id, ESRCH for an unknown one.
+fn named_thread(tid: u64) -> Result<Arc<process::KernelTask>, Errno> {
+    let tid = tid as i32;
+    if tid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if tid == 0 {
+        return Ok(SCHED.current());
+    }
+    process::thread_task(tid as u32).ok_or(Errno::ESRCH)
+}
+
+/// `sched_getscheduler(tid)`: every thread runs under SCHED_OTHER (round-robin time slices, no priorities).
+pub fn sched_getscheduler(tid: u64) -> Result<usize, Errno> {
+    named_thread(tid)?;
+    Ok(SCHED_OTHER as usize)
+}
+
+/// `sched_getparam(tid, param)`: `struct sched_param { int sched_priority; }`, 0 under SCHED_OTHER.
+pub fn sched_getparam(tid: u64, param: UserPtr<u32>) -> Result<usize, Errno> {
+    if param.is_null() {
+        return Err(Errno::EINVAL);
+    }
+    named_thread(tid)?;
+    param.write(&0)?;
+    Ok(0)
+}
+
+/// `sched_get_priority_max(policy)`: 99 for the real-time policies, 0 for the others; EINVAL for an unknown one.
+pub fn sched_get_priority_max(policy: u64) -> Result<usize, Errno> {
+    match policy {
+        SCHED_FIFO | SCHED_RR => Ok(99),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `sched_get_priority_min(policy)`: 1 for the real-time policies, 0 for the others; EINVAL for an unknown one.
+pub fn sched_get_priority_min(policy: u64) -> Result<usize, Errno> {
+    match policy {
+        SCHED_FIFO | SCHED_RR => Ok(1),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `which` values of getpriority/setpriority.
+const PRIO_PROCESS: u64 = 0;
+const PRIO_USER: u64 = 2;
+
+/// Checks `which`/`who` as Linux does: EINVAL for an unknown `which`, ESRCH when nothing matches (a process
+/// or group by id, or a user other than root, the only user here).
+fn check_priority_target(which: u64, who: u64) -> Result<(), Errno> {
+    if which > PRIO_USER {
+        return Err(Errno::EINVAL);
+    }
+    let who = who as u32;
+    let exists = match which {
+        _ if who == 0 => true,
+        PRIO_PROCESS => process::process_of(who).is_some(),
+        PRIO_USER => false,
+        // PRIO_PGRP: there is no setpgid, so each process is its own group.
+        _ => process::live_processes().contains_key(&who),
+    };
+    if exists {
+        Ok(())
+    } else {
+        Err(Errno::ESRCH)
+    }
+}
+
+/// `getpriority(which, who)`: the nice value is always 0, which the system call returns as `20 - nice` (so
+/// that it is never negative), 20.
+pub fn getpriority(which: u64, who: u64) -> Result<usize, Errno> {
+    check_priority_target(which, who)?;
+    Ok(20)
+}
+
+/// `setpriority(which, who, nice)`: accepted and ignored (every thread has the same share of the CPU here).
+pub fn setpriority(which: u64, who: u64, _nice: u64) -> Result<usize, Errno> {
+    check_priority_target(which, who)?;
+    Ok(0)
+}

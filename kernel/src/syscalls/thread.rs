@@ -1,14 +1,33 @@
 //! Threads and processes: ids, thread creation (clone), exit.
 
-use abi::clone::{CLONE_CHILD_CLEARTID, CLONE_PARENT_SETTID, CLONE_SETTLS, THREAD_FLAGS};
+use abi::clone::{
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS, CLONE_NEWNS, CLONE_NEWPID,
+    CLONE_NEWUSER, CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
+    CLONE_UNTRACED, CLONE_VM, CSIGNAL,
+};
 use abi::Errno;
 use arch_arm64::exceptions::TrapFrame;
 
 use crate::process::{self, SCHED};
 
-/// Accepted besides [`THREAD_FLAGS`] (which a thread-creating clone() must have, as glibc and musl pass them):
-/// CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID (the tid writes are not done).
-const CLONE_THREAD_OPTIONAL: u64 = CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+/// What a thread-creating clone() may add to CLONE_THREAD (which implies CLONE_SIGHAND and CLONE_VM): the
+/// flags glibc, musl (which always passes CLONE_DETACHED, ignored by Linux since 2.6) and Rust std pass.
+const CLONE_THREAD_SUPPORTED: u64 = CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_CHILD_SETTID
+    | CLONE_DETACHED
+    | CLONE_UNTRACED;
+
+/// Shared by every thread of a process here (one descriptor table, one cwd, one semaphore-undo list): a thread
+/// without them would need a private copy, which is not supported.
+const CLONE_SHARED_STATE: u64 = CLONE_FS | CLONE_FILES | CLONE_SYSVSEM;
 
 /// `exit(status)`: ends the calling thread.
 pub fn exit(status: i32) -> ! {
@@ -30,19 +49,65 @@ pub fn gettid() -> Result<usize, Errno> {
     Ok(SCHED.current().id().0 as usize)
 }
 
-/// `clone(flags, stack, parent_tid, tls, child_tid)` for a thread only: same address space, `stack` required.
-pub fn clone(caller: &TrapFrame, flags: u64, stack: u64, tls: u64) -> Result<usize, Errno> {
-    let required_present = flags & THREAD_FLAGS == THREAD_FLAGS;
-    let no_unknown = flags & !(THREAD_FLAGS | CLONE_THREAD_OPTIONAL) == 0;
-    if !required_present || !no_unknown || stack == 0 || !stack.is_multiple_of(16) {
+/// `clone(flags, stack, parent_tid, tls, child_tid)` (arm64's argument order) for a thread only.
+///
+/// Linux's checks first, in `copy_process`'s order and with its errno (EINVAL): CLONE_NEWNS or CLONE_NEWUSER
+/// with CLONE_FS, CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM, CLONE_THREAD with a new
+/// user or pid namespace, CLONE_PIDFD with CLONE_DETACHED or CLONE_THREAD. Then what this kernel does not
+/// support, also EINVAL (Linux's answer for a combination it does not support): a new process (no
+/// CLONE_THREAD: fork, vfork, posix_spawn's CLONE_VM|CLONE_VFORK), a thread without CLONE_FS, CLONE_FILES and
+/// CLONE_SYSVSEM, namespaces and other flags, a NULL or misaligned stack. As Linux's legacy clone, the upper
+/// 32 bits of `flags` are ignored, and the low byte (exit signal) is ignored for a thread.
+///
+/// The thread-id protocol: CLONE_PARENT_SETTID and CLONE_CHILD_SETTID store the new tid at `parent_tid` /
+/// `child_tid` before the thread runs (a bad pointer is ignored, as Linux ignores its `put_user` result);
+/// CLONE_CHILD_CLEARTID registers `child_tid` to be cleared and woken at the thread's exit.
+pub fn clone(
+    caller: &TrapFrame,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    tls: u64,
+    child_tid: u64,
+) -> Result<usize, Errno> {
+    let flags = flags & 0xffff_ffff & !CSIGNAL;
+    let has = |flag: u64| flags & flag != 0;
+    let linux_rejects = (has(CLONE_NEWNS) && has(CLONE_FS))
+        || (has(CLONE_NEWUSER) && has(CLONE_FS))
+        || (has(CLONE_THREAD) && !has(CLONE_SIGHAND))
+        || (has(CLONE_SIGHAND) && !has(CLONE_VM))
+        || (has(CLONE_THREAD) && (has(CLONE_NEWUSER) || has(CLONE_NEWPID)))
+        || (has(CLONE_PIDFD) && (has(CLONE_DETACHED) || has(CLONE_THREAD)));
+    if linux_rejects {
         return Err(Errno::EINVAL);
     }
-    let thread_pointer = (flags & CLONE_SETTLS != 0).then_some(tls);
-    process::clone_thread(caller, stack, thread_pointer).map(|tid| tid as usize)
+    let supported = has(CLONE_THREAD)
+        && flags & CLONE_SHARED_STATE == CLONE_SHARED_STATE
+        && flags & !CLONE_THREAD_SUPPORTED == 0
+        && stack != 0
+        && stack.is_multiple_of(16);
+    if !supported {
+        return Err(Errno::EINVAL);
+    }
+    let thread_pointer = has(CLONE_SETTLS).then_some(tls);
+    let tid = process::clone_thread(caller, stack, thread_pointer, |tid, state| {
+        let tid_word = super::UserPtr::<u32>::new;
+        if has(CLONE_PARENT_SETTID) {
+            let _ignored = tid_word(parent_tid).write(&tid);
+        }
+        if has(CLONE_CHILD_SETTID) {
+            // The same address space: the child would find the same word.
+            let _ignored = tid_word(child_tid).write(&tid);
+        }
+        if has(CLONE_CHILD_CLEARTID) {
+            state.clear_child_tid.store(child_tid, core::sync::atomic::Ordering::Relaxed);
+        }
+    })?;
+    Ok(tid as usize)
 }
 
-/// `set_tid_address(address)`: remembers where to clear the tid at exit (the threads work does the clearing
-/// and the futex wake); returns the caller's tid.
+/// `set_tid_address(address)`: remembers where to clear the tid at exit (then a FUTEX_WAKE of one waiter on
+/// it: `pthread_join`); returns the caller's tid.
 pub fn set_tid_address(address: u64) -> Result<usize, Errno> {
     if let Some(thread) = process::current_thread_state() {
         thread.clear_child_tid.store(address, core::sync::atomic::Ordering::Relaxed);

@@ -108,6 +108,12 @@ const IMPLEMENTED: &[usize] = &[
     nr::GETTID,
     nr::CLONE,
     nr::MEMBARRIER,
+    nr::SCHED_GETSCHEDULER,
+    nr::SCHED_GETPARAM,
+    nr::SCHED_GET_PRIORITY_MAX,
+    nr::SCHED_GET_PRIORITY_MIN,
+    nr::GETPRIORITY,
+    nr::SETPRIORITY,
 ];
 
 /// Calls being added (ENOSYS until they are): fuzzed with their own argument shapes, any result accepted.
