@@ -2,6 +2,7 @@
 //! randomized property test of the reference counts, membarrier conformance, and an exhaustive store-buffer
 //! model check of the post-switch barrier.
 
+pub(crate) mod barrier_mutant;
 mod irq;
 mod membarrier;
 mod mm;
