@@ -9,4 +9,5 @@ mod mm;
 mod mock;
 mod model;
 mod property;
+mod scenarios;
 mod switch;
