@@ -105,11 +105,12 @@ fn failing_tests(binary: &PathBuf, removed: Option<&str>) -> Result<Vec<String>>
     }
     let output = crate::command::output(&mut command)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let failing: Vec<String> = stdout
+    let mut failing: Vec<String> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
         .map(|name| name.strip_prefix("tests::").unwrap_or(name).to_string())
         .collect();
+    failing.sort();
     if !output.status.success() && failing.is_empty() {
         bail!(
             "the test binary failed without a failing test (removed: {removed:?}):\n{stdout}{}",
