@@ -6,6 +6,7 @@
 
 use alloc::sync::Arc;
 
+use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::CpuSet;
 use crate::membarrier::{MEMBARRIER_STATE_GLOBAL_EXPEDITED, MEMBARRIER_STATE_PRIVATE_EXPEDITED};
 use crate::mm::Mm;
@@ -178,7 +179,7 @@ pub fn generic_membarrier_finish_switch_mm<A: Arch>(membarrier_state: u32) {
     if membarrier_state_requires_barrier(membarrier_state) {
         // Pairs with the smp_mb in membarrier's expedited commands before they read the published mm ids
         // (see the litmus test on `Arch::membarrier_finish_switch_mm`).
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::PostSwitchHook);
     }
 }
 

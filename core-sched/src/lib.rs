@@ -19,6 +19,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+mod barrier;
 pub mod cpuset;
 pub mod errno;
 pub mod irq;

@@ -35,6 +35,7 @@
 use core::sync::atomic::Ordering;
 
 use crate::arch::{Arch, IpiKind};
+use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::CpuSet;
 use crate::errno::Errno;
 use crate::irq::without_interrupts;
@@ -213,7 +214,7 @@ impl<A: Arch> Scheduler<A> {
             return Ok(());
         }
         // Pairs with the barriers of the targets (IPI handler); orders the caller's accesses before the IPIs.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::GlobalBefore);
         let result = self.ipi_and_wait(
             |this_cpu| {
                 let mut targets = self.online_cpus();
@@ -223,7 +224,7 @@ impl<A: Arch> Scheduler<A> {
             IpiKind::MembarrierBarrier,
         );
         // Pairs with the targets' barriers before their acks: their earlier accesses precede ours after this.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::GlobalAfter);
         result
     }
 
@@ -233,7 +234,7 @@ impl<A: Arch> Scheduler<A> {
         }
         // Pairs with the post-switch-mm barrier (rule 2) of every CPU that publishes a registered mm: either
         // we see its publication and IPI it, or its task's accesses come after our accesses before this.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::GlobalExpeditedBefore);
         let select = |this_cpu: usize| {
             let this_rq = self.run_queue(this_cpu);
             let mut targets = CpuSet::EMPTY;
@@ -253,7 +254,7 @@ impl<A: Arch> Scheduler<A> {
         let result = self.ipi_and_wait(select, IpiKind::MembarrierBarrier);
         // Pairs with the barrier before the publication that switches a task out (rule 1): accesses of a
         // task we skipped because it was switched out are ordered before ours after this.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::GlobalExpeditedAfter);
         result
     }
 
@@ -271,7 +272,7 @@ impl<A: Arch> Scheduler<A> {
         }
         // Barrier (1) of the module documentation. Pairs with the post-switch-mm barrier of a CPU switching
         // into this mm (rule 2): we see its published id, or its task's accesses are ordered after ours.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::PrivateExpeditedBefore);
         let select = |this_cpu: usize| {
             let this_rq = self.run_queue(this_cpu);
             let mut targets = CpuSet::EMPTY;
@@ -295,7 +296,7 @@ impl<A: Arch> Scheduler<A> {
         let result = self.ipi_and_wait(select, kind);
         // Barrier (2). Pairs with the barrier before a publication that switched a task of this mm out
         // (rule 1, exit, kthread_unuse_mm), and with the IPI handlers' barriers before their acks.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::PrivateExpeditedAfter);
         result
     }
 
@@ -323,12 +324,12 @@ impl<A: Arch> Scheduler<A> {
             // Only the caller's thread uses the mm, on this CPU: its copy is current. The barrier orders the
             // new state before the caller's later accesses.
             without_interrupts::<A, _>(|_| refresh_own_copy(A::cpu_id()));
-            A::smp_mb();
+            smp_mb::<A>(BarrierSite::RegisterSingleUser);
             return Ok(());
         }
         // Orders the new state bits before the IPIs; pairs with the barrier in the MembarrierSyncState
         // handler after its refresh.
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::RegisterBefore);
         let select = |this_cpu: usize| {
             refresh_own_copy(this_cpu);
             let mut targets = self.online_cpus();
@@ -338,7 +339,7 @@ impl<A: Arch> Scheduler<A> {
         let result = self.ipi_and_wait(select, IpiKind::MembarrierSyncState);
         // Pairs with the handlers' barrier before their acks: every refreshed copy is ordered before the caller
         // sets READY (and before its later accesses).
-        A::smp_mb();
+        smp_mb::<A>(BarrierSite::RegisterAfter);
         result
     }
 

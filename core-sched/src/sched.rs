@@ -48,6 +48,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 
 use crate::arch::{membarrier_state_requires_barrier, Arch, IpiKind};
+use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
 use crate::irq::{without_interrupts, IrqsMasked};
@@ -131,7 +132,7 @@ impl<A: Arch> Scheduler<A> {
             rq.online.store(true, Ordering::Relaxed);
             self.online_count.fetch_add(1, Ordering::Relaxed);
             // Pairs with the smp_mb of membarrier callers before they read `online` and the published ids.
-            A::smp_mb();
+            smp_mb::<A>(BarrierSite::InitCpuOnline);
         });
     }
 
@@ -369,7 +370,7 @@ impl<A: Arch> Scheduler<A> {
             // membarrier caller that then reads "no user mm" and skips this CPU must see those accesses
             // (`x = 1; [mb]; publish 0` vs `y = 1; mb; read 0; mb; r2 = x`). Pairs with membarrier's smp_mb
             // after its IPIs (Linux exit_mm's smp_mb__after_spinlock).
-            A::smp_mb();
+            smp_mb::<A>(BarrierSite::ExitMm);
             let mm = curr.mm.lock_masked(masked).take();
             assert!(
                 !(curr.is_kernel_thread() && mm.is_some()),
@@ -432,7 +433,7 @@ impl<A: Arch> Scheduler<A> {
                 assert!(curr.is_kernel_thread(), "kthread_unuse_mm from a user task");
                 // Full barrier after the thread's last user access, before clearing the published mm: the
                 // exit_current litmus. Pairs with membarrier's smp_mb after its IPIs.
-                A::smp_mb();
+                smp_mb::<A>(BarrierSite::KthreadUnuseMm);
                 let mm = curr.mm.lock_masked(masked).take();
                 assert!(mm.is_some(), "kthread_unuse_mm without kthread_use_mm");
                 rq.current_mm_id.store(0, Ordering::Relaxed);
@@ -450,7 +451,7 @@ impl<A: Arch> Scheduler<A> {
             // Rule 1 (Linux smp_mb__after_spinlock): orders prev's user accesses before the publication of the
             // next task's mm below. Pairs with the smp_mb membarrier runs after its IPIs (litmus in the module
             // documentation).
-            A::smp_mb();
+            smp_mb::<A>(BarrierSite::ScheduleRule1);
             rq.need_resched.store(false, Ordering::Relaxed);
 
             let prev = inner.curr.clone().expect("schedule() before init_cpu on this CPU");
@@ -635,14 +636,14 @@ impl<A: Arch> Scheduler<A> {
                 let request = rq.membarrier_request();
                 // The barrier membarrier asked for: orders this CPU's accesses before the ack with the caller's
                 // accesses after its wait. Pairs with the smp_mb the caller runs after the acks.
-                A::smp_mb();
+                smp_mb::<A>(BarrierSite::IpiBarrier);
                 self.ack_membarrier_request(rq, kind, request);
             }
             IpiKind::SyncCore => {
                 let request = rq.membarrier_request();
                 // The same barrier as MembarrierBarrier (SYNC_CORE implies PRIVATE_EXPEDITED's ordering); pairs
                 // with the smp_mb the caller runs after its wait.
-                A::smp_mb();
+                smp_mb::<A>(BarrierSite::IpiSyncCore);
                 A::membarrier_sync_core_before_usermode();
                 self.ack_membarrier_request(rq, kind, request);
             }
@@ -655,7 +656,7 @@ impl<A: Arch> Scheduler<A> {
                     }
                 });
                 // Orders the refreshed copy before the ack, so the registering CPU sets READY only after.
-                A::smp_mb();
+                smp_mb::<A>(BarrierSite::IpiSyncState);
                 self.ack_membarrier_request(rq, kind, request);
             }
         }

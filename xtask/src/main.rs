@@ -8,6 +8,7 @@ mod console;
 mod hang_report;
 mod kernel_build;
 mod linux_programs;
+mod mutants;
 mod qemu;
 mod rpi4_sd;
 mod setup;
@@ -93,6 +94,14 @@ enum Commands {
     /// variant and payload, both boards, the rpi4 hardware build), for the EL0 programs and for the Rust std
     /// program of `linux-programs` (user/linux-std); and docs/syscalls.md against the dispatcher.
     Check,
+    /// Mutation runs on core-sched. `--barriers`: remove each full barrier (`smp_mb` call site) in turn, run the
+    /// host tests that can see it (one test binary, the site switched at run time), print each site with the
+    /// litmus it guards and the tests that caught its removal; fails if any removal goes unnoticed.
+    Mutants {
+        /// Remove each full barrier of core-sched in turn (the only mode so far).
+        #[arg(long)]
+        barriers: bool,
+    },
     /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
     /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
     Bench {
@@ -245,6 +254,10 @@ fn run(cli: Cli) -> Result<()> {
         Commands::LinuxPrograms { options } => linux_programs::run(&options),
         Commands::SyscallTable { check } => syscall_table::run(check),
         Commands::Check => check::check(),
+        Commands::Mutants { barriers } => {
+            ensure!(barriers, "choose a mutation run: --barriers");
+            mutants::barriers()
+        }
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
         Commands::Compare { options } => compare::compare(options),
         Commands::Rpi4Sd { out, barrier, payload, release } => {

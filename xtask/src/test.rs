@@ -47,6 +47,7 @@ pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
     let started = Instant::now();
     let mut totals = Totals::default();
     run_host_tests(&mut totals)?;
+    run_barrier_mutants(&mut totals);
     // Release builds: the switching litmus runs a million iterations per variant, about 1 minute each.
     let variant = |board, barrier| VariantArgs { board, barrier, release: true };
     let virt_iterations = if long { 10_000_000 } else { 1_000_000 };
@@ -128,6 +129,19 @@ pub fn fuzz_seed() -> u64 {
         );
         seed
     })
+}
+
+/// `cargo xtask mutants --barriers` (about 15 s: one test binary, one run per barrier site), one test in the
+/// totals.
+fn run_barrier_mutants(totals: &mut Totals) {
+    eprintln!("==> barrier mutants: each full barrier of core-sched removed in turn must be caught");
+    match crate::mutants::barriers() {
+        Ok(()) => totals.passed += 1,
+        Err(error) => {
+            totals.failed += 1;
+            totals.failures.push(format!("barrier mutants: {error:#}"));
+        }
+    }
 }
 
 fn run_host_tests(totals: &mut Totals) -> Result<()> {

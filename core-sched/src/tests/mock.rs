@@ -35,6 +35,8 @@ pub struct Record {
     pub event: Event,
     /// The calling CPU's published mm id when the call was made.
     pub published_mm: u32,
+    /// Whether the calling CPU was marked online when the call was made.
+    pub online: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +70,10 @@ pub enum Mock {}
 
 fn record(event: Event) {
     let cpu = CPU.with(Cell::get);
-    let published_mm = SCHED.with(Cell::get).map_or(0, |s| s.run_queue(cpu).current_mm_id().0);
-    LOG.with(|log| log.borrow_mut().push(Record { cpu, event, published_mm }));
+    let sched = SCHED.with(Cell::get);
+    let published_mm = sched.map_or(0, |s| s.run_queue(cpu).current_mm_id().0);
+    let online = sched.is_some_and(|s| s.run_queue(cpu).is_online());
+    LOG.with(|log| log.borrow_mut().push(Record { cpu, event, published_mm, online }));
 }
 
 impl Arch for Mock {
@@ -165,6 +169,11 @@ impl Arch for Mock {
 
 /// A fresh scheduler with CPUs `0..cpus` online (idle task ids 1000 + cpu), installed for this thread.
 pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
+    setup_cpus(0..cpus)
+}
+
+/// A fresh scheduler with the CPUs `cpus` online (idle task ids 1000 + cpu), installed for this thread.
+pub fn setup_cpus(cpus: impl IntoIterator<Item = usize>) -> &'static Scheduler<Mock> {
     let sched: &'static Scheduler<Mock> = Box::leak(Box::new(Scheduler::new()));
     SCHED.with(|s| s.set(Some(sched)));
     LOG.with(|l| l.borrow_mut().clear());
@@ -173,7 +182,7 @@ pub fn setup(cpus: usize) -> &'static Scheduler<Mock> {
     set_before_irq_restore(None);
     set_on_cpu_relax(None);
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
-    for cpu in 0..cpus {
+    for cpu in cpus {
         set_cpu(cpu);
         sched.init_cpu(Task::new_kernel_thread(TaskId(1000 + cpu as u32), CpuSet::single(cpu), ()));
     }

@@ -2,11 +2,13 @@
 //! randomized property test of the reference counts, membarrier conformance, and an exhaustive store-buffer
 //! model check of the post-switch barrier.
 
+pub(crate) mod barrier_mutant;
 mod irq;
 mod membarrier;
 mod mm;
 mod mock;
 mod model;
 mod property;
+mod scenarios;
 mod switch;
 mod wait;
