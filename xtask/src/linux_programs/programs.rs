@@ -58,9 +58,10 @@ pub struct LinuxProgram {
 }
 
 /// The C programs of user/linux: (source name, expected status, line it must print).
-const C_PROGRAMS: [(&str, i32, &str); 4] = [
+const C_PROGRAMS: [(&str, i32, &str); 5] = [
     ("hello", 0, "ok: hello"),
     ("malloc", 0, "ok: malloc"),
+    ("pthreads", 0, "ok: pthreads"),
     // SIGSEGV: 128 + 11.
     ("mprotect", 139, "mprotect: page is read-only and still reads 42"),
     // SIGABRT: 128 + 6.
