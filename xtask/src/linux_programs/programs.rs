@@ -69,13 +69,14 @@ const C_PROGRAMS: [(&str, i32, &str); 5] = [
 ];
 
 /// The modes of user/linux-std: (argv[1] and further arguments, expected status, line it must print).
-const RUST_MODES: [(&[&str], i32, &str); 6] = [
+const RUST_MODES: [(&[&str], i32, &str); 7] = [
     (&["hello"], 0, "ok: hello"),
     (&["vec"], 0, "ok: vec"),
     (&["time"], 0, "ok: time"),
     (&["args", "one", "two", "three"], 0, "ok: args"),
     (&["exit"], 42, "ok: exit"),
     (&["abort"], 134, "abort: calling std::process::abort()"),
+    (&["threads"], 0, "ok: threads"),
 ];
 
 /// The busybox applets: (argv[1] and further arguments, expected status, line it must print). Each is a whole
