@@ -1,7 +1,10 @@
 //! A Rust std program whose modes (argv[1]) each exercise one part of the Linux process ABI that std relies on:
 //! `hello` (println!), `vec` (Vec growth to 100 MiB, checked), `time` (Instant and thread::sleep), `args`
-//! (env::args, run as `args one two three`), `exit` (process::exit with status 42) and `abort`
-//! (process::abort, status 134). Each mode checks its own results and ends with `ok: <mode>` on success.
+//! (env::args, run as `args one two three`), `exit` (process::exit with status 42), `abort` (process::abort,
+//! status 134) and `threads` (std's threads and their synchronisation, threads.rs). Each mode checks its own
+//! results and ends with `ok: <mode>` on success.
+
+mod threads;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,7 +18,7 @@ const EXPECTED_ARGUMENTS: [&str; 3] = ["one", "two", "three"];
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().collect();
     let Some(mode) = arguments.get(1) else {
-        println!("usage: linux-std hello|vec|time|args|exit|abort");
+        println!("usage: linux-std hello|vec|time|args|exit|abort|threads");
         return ExitCode::from(2);
     };
     let result = match mode.as_str() {
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
         "args" => args(&arguments[2..]),
         "exit" => exit(),
         "abort" => abort(),
+        "threads" => threads::threads(),
         other => Err(format!("unknown mode {other:?}")),
     };
     match result {

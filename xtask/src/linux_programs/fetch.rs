@@ -2,7 +2,9 @@
 //! Debian's cross toolchain (installed with apt, as root), Debian's arm64 `musl-dev` and `busybox-static` (GPL:
 //! only ever in the cache and out/, never in the repository) and amd64 `qemu-user-static`
 //! (downloaded with `apt-get download` under a private apt configuration and unpacked with `dpkg-deb -x`, never
-//! installed, and no foreign architecture is added to the system), and the rustup targets of the Rust std program.
+//! installed, and no foreign architecture is added to the system), Linux's membarrier selftests (GPL-2.0, taken out
+//! of Debian's `linux-source-6.12`) and arm64 `liburcu-dev` (LGPL-2.1, static archives), and the rustup targets of
+//! the Rust std program.
 //!
 //! The cache is `$XDG_CACHE_HOME/membarrier-kernel/debian` (`~/.cache/membarrier-kernel/debian` by default):
 //! outside the worktree, so that `rm -rf out` or a second worktree does not download again. It holds `apt/`
@@ -45,7 +47,21 @@ pub struct Tools {
     pub qemu_user: PathBuf,
     /// The unpacked arm64 `busybox` of `busybox-static` (glibc, static).
     pub busybox: PathBuf,
+    /// The part of Debian's `linux-source-6.12` (GPL-2.0: only in the cache) the membarrier selftests need:
+    /// `tools/testing/selftests/{membarrier/,kselftest.h}` and `include/uapi/linux/membarrier.h`.
+    pub linux_source: PathBuf,
+    /// Root of the unpacked arm64 `liburcu-dev` (usr/include/aarch64-linux-gnu/urcu*,
+    /// usr/lib/aarch64-linux-gnu/liburcu-memb.a and liburcu-common.a).
+    pub liburcu_root: PathBuf,
 }
+
+/// Debian's Linux source package the membarrier selftests come from, and the tarball inside it.
+const LINUX_SOURCE_PACKAGE: &str = "linux-source-6.12";
+/// The files taken out of the tarball: the selftests' folder, the header they include, and the kernel's own
+/// `linux/membarrier.h` (the selftests' Makefile puts the kernel's headers first; the cross toolchain's are
+/// Linux 6.1's, older than the commands the 6.12 tests use, e.g. `MEMBARRIER_CMD_GET_REGISTRATIONS`).
+const SELFTEST_MEMBERS: [&str; 3] =
+    ["tools/testing/selftests/membarrier", "tools/testing/selftests/kselftest.h", "include/uapi/linux/membarrier.h"];
 
 /// Installs or fetches what is missing; prints one line per thing it fetches.
 pub fn ensure_tools() -> Result<Tools> {
@@ -63,7 +79,37 @@ pub fn ensure_tools() -> Result<Tools> {
     apt.fetch_and_unpack(&["busybox-static:arm64"], &busybox_root)?;
     let busybox = busybox_root.join("bin/busybox");
     ensure!(busybox.is_file(), "{} is missing from the unpacked busybox-static", busybox.display());
-    Ok(Tools { musl_root, qemu_user, busybox })
+    let linux_source = fetch_membarrier_selftests(&apt, &cache)?;
+    let liburcu_root = cache.join("liburcu-dev-arm64");
+    apt.fetch_and_unpack(&["liburcu-dev:arm64"], &liburcu_root)?;
+    Ok(Tools { musl_root, qemu_user, busybox, linux_source, liburcu_root })
+}
+
+/// Linux's membarrier selftests: `linux-source-6.12` is unpacked into a staging folder (its .deb holds one
+/// `usr/src/linux-source-6.12.tar.xz`), only [`SELFTEST_MEMBERS`] are taken out of the tarball, and the staging
+/// folder (about 150 MB) is removed. Returns the root of the extracted files.
+fn fetch_membarrier_selftests(apt: &PrivateApt, cache: &Path) -> Result<PathBuf> {
+    let root = cache.join(format!("{LINUX_SOURCE_PACKAGE}-membarrier-selftests"));
+    let marker = root.join(".extracted-from");
+    let extracted = format!("{LINUX_SOURCE_PACKAGE}\n{}\n", SELFTEST_MEMBERS.join("\n"));
+    if std::fs::read_to_string(&marker).is_ok_and(|text| text == extracted) {
+        return Ok(root);
+    }
+    let staging = cache.join(format!("{LINUX_SOURCE_PACKAGE}-staging"));
+    apt.fetch_and_unpack(&[LINUX_SOURCE_PACKAGE], &staging)?;
+    let tarball = staging.join(format!("usr/src/{LINUX_SOURCE_PACKAGE}.tar.xz"));
+    ensure!(tarball.is_file(), "{} is missing from the unpacked {LINUX_SOURCE_PACKAGE}", tarball.display());
+    eprintln!("==> extracting the membarrier selftests from {}", tarball.display());
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    // The tarball's members start with `linux-source-6.12/`: strip it.
+    let members = SELFTEST_MEMBERS.map(|member| format!("{LINUX_SOURCE_PACKAGE}/{member}"));
+    command::run(
+        Command::new("tar").arg("-xJf").arg(&tarball).arg("-C").arg(&root).arg("--strip-components=1").args(&members),
+    )?;
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::write(&marker, extracted).with_context(|| format!("cannot write {}", marker.display()))?;
+    Ok(root)
 }
 
 fn is_root() -> bool {

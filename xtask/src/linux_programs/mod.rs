@@ -2,9 +2,9 @@
 //! statically linked Linux programs (C with glibc and musl, a glibc static PIE, Rust std for musl and gnu, and
 //! applets of Debian's busybox-static), each run first under `qemu-aarch64-static -strace` on the host as the
 //! reference (once), then on the kernel with `--user`: every program on QEMU virt with each barrier variant
-//! (arm64, generic), the hello programs on QEMU raspi4b. One line per program and place; the system calls each program makes go to
-//! out/linux-programs/syscalls.md (a copy is kept in docs/linux-programs-syscalls.md), which tells the kernel
-//! side what to implement.
+//! (arm64, generic), the hello and pthreads programs on QEMU raspi4b. One line per program and place; the system
+//! calls each program makes go to out/linux-programs/syscalls.md (a copy is kept in
+//! docs/linux-programs-syscalls.md), which tells the kernel side what to implement.
 //!
 //! All programs run in one boot, one after another (a kernel build per program would cost more than the runs);
 //! a watchdog stops the boot when one program runs too long, and the programs after it run in a new boot.
@@ -69,13 +69,14 @@ pub enum KernelPlace {
     VirtArm64,
     /// QEMU virt, core-sched's generic barrier: every program.
     VirtGeneric,
-    /// QEMU raspi4b (kernel8.img), the arm64 barrier: the hello programs (the board's boot and memory map under
-    /// real libc start-up code; the rest is board-independent and runs on virt).
+    /// QEMU raspi4b (kernel8.img), the arm64 barrier: the hello and pthreads programs (the board's boot and memory
+    /// map under real libc start-up code, and threads on its four cores; the rest is board-independent and runs
+    /// on virt).
     Rpi4Arm64,
 }
 
 /// The programs of the rpi4 runs.
-const RPI4_PROGRAMS: [&str; 3] = ["glibc-hello", "musl-hello", "rust-musl-hello"];
+const RPI4_PROGRAMS: [&str; 5] = ["glibc-hello", "musl-hello", "rust-musl-hello", "glibc-pthreads", "musl-pthreads"];
 
 impl KernelPlace {
     const ALL: [KernelPlace; 3] = [KernelPlace::VirtArm64, KernelPlace::VirtGeneric, KernelPlace::Rpi4Arm64];

@@ -151,9 +151,12 @@ pub fn unimplemented_syscalls(output: &[String]) -> Vec<String> {
     names
 }
 
-/// The verdict on one run: the expected status, the expected line, and no `FAILED` line of the program's own.
+/// The verdict on one run: the expected status, the expected line, no `FAILED` line of the program's own and no
+/// TAP `not ok` line.
 pub fn judge(status: i32, output: &[String], expected_status: i32, expected_line: &str) -> Result<(), String> {
-    if let Some(failure) = output.iter().find(|line| line.contains("FAILED")) {
+    // `FAILED` is how our programs report a failed check; `not ok` starts a failed test in TAP (the selftests).
+    let is_failure = |line: &&String| line.contains("FAILED") || line.trim_start().starts_with("not ok");
+    if let Some(failure) = output.iter().find(is_failure) {
         return Err(format!("status {status}: {}", failure.trim()));
     }
     if status != expected_status {
@@ -244,5 +247,8 @@ mod tests {
         let failed = lines("FAILED: malloc: contents lost\nok: malloc");
         assert!(judge(0, &failed, 0, "ok: malloc").unwrap_err().contains("contents lost"));
         assert_eq!(judge(134, &lines("abort: calling abort()"), 134, "abort: calling abort()"), Ok(()));
+        let tap =
+            lines("ok 1 sys_membarrier available\nnot ok 2 sys membarrier invalid command test\n# Totals: pass:1");
+        assert!(judge(0, &tap, 0, "# Totals: pass:").unwrap_err().contains("not ok 2"));
     }
 }

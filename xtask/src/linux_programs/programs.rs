@@ -2,8 +2,10 @@
 //! user/linux/ with static glibc (Debian's cross toolchain, plus one `-static-pie` build) and with static musl
 //! (Debian's arm64 musl-dev, linked by hand: `-nostdinc -nostdlib` and musl's start files, libc.a and headers,
 //! with the cross gcc's own libgcc and crtbegin/crtend), and the Rust std program of user/linux-std for the
-//! musl and the gnu (`+crt-static`) targets; and a few applets of Debian's arm64 `busybox-static`, a real
-//! program built by someone else (fetched, not built, and kept out of the repository: it is GPL).
+//! musl and the gnu (`+crt-static`) targets; a few applets of Debian's arm64 `busybox-static`, a real program
+//! built by someone else (fetched, not built, and kept out of the repository: it is GPL); Linux's membarrier
+//! selftests, built from Debian's linux-source unmodified (static glibc; GPL-2.0, kept in the cache only); and
+//! user/linux/urcu_memb.c linked with Debian's static liburcu-memb.
 
 use super::fetch::{Tools, CROSS_GCC};
 use crate::{command, workspace_root};
@@ -24,6 +26,10 @@ pub enum Binary {
     RustStd(&'static str),
     /// Debian's `busybox-static` for arm64 (static glibc), fetched into the cache.
     Busybox,
+    /// A test of Linux's tools/testing/selftests/membarrier/ (`<name>.c`), static glibc.
+    MembarrierSelftest(&'static str),
+    /// A C program with static glibc and liburcu's memb flavour, its `syscall()` wrapped (-Wl,--wrap=syscall).
+    GlibcLiburcuMemb(&'static str),
 }
 
 impl Binary {
@@ -35,6 +41,8 @@ impl Binary {
             Binary::Musl(source) => format!("musl-{source}"),
             Binary::RustStd(target) => format!("linux-std-{}", rust_libc(target)),
             Binary::Busybox => "busybox".into(),
+            Binary::MembarrierSelftest(name) => name.into(),
+            Binary::GlibcLiburcuMemb(source) => format!("glibc-{source}"),
         }
     }
 }
@@ -58,9 +66,10 @@ pub struct LinuxProgram {
 }
 
 /// The C programs of user/linux: (source name, expected status, line it must print).
-const C_PROGRAMS: [(&str, i32, &str); 4] = [
+const C_PROGRAMS: [(&str, i32, &str); 5] = [
     ("hello", 0, "ok: hello"),
     ("malloc", 0, "ok: malloc"),
+    ("pthreads", 0, "ok: pthreads"),
     // SIGSEGV: 128 + 11.
     ("mprotect", 139, "mprotect: page is read-only and still reads 42"),
     // SIGABRT: 128 + 6.
@@ -68,13 +77,14 @@ const C_PROGRAMS: [(&str, i32, &str); 4] = [
 ];
 
 /// The modes of user/linux-std: (argv[1] and further arguments, expected status, line it must print).
-const RUST_MODES: [(&[&str], i32, &str); 6] = [
+const RUST_MODES: [(&[&str], i32, &str); 7] = [
     (&["hello"], 0, "ok: hello"),
     (&["vec"], 0, "ok: vec"),
     (&["time"], 0, "ok: time"),
     (&["args", "one", "two", "three"], 0, "ok: args"),
     (&["exit"], 42, "ok: exit"),
     (&["abort"], 134, "abort: calling std::process::abort()"),
+    (&["threads"], 0, "ok: threads"),
 ];
 
 /// The busybox applets: (argv[1] and further arguments, expected status, line it must print). Each is a whole
@@ -84,6 +94,13 @@ const BUSYBOX_APPLETS: [(&[&str], i32, &str); 3] = [
     // The digest of no input: stdin is at end of file (the console, or /dev/null for the reference).
     (&["sha256sum"], 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -"),
     (&["expr", "6", "*", "7"], 0, "42"),
+];
+
+/// Linux's membarrier selftests: (name, the TAP totals line it must print). Every check passes and none is
+/// skipped: the kernel implements every command they test, SYNC_CORE and GLOBAL_EXPEDITED included.
+const MEMBARRIER_SELFTESTS: [(&str, &str); 2] = [
+    ("membarrier_test_single_thread", "# Totals: pass:18 fail:0 xfail:0 xpass:0 skip:0 error:0"),
+    ("membarrier_test_multi_thread", "# Totals: pass:16 fail:0 xfail:0 xpass:0 skip:0 error:0"),
 ];
 
 /// Every run of the suite, in order.
@@ -118,6 +135,22 @@ pub fn all() -> Vec<LinuxProgram> {
             });
         }
     }
+    for (name, expected_line) in MEMBARRIER_SELFTESTS {
+        programs.push(LinuxProgram {
+            name: name.into(),
+            binary: Binary::MembarrierSelftest(name),
+            arguments: Vec::new(),
+            expected_status: 0,
+            expected_line,
+        });
+    }
+    programs.push(LinuxProgram {
+        name: "glibc-urcu_memb".into(),
+        binary: Binary::GlibcLiburcuMemb("urcu_memb"),
+        arguments: Vec::new(),
+        expected_status: 0,
+        expected_line: "ok: urcu_memb",
+    });
     for (arguments, expected_status, expected_line) in BUSYBOX_APPLETS {
         programs.push(LinuxProgram {
             name: format!("busybox-{}", arguments[0]),
@@ -159,6 +192,8 @@ pub fn build_all(programs: &[LinuxProgram], tools: &Tools) -> Result<()> {
                 std::fs::copy(&tools.busybox, &output)
                     .with_context(|| format!("cannot copy {}", tools.busybox.display()))?;
             }
+            Binary::MembarrierSelftest(name) => compile_membarrier_selftest(name, &output, &tools.linux_source)?,
+            Binary::GlibcLiburcuMemb(source) => compile_glibc_liburcu_memb(source, &output, &tools.liburcu_root)?,
         }
     }
     Ok(())
@@ -174,6 +209,42 @@ const C_FLAGS: [&str; 4] = ["-O2", "-Wall", "-Wextra", "-Werror"];
 fn compile_glibc(source: &str, output: &Path, link_mode: &str) -> Result<()> {
     command::run(Command::new(CROSS_GCC).args(C_FLAGS).arg(link_mode).arg("-o").arg(output).arg(c_source(source)))
         .with_context(|| format!("building {}", output.display()))
+}
+
+/// The selftests' own build (their Makefile: `CFLAGS += -g $(KHDR_INCLUDES)`, `LDLIBS += -lpthread`), static:
+/// the kernel's uapi headers first (for `linux/membarrier.h`), `../kselftest.h` found next to the source.
+/// Not -Werror: warnings in Linux's code are not this suite's to fix.
+fn compile_membarrier_selftest(name: &str, output: &Path, linux_source: &Path) -> Result<()> {
+    let selftests = linux_source.join("tools/testing/selftests");
+    command::run(
+        Command::new(CROSS_GCC)
+            .args(["-O2", "-g", "-static", "-pthread", "-isystem"])
+            .arg(linux_source.join("include/uapi"))
+            .arg("-I")
+            .arg(&selftests)
+            .arg("-o")
+            .arg(output)
+            .arg(selftests.join("membarrier").join(format!("{name}.c"))),
+    )
+    .with_context(|| format!("building {}", output.display()))
+}
+
+/// A program of ours with liburcu's memb flavour: Debian's headers and static archives (liburcu-memb.a needs
+/// liburcu-common.a), and `syscall()` wrapped so that the program counts the library's membarrier calls.
+fn compile_glibc_liburcu_memb(source: &str, output: &Path, liburcu_root: &Path) -> Result<()> {
+    command::run(
+        Command::new(CROSS_GCC)
+            .args(C_FLAGS)
+            .args(["-static", "-pthread", "-isystem"])
+            .arg(liburcu_root.join("usr/include/aarch64-linux-gnu"))
+            .arg("-o")
+            .arg(output)
+            .arg(c_source(source))
+            .arg("-L")
+            .arg(liburcu_root.join("usr/lib/aarch64-linux-gnu"))
+            .args(["-lurcu-memb", "-lurcu-common", "-Wl,--wrap=syscall"]),
+    )
+    .with_context(|| format!("building {}", output.display()))
 }
 
 /// A path the cross gcc finds in its own installation (crtbeginT.o, libgcc.a, its include folder).
@@ -238,7 +309,10 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), programs.len());
-        assert_eq!(programs.len(), 2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len() + BUSYBOX_APPLETS.len());
+        assert_eq!(
+            programs.len(),
+            2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len() + MEMBARRIER_SELFTESTS.len() + 1 + BUSYBOX_APPLETS.len()
+        );
         assert_eq!(Binary::RustStd("aarch64-unknown-linux-gnu").file_name(), "linux-std-gnu");
         assert_eq!(Binary::GlibcStaticPie("hello").file_name(), "glibc-hello-static-pie");
         assert!(programs
