@@ -384,7 +384,10 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
             if let Some(mm) = task.mm() {
                 process.save_arguments(&mm);
             }
-            if process.exiting.load(Ordering::Relaxed) {
+            // `exiting` set for good here: a group exit under way leaves the count, and a kill that comes after the
+            // last thread (terminate on a process whose threads are gone) finds it set and counts nothing, so
+            // EXITING_PROCESSES cannot stay raised by a process with no thread to lower it.
+            if process.exiting.swap(true, Ordering::Relaxed) {
                 EXITING_PROCESSES.fetch_sub(1, Ordering::Relaxed);
             }
         }

@@ -1,7 +1,9 @@
 //! Per-core primitives: identity, interrupt masking, sleeping, barriers and the counter.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTKCTL_EL1, CNTVCT_EL0, MPIDR_EL1, TPIDR_EL1};
+use aarch64_cpu::registers::{
+    Readable, Writeable, CNTFRQ_EL0, CNTKCTL_EL1, CNTVCT_EL0, MPIDR_EL1, TPIDRRO_EL0, TPIDR_EL1,
+};
 
 /// Most cores this kernel brings up (boot.s parks the others; boot stacks are reserved for this many, through
 /// the `__arch_boot_stacks_size` symbol lib.rs gives the linker script).
@@ -46,6 +48,9 @@ pub(crate) fn init_this_cpu() {
     // EL0 may read CNTVCT_EL0 and CNTFRQ_EL0 (as on Linux, for clock_gettime in user space); the physical
     // counter and the timers stay EL1-only.
     CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
+    // TPIDRRO_EL0 is EL0-readable and its reset value is UNKNOWN on hardware; the kernel uses it only as the
+    // stack-overflow path's scratch register (vectors.s), so user programs must read 0 from it.
+    TPIDRRO_EL0.set(0);
 }
 
 // The four functions below are the only places that change this core's IRQ mask (the vectors aside). Each is

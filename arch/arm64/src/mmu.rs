@@ -455,6 +455,10 @@ impl UserAddressSpace {
         if !address.is_multiple_of(4) {
             return Err(MemoryError::BadAddress);
         }
+        // Under the lock, as the copies: a sibling thread's munmap cannot free the frame between the walk and the
+        // atomic access (nothing that holds `tables` takes a futex bucket, run-queue or task lock, so taking it
+        // inside those is deadlock-free).
+        let _tables = self.tables.lock();
         let physical = self.translate(address, write).ok_or(MemoryError::BadAddress)?;
         // SAFETY: `translate` checked that the page is a user page of this address space (writable when asked),
         // whose frame it owns and which the linear map covers as normal cacheable memory, the same attributes

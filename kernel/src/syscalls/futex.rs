@@ -42,6 +42,13 @@ pub fn futex(address: u64, op: u64, value: u64, timeout: u64, address2: u64, val
         return Err(Errno::ENOSYS);
     }
     let count = i64::from(value as i32);
+    // The futex words are accessed atomically under locks that cannot wait for a page to be populated, so a word
+    // on a page the program has not touched yet (an anonymous mapping fresh from mmap) is faulted in first, as
+    // Linux's futex code faults the page in and retries. Errors are left to the access itself (EFAULT).
+    let _populated = crate::vm::populate_for_kernel_access(address as usize, 4, command == FUTEX_WAKE_OP);
+    if matches!(command, FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP) {
+        let _populated = crate::vm::populate_for_kernel_access(address2 as usize, 4, command == FUTEX_WAKE_OP);
+    }
     match command {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             let bitset = if command == FUTEX_WAIT { FUTEX_BITSET_MATCH_ANY } else { value3 };

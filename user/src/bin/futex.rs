@@ -265,6 +265,30 @@ fn errnos(check: &mut Checker) {
     let private_wait = FUTEX_WAIT | FUTEX_PRIVATE_FLAG;
     check.expect("WAIT on a word that differs: EAGAIN", sys::futex(a, private_wait, 1, 0, 0, 0), EAGAIN);
     check.expect("WAIT misaligned: EINVAL", sys::futex(a + 1, private_wait, 0, 0, 0, 0), EINVAL);
+    // A word on a page nobody has touched yet (fresh anonymous memory): the kernel faults it in, as Linux does;
+    // the word reads 0, so a WAIT for 1 is EAGAIN, not EFAULT.
+    let fresh = sys::syscall(
+        nr::MMAP,
+        [
+            0,
+            4096,
+            u64::from(abi::mmap::PROT_READ | abi::mmap::PROT_WRITE),
+            u64::from(abi::mmap::MAP_PRIVATE | abi::mmap::MAP_ANONYMOUS),
+            u64::MAX,
+            0,
+        ],
+    );
+    check.expect("mmap of a fresh page", i64::from(fresh > 0), 1);
+    if fresh > 0 {
+        let fresh = fresh as u64;
+        check.expect("WAIT on an untouched page: EAGAIN", sys::futex(fresh, private_wait, 1, 0, 0, 0), EAGAIN);
+        check.expect(
+            "WAKE_OP on an untouched second page",
+            i64::from(sys::futex(fresh, FUTEX_WAKE_OP, 1, 1, fresh + 8, 0) >= 0),
+            1,
+        );
+        sys::syscall(nr::MUNMAP, [fresh, 4096, 0, 0, 0, 0]);
+    }
     check.expect("WAKE misaligned: EINVAL", sys::futex(a + 2, FUTEX_WAKE, 1, 0, 0, 0), EINVAL);
     check.expect("WAIT unmapped: EFAULT", sys::futex(0x1000, private_wait, 0, 0, 0, 0), EFAULT);
     check.expect(
