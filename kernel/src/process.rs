@@ -551,18 +551,21 @@ extern "C" fn kernel_thread_first_entry(id: usize) -> ! {
 /// its CPU's timer at the deadline (see `timer_queue`).
 pub(crate) fn sleep_until(deadline: u64) {
     let current = SCHED.current();
-    // Each round queues the task on the CPU it runs on and blocks there, all with interrupts masked: the timer
-    // interrupt of that CPU, the only one that expires the entry, cannot come between the deadline check and
-    // the block, so it finds the task blocked and its wake is not lost. (A wake that found the task still
-    // running would do nothing, and nothing would wake it again.) The tick's check for an exiting process can
-    // run on the CPU only once the task has blocked too. A round ends early when something else woke the task.
+    // Each round uses core-sched's wait protocol with interrupts masked: the task is marked blocked first, then
+    // checks its deadline and whether its process is exiting, then queues itself on this CPU's timer queue and
+    // blocks. A wake from any CPU after the mark (a group exit's `SCHED.wake`, this CPU's timer) makes the block
+    // return at once, so none is lost between the checks and the block; the exit's store of `exiting` is seen
+    // by the check or its wake finds the task marked (both go through the task's scheduler lock). A round ends
+    // early when something else woke the task.
     loop {
-        let done = core_sched::without_interrupts::<Arm64, _>(|_| {
+        let done = core_sched::without_interrupts::<Arm64, _>(|masked| {
+            SCHED.prepare_to_block(masked);
             if arch_arm64::cpu::now_ns() >= deadline || current_process_is_exiting() {
+                SCHED.cancel_block(masked);
                 return true;
             }
             let cpu = crate::timer_queue::add_sleeper(deadline, current.clone());
-            SCHED.block_current();
+            SCHED.block_prepared(masked);
             crate::timer_queue::remove_sleeper(cpu, &current);
             false
         });
