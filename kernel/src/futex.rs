@@ -113,9 +113,6 @@ pub(crate) fn wait(key: FutexKey, expected: u32, bitset: u32, deadline: Option<u
     let bucket = key.bucket();
     let waiter =
         Arc::new(Waiter { task: SCHED.current(), bucket: AtomicUsize::new(bucket), woken: AtomicBool::new(false) });
-    if let Some(deadline) = deadline {
-        crate::timeouts::arm(deadline, &waiter.task);
-    }
     // Masked from the queueing to the end: the task is Blocked from inside the bucket lock on, and no
     // preemption may switch it out before it decided to sleep (core-sched wait.rs).
     let outcome = without_interrupts::<Arm64, _>(|masked| {
@@ -147,15 +144,19 @@ pub(crate) fn wait(key: FutexKey, expected: u32, bitset: u32, deadline: Option<u
                     (true, GaveUp::Exiting) => Err(Errno::EINTR),
                 };
             }
+            // A deadline goes on this CPU's timer queue for the block, as nanosleep's: only this CPU's timer
+            // interrupt takes the entry, and interrupts stay masked until the block, so its wake finds the task
+            // Blocked.
+            let timer = deadline.map(|deadline| crate::timer_queue::add_sleeper(deadline, waiter.task.clone()));
             SCHED.block_prepared(masked);
+            if let Some(cpu) = timer {
+                crate::timer_queue::remove_sleeper(cpu, &waiter.task);
+            }
             SCHED.prepare_to_block(masked);
         };
         SCHED.cancel_block(masked);
         outcome
     });
-    if deadline.is_some() {
-        crate::timeouts::disarm(&waiter.task);
-    }
     outcome
 }
 

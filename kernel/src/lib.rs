@@ -24,7 +24,6 @@ mod random;
 mod signals;
 pub mod smp;
 mod syscalls;
-mod timeouts;
 mod timer_queue;
 mod vm;
 

@@ -252,8 +252,6 @@ fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
                 crate::process::SCHED.account_tick(frame.returns_to_user());
                 crate::process::SCHED.tick();
                 crate::process::wake_sleepers_of_exiting_processes();
-                // Futex timeouts, at tick precision for now (timeouts.rs).
-                crate::timeouts::wake_expired();
                 CPUS[me].timer_ticks.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -419,15 +419,26 @@ fn vm_out_of_memory() -> Result<(), String> {
 /// Every memory call's frames and regions are freed: after the vm programs (and the syscalls conformance
 /// program) the page-frame and heap counts are back where they started.
 fn vm_no_leaks() -> Result<(), String> {
+    expect_no_leaks(|| {
+        for _ in 0..3 {
+            run_expecting(&["vm"], 0)?;
+            run_expecting(&["vm", "write-read-only"], 139)?;
+            run_expecting(&["syscalls"], 0)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `workload` between two measurements of the heap and the page frames, each after a process on every
+/// CPU (so that every CPU's lazily kept mm is one of the same size); fails if frames are missing or the heap
+/// grew by more than 16 KiB. A finished process has freed its pages (its threads drop the mm before it is
+/// reported finished), but the last thread's kernel stack goes only once its CPU has switched away: the check
+/// waits a little for it (a leak never comes back).
+fn expect_no_leaks(workload: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     run_on_every_cpu()?;
     let (heap_before, frames_before) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
-    for _ in 0..3 {
-        run_expecting(&["vm"], 0)?;
-        run_expecting(&["vm", "write-read-only"], 139)?;
-        run_expecting(&["syscalls"], 0)?;
-    }
+    workload()?;
     run_on_every_cpu()?;
-    // The last thread's kernel stack goes once its CPU has switched away: wait a little for it.
     wait_running_tasks(2_000, || arch_arm64::frames::in_use() <= frames_before);
     let (heap_after, frames_after) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
     println!("  heap {heap_before} -> {heap_after} bytes, page frames {frames_before} -> {frames_after}");
@@ -481,27 +492,17 @@ fn sleep_precision() -> Result<(), String> {
 }
 
 fn no_leaks() -> Result<(), String> {
-    run_on_every_cpu()?;
-    let (heap_before, frames_before) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
-    for round in 0..20 {
-        let argument = format!("round-{round}");
-        run_expecting(&["threads", "2"], 0)?;
-        run_expecting(&["faults", "null"], 139)?;
-        run_expecting(&["threads", "exit-group"], 7)?;
-        run_expecting(&["hello", argument.as_str()], 0)?;
-    }
-    run_on_every_cpu()?;
-    // A finished process has freed its pages (its threads drop the mm before it is reported finished), but the
-    // last thread's kernel stack goes only once its CPU has switched away: wait a little for it (a leak never
-    // comes back).
-    wait_running_tasks(2_000, || arch_arm64::frames::in_use() <= frames_before);
-    let (heap_after, frames_after) = (arch_arm64::heap::used(), arch_arm64::frames::in_use());
-    println!("  heap {heap_before} -> {heap_after} bytes, page frames {frames_before} -> {frames_after}");
-    // 60 processes and 100 threads ran: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
-    if frames_after > frames_before || heap_after > heap_before + 16 * 1024 {
-        return Err(format!("heap {heap_before} -> {heap_after}, frames {frames_before} -> {frames_after}"));
-    }
-    Ok(())
+    // 60 processes and 100 threads: a leaked task would keep its 32 KiB kernel stack, a leaked mm its pages.
+    expect_no_leaks(|| {
+        for round in 0..20 {
+            let argument = format!("round-{round}");
+            run_expecting(&["threads", "2"], 0)?;
+            run_expecting(&["faults", "null"], 139)?;
+            run_expecting(&["threads", "exit-group"], 7)?;
+            run_expecting(&["hello", argument.as_str()], 0)?;
+        }
+        Ok(())
+    })
 }
 
 /// The system-call fuzzer (user/src/bin/fuzz.rs): KERNEL_FUZZ_CALLS random calls (default 100,000) from four

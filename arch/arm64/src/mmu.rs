@@ -461,7 +461,8 @@ impl UserAddressSpace {
         let _tables = self.tables.lock();
         let physical = self.translate(address, write).ok_or(MemoryError::BadAddress)?;
         // SAFETY: `translate` checked that the page is a user page of this address space (writable when asked),
-        // whose frame it owns and which the linear map covers as normal cacheable memory, the same attributes
+        // whose frame it owns (the table lock held above keeps it mapped until `operation` returns) and which
+        // the linear map covers as normal cacheable memory, the same attributes
         // as the user mapping, so atomics through either alias are coherent; the word is 4-byte aligned and
         // inside that page. User memory is only ever accessed atomically or by byte copies, never through a
         // Rust reference, so no `&mut` aliases it.
