@@ -7,6 +7,7 @@ mod compare;
 mod console;
 mod hang_report;
 mod kernel_build;
+mod linux_kernel;
 mod linux_programs;
 mod mutants;
 mod qemu;
@@ -112,10 +113,14 @@ enum Commands {
         options: compare::BenchOptions,
     },
     /// Measure the arm64 override, the generic fallback and the BROKEN variant side by side; prints a table and
-    /// writes out/compare/{results.csv,results.md,switch-cost.svg}.
+    /// writes out/compare/{results.csv,results.md,switch-cost.svg,hook-cost.svg} (and PNGs of the charts).
     Compare {
         #[command(flatten)]
         options: compare::BenchOptions,
+        /// Also run the same bench program on a stock Linux kernel (Debian's arm64 cloud kernel, fetched and cached
+        /// in ~/.cache/membarrier-kernel) on the same QEMU machine: a Linux column with the ratio to it.
+        #[arg(long)]
+        linux: bool,
     },
     /// Make a Raspberry Pi 4 boot folder (kernel8.img built for hardware, config.txt, firmware when found) to
     /// copy onto the FAT partition of an SD card; see docs/rpi4.md.
@@ -259,7 +264,7 @@ fn run(cli: Cli) -> Result<()> {
             mutants::barriers()
         }
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
-        Commands::Compare { options } => compare::compare(options),
+        Commands::Compare { options, linux } => compare::compare(options, linux),
         Commands::Rpi4Sd { out, barrier, payload, release } => {
             rpi4_sd::make_boot_folder(&out, VariantArgs { board: Board::Rpi4, barrier, release }, payload)
         }

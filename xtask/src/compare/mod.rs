@@ -6,6 +6,7 @@
 mod bench_run;
 mod call_site;
 mod chart;
+mod linux_run;
 mod report;
 mod results;
 
@@ -48,12 +49,24 @@ pub fn bench(barrier: Barrier, options: BenchOptions) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask compare`: every variant in one run, then the table, CSV, Markdown and SVG.
-pub fn compare(options: BenchOptions) -> Result<()> {
+/// `cargo xtask compare`: every variant in one run (and Linux with `linux`), then the table, CSV, Markdown and
+/// SVG.
+pub fn compare(options: BenchOptions, linux: bool) -> Result<()> {
     let plugin = build_plugin()?;
+    // Fetched first: a machine that cannot get the kernel learns it before the variants' runs.
+    let linux_kernel = if linux { Some(crate::linux_kernel::fetch()?) } else { None };
     let mut results = Vec::new();
     for barrier in VARIANTS {
         results.push(run_variant(barrier, options, &plugin)?);
+    }
+    let linux = match &linux_kernel {
+        Some(kernel) => Some(linux_run::run(kernel, &results[0], options, &plugin)?),
+        None => None,
+    };
+    if let Some(linux) = &linux {
+        for (key, row) in &linux.rows {
+            eprintln!("linux: {} {} {:?}", key.name, key.mm, row);
+        }
     }
     let folder = workspace_root().join("out/compare");
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;

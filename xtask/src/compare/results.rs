@@ -66,12 +66,12 @@ pub fn spread(values: &[f64]) -> Option<Spread> {
 }
 
 /// `key=value` fields of a line after `prefix`.
-fn fields<'a>(line: &'a str, prefix: &str) -> Option<BTreeMap<&'a str, &'a str>> {
+pub(super) fn fields<'a>(line: &'a str, prefix: &str) -> Option<BTreeMap<&'a str, &'a str>> {
     let rest = line.trim().strip_prefix(prefix)?;
     Some(rest.split_whitespace().filter_map(|word| word.split_once('=')).collect())
 }
 
-fn number<T: std::str::FromStr>(fields: &BTreeMap<&str, &str>, key: &str, line: &str) -> Result<T> {
+pub(super) fn number<T: std::str::FromStr>(fields: &BTreeMap<&str, &str>, key: &str, line: &str) -> Result<T> {
     fields.get(key).and_then(|text| text.parse().ok()).with_context(|| format!("no {key}= in {line:?}"))
 }
 

@@ -180,13 +180,14 @@ fn host_architecture() -> Result<String> {
 
 /// apt with its own sources, package lists and archive folder under the cache, and arm64 as an extra
 /// architecture for this apt only: `-o` options (design.md section 5), so nothing under /etc or /var changes.
-struct PrivateApt {
+/// Also used by `compare --linux` (xtask/src/linux_kernel.rs) to fetch Debian's arm64 kernel.
+pub struct PrivateApt {
     folder: PathBuf,
     options: Vec<String>,
 }
 
 impl PrivateApt {
-    fn new(cache: &Path) -> Result<Self> {
+    pub fn new(cache: &Path) -> Result<Self> {
         let folder = cache.join("apt");
         let sources = folder.join("sources.list.d");
         for sub in [sources.clone(), folder.join("lists/partial"), folder.join("cache/archives/partial")] {
@@ -227,6 +228,22 @@ impl PrivateApt {
         apt_get
     }
 
+    /// `apt-cache ARGUMENTS` under the private configuration (package lists fetched first if there are none);
+    /// its standard output, or an error with its standard error.
+    pub fn cache_query(&self, arguments: &[&str]) -> Result<String> {
+        if !self.has_lists() {
+            self.update()?;
+        }
+        let output = command::output(Command::new("apt-cache").args(&self.options).args(arguments))?;
+        ensure!(
+            output.status.success(),
+            "apt-cache {} failed:\n{}",
+            arguments.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     fn has_lists(&self) -> bool {
         std::fs::read_dir(self.folder.join("lists"))
             .map(|entries| entries.flatten().any(|entry| entry.file_name().to_string_lossy().contains("Packages")))
@@ -249,7 +266,7 @@ impl PrivateApt {
 
     /// Downloads `packages` (`name[:arch]`) and unpacks them all into `root`, unless `root` was already made
     /// from them (its marker file lists them).
-    fn fetch_and_unpack(&self, packages: &[&str], root: &Path) -> Result<()> {
+    pub fn fetch_and_unpack(&self, packages: &[&str], root: &Path) -> Result<()> {
         let marker = root.join(".unpacked-from");
         let wanted = packages.join(" ");
         if std::fs::read_to_string(&marker).is_ok_and(|text| text.lines().next() == Some(wanted.as_str())) {

@@ -13,7 +13,7 @@ mod fetch;
 mod parse;
 mod programs;
 
-pub use fetch::{ensure_rust_linux_targets, RUST_LINUX_TARGETS};
+pub use fetch::{cache_root, ensure_rust_linux_targets, PrivateApt, RUST_LINUX_TARGETS};
 
 use crate::qemu::QemuRun;
 use crate::user::{UserCommand, UserProgram};

@@ -1,0 +1,353 @@
+//! `compare --linux`: the same bench program (user/src/bin/bench.rs) on a stock Linux kernel (Debian's arm64
+//! cloud kernel, xtask/src/linux_kernel.rs) booted on the same QEMU machine with the same plugin, as a column
+//! beside ours.
+//!
+//! The rows are generic: the plan is made from the scenarios our kernel measured in the same `compare` run (its
+//! `bench: region=` lines), so a scenario added to payloads/src/bench.rs gets a Linux figure without a change
+//! here as long as Linux can run it the way [`recipe`] says. A scenario whose name is one of the bench program's
+//! modes runs as that mode alone (the convention of `first-touch`, `brk-page`, ...); the others are listed in
+//! [`recipe`]. A scenario Linux cannot run, or whose run fails there, stays in the table as `n/a (reason)`.
+//!
+//! Our init (user/src/bin/linux-bench-init.rs) runs the plan: each run pinned to CPU 1 as on our kernel, an
+//! empty separator region on CPU 0 after each, so that a run that emitted no region (it failed before its
+//! markers) does not shift the pairing of the plugin's regions with the runs.
+
+use super::results::{fields, number, spread, Samples, ScenarioKey, VariantResult};
+use super::BenchOptions;
+use crate::linux_kernel::{write_cpio, CpioEntry, LinuxKernel};
+use crate::qemu::QemuRun;
+use crate::{workspace_root, Board, Image};
+use anyhow::{bail, ensure, Context, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// Warm-up iterations before the markers, as payloads/src/bench.rs passes them.
+const WARMUP: u64 = 64;
+/// CPUs running the extra threads of `membarrier-K-others`, in payloads/src/bench.rs's order.
+const OTHER_CPUS: [usize; 3] = [2, 3, 0];
+/// The CPU our init runs on: its separator regions end there.
+const INIT_CPU: u32 = 0;
+
+/// The kernel command line. `isolcpus=1 nohz_full=1 rcu_nocbs=1 irqaffinity=0` keep Linux's own work off the
+/// measured CPU as far as Linux allows (our kernel stops CPU 1's tick during a region; Linux stops it only while
+/// one task runs there); `panic=-1` with QEMU's `-no-reboot` ends the run at once if the init dies.
+const KERNEL_COMMAND_LINE: &str =
+    "console=ttyAMA0 rdinit=/init panic=-1 isolcpus=1 irqaffinity=0 quiet";
+
+/// How Linux runs one of our scenarios.
+#[derive(Debug, PartialEq, Eq)]
+enum Recipe {
+    /// The bench program's command line after argv[0], and the yields of a peer process (0: none).
+    Run { arguments: Vec<String>, peer_yields: u64 },
+    /// Linux cannot run it; the reason shown in the table.
+    Unavailable(&'static str),
+}
+
+/// How Linux runs the scenario `name` (payloads/src/bench.rs's names) with `iterations` per region.
+fn recipe(name: &str, mm: &str, iterations: u64) -> Recipe {
+    let mode_alone = |mode: &str, extra: &[String]| {
+        let mut arguments = vec![mode.to_string(), iterations.to_string(), WARMUP.to_string(), mm.to_string()];
+        arguments.extend_from_slice(extra);
+        Recipe::Run { arguments, peer_yields: 0 }
+    };
+    match name {
+        "yield-alone" => mode_alone("yield", &[]),
+        "user-user-same-mm" => mode_alone("threads", &[]),
+        // The peer yields back until the measured process surely finished, as on our kernel.
+        "user-user-other-mm" => match mode_alone("yield", &[]) {
+            Recipe::Run { arguments, .. } => {
+                Recipe::Run { arguments, peer_yields: 4 * (iterations + WARMUP) + 20_000 }
+            }
+            unavailable => unavailable,
+        },
+        "user-kthread-user" => Recipe::Unavailable("the peer is a kernel thread our bench kernel starts"),
+        _ => match name.strip_prefix("membarrier-").and_then(|rest| rest.strip_suffix("-others")) {
+            Some(count) => match count.parse::<usize>() {
+                Ok(count) if count <= OTHER_CPUS.len() => {
+                    let cpus: Vec<String> = OTHER_CPUS[..count].iter().map(usize::to_string).collect();
+                    mode_alone("membarrier", &cpus)
+                }
+                _ => Recipe::Unavailable("no recipe for this membarrier scenario"),
+            },
+            None => mode_alone(name, &[]),
+        },
+    }
+}
+
+/// One row of the Linux column.
+#[derive(Clone, Debug)]
+pub enum LinuxRow {
+    Measured(Samples),
+    /// Why there is no figure.
+    Unavailable(String),
+}
+
+/// What the Linux run produced: per scenario of our kernel's run, a row.
+pub struct LinuxRun {
+    /// The kernel package and version (`LinuxKernel::describe`).
+    pub kernel: String,
+    pub rows: BTreeMap<ScenarioKey, LinuxRow>,
+}
+
+impl LinuxRun {
+    pub fn row(&self, key: &ScenarioKey) -> Option<&LinuxRow> {
+        self.rows.get(key)
+    }
+}
+
+/// The plan file of the init (format in user/src/bin/linux-bench-init.rs), and the rows Linux cannot run.
+fn plan(reference: &VariantResult, repetitions: u32) -> (String, BTreeMap<ScenarioKey, LinuxRow>) {
+    let mut text = String::new();
+    let mut unavailable = BTreeMap::new();
+    for (key, samples) in &reference.scenarios {
+        match recipe(&key.name, &key.mm, samples.iterations) {
+            Recipe::Run { arguments, peer_yields } => text.push_str(&format!(
+                "{} {} {} {} {repetitions} {peer_yields} {}\n",
+                key.name,
+                key.mm,
+                samples.iterations,
+                samples.switches_per_iteration,
+                arguments.join(" ")
+            )),
+            Recipe::Unavailable(reason) => {
+                unavailable.insert(key.clone(), LinuxRow::Unavailable(reason.to_string()));
+            }
+        }
+    }
+    (text, unavailable)
+}
+
+/// Builds the EL0 programs and returns (init, bench) ELF bytes.
+fn user_programs() -> Result<(Vec<u8>, Vec<u8>)> {
+    let user_root = workspace_root().join("user");
+    crate::command::run(Command::new(env!("CARGO")).current_dir(&user_root).env_remove("CARGO_TARGET_DIR").args([
+        "build",
+        "--release",
+        "--quiet",
+        "--bin",
+        "linux-bench-init",
+        "--bin",
+        "bench",
+    ]))
+    .context("building the Linux init and the bench program (user/)")?;
+    let built = user_root.join("target/aarch64-unknown-none/release");
+    let read = |name: &str| std::fs::read(built.join(name)).with_context(|| format!("cannot read {name}"));
+    Ok((read("linux-bench-init")?, read("bench")?))
+}
+
+/// Boots `kernel` with the initramfs of `reference`'s scenarios and the plugin; returns the Linux column.
+pub fn run(kernel: &LinuxKernel, reference: &VariantResult, options: BenchOptions, plugin: &Path) -> Result<LinuxRun> {
+    let folder = workspace_root().join("out/compare/linux");
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let (plan_text, mut rows) = plan(reference, options.repetitions);
+    let (init, bench) = user_programs()?;
+    let archive = write_cpio(&[
+        CpioEntry::Directory { path: "dev" },
+        // The console init's standard streams are opened on (the kernel opens /dev/console of the rootfs).
+        CpioEntry::CharacterDevice { path: "dev/console", major: 5, minor: 1 },
+        CpioEntry::File { path: "init", mode: 0o755, contents: &init },
+        CpioEntry::File { path: "bench", mode: 0o755, contents: &bench },
+        CpioEntry::File { path: "plan", mode: 0o644, contents: plan_text.as_bytes() },
+    ]);
+    let initramfs = folder.join("initramfs.cpio");
+    std::fs::write(&initramfs, archive).with_context(|| format!("cannot write {}", initramfs.display()))?;
+    std::fs::write(folder.join("plan.txt"), &plan_text)?;
+    let report = folder.join("insn-counter.txt");
+    let _ = std::fs::remove_file(&report);
+    eprintln!("==> bench on Linux ({})", kernel.describe());
+    let run = QemuRun {
+        board: Board::QemuVirt,
+        smp: 4,
+        gdb: false,
+        timeout_secs: options.timeout,
+        echo: false,
+        // No barrier audit: Linux has no `hint #0x62` marker to open its windows.
+        extra_arguments: vec![
+            "-initrd".into(),
+            initramfs.display().to_string(),
+            "-append".into(),
+            KERNEL_COMMAND_LINE.into(),
+            "-no-reboot".into(),
+            "-plugin".into(),
+            format!("{},outfile={}", plugin.display(), report.display()),
+        ],
+    };
+    // The hang report reads symbols from the "ELF": the raw Image has none, so it shows addresses only.
+    let outcome = run.run(&Image { elf: kernel.image.clone(), kernel8: None })?;
+    let console = outcome.console.join("\n");
+    std::fs::write(folder.join("console.txt"), &console)?;
+    if outcome.timed_out {
+        bail!("Linux did not finish the bench within {} s; last console lines:\n{}", options.timeout, outcome.tail(25));
+    }
+    ensure!(
+        console.lines().any(|line| line.contains("bench: linux-runs=") && line.ends_with(" done")),
+        "the Linux init did not finish its plan (QEMU exited with {:?}); last console lines:\n{}",
+        outcome.exit_code,
+        outcome.tail(25)
+    );
+    let plugin_report = std::fs::read_to_string(&report)
+        .with_context(|| format!("the plugin wrote no report ({})", report.display()))?;
+    rows.extend(parse_linux_run(&console, &plugin_report)?);
+    Ok(LinuxRun { kernel: kernel.describe(), rows })
+}
+
+/// A region of the plugin's report.
+struct Region {
+    vcpu: u32,
+    instructions: u64,
+    host_ns: u128,
+}
+
+/// The rows from the init's `bench: run=` lines and the plugin's regions (see the module documentation).
+fn parse_linux_run(console: &str, plugin_report: &str) -> Result<BTreeMap<ScenarioKey, LinuxRow>> {
+    let mut regions = Vec::new();
+    for line in plugin_report.lines() {
+        let Some(fields) = fields(line, "insn-counter:") else { continue };
+        if fields.contains_key("region") {
+            regions.push(Region {
+                vcpu: number(&fields, "vcpu", line)?,
+                instructions: number(&fields, "instructions", line)?,
+                host_ns: number(&fields, "host_ns", line)?,
+            });
+        }
+    }
+    // The regions each run emitted: those before its separator.
+    let mut per_run: Vec<Vec<Region>> = vec![Vec::new()];
+    for region in regions {
+        if region.vcpu == INIT_CPU {
+            per_run.push(Vec::new());
+        } else {
+            per_run.last_mut().expect("never empty").push(region);
+        }
+    }
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut measured: BTreeMap<ScenarioKey, Samples> = BTreeMap::new();
+    let mut failures: BTreeMap<ScenarioKey, String> = BTreeMap::new();
+    let mut run_index = 0;
+    for line in console.lines() {
+        let Some(fields) = fields(line, "bench:") else { continue };
+        if !fields.contains_key("run") {
+            continue;
+        }
+        let name = fields.get("scenario").copied().unwrap_or("?").to_string();
+        let mm = fields.get("mm").copied().unwrap_or("?").to_string();
+        let position = match order.iter().position(|entry| entry.0 == name && entry.1 == mm) {
+            Some(position) => position,
+            None => {
+                order.push((name.clone(), mm.clone()));
+                order.len() - 1
+            }
+        };
+        let key = ScenarioKey { order: position, name, mm };
+        let emitted = per_run.get(run_index).map_or(&[][..], Vec::as_slice);
+        run_index += 1;
+        let status = fields.get("status").copied().unwrap_or("?");
+        let failure = match (status, emitted) {
+            (_, _) if fields.contains_key("discarded") => {
+                Some("the peer process ended before the region did".to_string())
+            }
+            ("exit:0", [region]) => {
+                let iterations: u64 = number(&fields, "n", line)?;
+                let samples = measured.entry(key.clone()).or_default();
+                samples.iterations = iterations;
+                samples.switches_per_iteration = number(&fields, "switches_per_iteration", line)?;
+                samples.instructions.push(region.instructions as f64 / iterations as f64);
+                samples.host_ns.push(region.host_ns as f64 / iterations as f64);
+                None
+            }
+            ("exit:0", regions) => Some(format!("{} regions for one run", regions.len())),
+            ("exit:2", _) => Some("the bench program does not know this mode".to_string()),
+            (status, _) => Some(match status.split_once(':') {
+                Some(("signal", signal)) => format!("killed by signal {signal} on Linux"),
+                Some(("exit", code)) => format!("the bench program failed on Linux (exit status {code})"),
+                _ => format!("not started on Linux ({status})"),
+            }),
+        };
+        if let Some(failure) = failure {
+            failures.entry(key).or_insert(failure);
+        }
+    }
+    ensure!(run_index > 0, "the Linux console has no `bench: run=` lines");
+    let mut rows: BTreeMap<ScenarioKey, LinuxRow> = BTreeMap::new();
+    for (key, failure) in failures {
+        if !measured.contains_key(&key) {
+            rows.insert(key, LinuxRow::Unavailable(failure));
+        }
+    }
+    rows.extend(measured.into_iter().map(|(key, samples)| (key, LinuxRow::Measured(samples))));
+    Ok(rows)
+}
+
+/// The Linux row for our scenario `key` (the two runs number scenarios independently: match by name and mm).
+pub fn linux_row<'a>(linux: &'a LinuxRun, key: &ScenarioKey) -> Option<&'a LinuxRow> {
+    linux.rows.iter().find(|(other, _)| other.name == key.name && other.mm == key.mm).map(|(_, row)| row)
+}
+
+/// A result-shaped view of the Linux column, for the chart code that draws variants (no call site, no
+/// litmus).
+pub fn as_samples(linux: &LinuxRun) -> BTreeMap<ScenarioKey, Samples> {
+    linux
+        .rows
+        .iter()
+        .filter_map(|(key, row)| match row {
+            LinuxRow::Measured(samples) => Some((key.clone(), samples.clone())),
+            LinuxRow::Unavailable(_) => None,
+        })
+        .collect()
+}
+
+/// The median per operation (per switch, or per call when the scenario has no switches).
+pub fn per_operation(samples: &Samples) -> Option<f64> {
+    let median = spread(&samples.instructions)?.median;
+    Some(median / samples.switches_per_iteration.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_follow_the_bench_payload() {
+        let run = |name: &str| recipe(name, "registered", 1000);
+        assert_eq!(
+            run("yield-alone"),
+            Recipe::Run { arguments: ["yield", "1000", "64", "registered"].map(String::from).to_vec(), peer_yields: 0 }
+        );
+        assert!(matches!(run("user-user-other-mm"), Recipe::Run { peer_yields: 24_256, .. }));
+        assert!(matches!(run("user-kthread-user"), Recipe::Unavailable(_)));
+        let Recipe::Run { arguments, .. } = run("membarrier-3-others") else { panic!() };
+        assert_eq!(arguments[4..], ["2", "3", "0"]);
+        // An unknown scenario runs as the mode of its name (the init reports it if the program rejects it).
+        let Recipe::Run { arguments, .. } = run("getpid") else { panic!() };
+        assert_eq!(arguments[0], "getpid");
+    }
+
+    #[test]
+    fn pairs_runs_with_regions_across_failed_runs() {
+        // Run 0 measured, run 1 failed before its markers (no region), run 2 measured, run 3 killed after its
+        // region, run 4 discarded.
+        let plugin = "insn-counter: region=0 vcpu=1 instructions=3000 host_ns=100\n\
+                      insn-counter: region=1 vcpu=0 instructions=0 host_ns=1\n\
+                      insn-counter: region=2 vcpu=0 instructions=0 host_ns=1\n\
+                      insn-counter: region=3 vcpu=1 instructions=5000 host_ns=200\n\
+                      insn-counter: region=4 vcpu=0 instructions=0 host_ns=1\n\
+                      insn-counter: region=5 vcpu=1 instructions=7000 host_ns=200\n\
+                      insn-counter: region=6 vcpu=0 instructions=0 host_ns=1\n\
+                      insn-counter: region=7 vcpu=1 instructions=9000 host_ns=200\n\
+                      insn-counter: region=8 vcpu=0 instructions=0 host_ns=1\n";
+        let console = "bench: run=0 scenario=yield-alone mm=unregistered n=10 switches_per_iteration=0 rep=0 status=exit:0\n\
+                       bench: run=1 scenario=getpid mm=unregistered n=10 switches_per_iteration=0 rep=0 status=exit:2\n\
+                       bench: run=2 scenario=yield-alone mm=unregistered n=10 switches_per_iteration=0 rep=1 status=exit:0\n\
+                       bench: run=3 scenario=membarrier-1-others mm=registered n=10 switches_per_iteration=0 rep=0 status=signal:4\n\
+                       bench: run=4 scenario=user-user-other-mm mm=registered n=10 switches_per_iteration=2 rep=0 status=exit:0 discarded=peer-finished-first\n\
+                       bench: linux-runs=5 done\n";
+        let rows = parse_linux_run(console, plugin).unwrap();
+        let find = |name: &str| rows.iter().find(|(key, _)| key.name == name).map(|(_, row)| row.clone());
+        let Some(LinuxRow::Measured(samples)) = find("yield-alone") else { panic!() };
+        assert_eq!(samples.instructions, [300.0, 500.0]);
+        assert!(matches!(find("getpid"), Some(LinuxRow::Unavailable(reason)) if reason.contains("does not know")));
+        assert!(matches!(find("membarrier-1-others"), Some(LinuxRow::Unavailable(reason)) if reason.contains("signal 4")));
+        assert!(matches!(find("user-user-other-mm"), Some(LinuxRow::Unavailable(reason)) if reason.contains("peer")));
+    }
+}
