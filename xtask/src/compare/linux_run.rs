@@ -32,24 +32,30 @@ const INIT_CPU: u32 = 0;
 /// The kernel command line. `isolcpus=1 nohz_full=1 rcu_nocbs=1 irqaffinity=0` keep Linux's own work off the
 /// measured CPU as far as Linux allows (our kernel stops CPU 1's tick during a region; Linux stops it only while
 /// one task runs there); `panic=-1` with QEMU's `-no-reboot` ends the run at once if the init dies.
-const KERNEL_COMMAND_LINE: &str =
-    "console=ttyAMA0 rdinit=/init panic=-1 isolcpus=1 irqaffinity=0 quiet";
+const KERNEL_COMMAND_LINE: &str = "console=ttyAMA0 rdinit=/init panic=-1 isolcpus=1 irqaffinity=0 quiet";
 
 /// How Linux runs one of our scenarios.
 #[derive(Debug, PartialEq, Eq)]
 enum Recipe {
-    /// The bench program's command line after argv[0], and the yields of a peer process (0: none).
-    Run { arguments: Vec<String>, peer_yields: u64 },
+    /// The bench program's command line after argv[0], the yields of a peer process (0: none), and why the
+    /// figure does not compare with ours when it does not.
+    Run { arguments: Vec<String>, peer_yields: u64, caveat: Option<&'static str> },
     /// Linux cannot run it; the reason shown in the table.
     Unavailable(&'static str),
 }
+
+/// Why `membarrier-K-others` (K > 0) does not compare: the bench program parks its other threads in `wfi` at
+/// EL0, which our kernel lets halt the CPU (SCTLR_EL1.nTWI) but Linux traps and skips as a NOP
+/// (arch/arm64/kernel/traps.c, `wfi_handler`), so on Linux those threads spin through the kernel: with four busy
+/// vCPUs on the host's cores, the caller's wait for its IPIs to be acknowledged is host scheduling time.
+const SPINNING_PEERS: &str = "not comparable: Linux traps EL0 wfi as a NOP, so the parked threads spin and the wait for their IPIs is host scheduling";
 
 /// How Linux runs the scenario `name` (payloads/src/bench.rs's names) with `iterations` per region.
 fn recipe(name: &str, mm: &str, iterations: u64) -> Recipe {
     let mode_alone = |mode: &str, extra: &[String]| {
         let mut arguments = vec![mode.to_string(), iterations.to_string(), WARMUP.to_string(), mm.to_string()];
         arguments.extend_from_slice(extra);
-        Recipe::Run { arguments, peer_yields: 0 }
+        Recipe::Run { arguments, peer_yields: 0, caveat: None }
     };
     match name {
         "yield-alone" => mode_alone("yield", &[]),
@@ -57,16 +63,21 @@ fn recipe(name: &str, mm: &str, iterations: u64) -> Recipe {
         // The peer yields back until the measured process surely finished, as on our kernel.
         "user-user-other-mm" => match mode_alone("yield", &[]) {
             Recipe::Run { arguments, .. } => {
-                Recipe::Run { arguments, peer_yields: 4 * (iterations + WARMUP) + 20_000 }
+                Recipe::Run { arguments, peer_yields: 4 * (iterations + WARMUP) + 20_000, caveat: None }
             }
             unavailable => unavailable,
         },
-        "user-kthread-user" => Recipe::Unavailable("the peer is a kernel thread our bench kernel starts"),
+        "user-kthread-user" => Recipe::Unavailable("the peer is a kernel thread, which a Linux user program cannot start"),
         _ => match name.strip_prefix("membarrier-").and_then(|rest| rest.strip_suffix("-others")) {
             Some(count) => match count.parse::<usize>() {
                 Ok(count) if count <= OTHER_CPUS.len() => {
                     let cpus: Vec<String> = OTHER_CPUS[..count].iter().map(usize::to_string).collect();
-                    mode_alone("membarrier", &cpus)
+                    match mode_alone("membarrier", &cpus) {
+                        Recipe::Run { arguments, peer_yields, .. } if count > 0 => {
+                            Recipe::Run { arguments, peer_yields, caveat: Some(SPINNING_PEERS) }
+                        }
+                        recipe => recipe,
+                    }
                 }
                 _ => Recipe::Unavailable("no recipe for this membarrier scenario"),
             },
@@ -78,7 +89,8 @@ fn recipe(name: &str, mm: &str, iterations: u64) -> Recipe {
 /// One row of the Linux column.
 #[derive(Clone, Debug)]
 pub enum LinuxRow {
-    Measured(Samples),
+    /// A figure, and why it does not compare with ours when it does not.
+    Measured(Samples, Option<String>),
     /// Why there is no figure.
     Unavailable(String),
 }
@@ -90,32 +102,35 @@ pub struct LinuxRun {
     pub rows: BTreeMap<ScenarioKey, LinuxRow>,
 }
 
-impl LinuxRun {
-    pub fn row(&self, key: &ScenarioKey) -> Option<&LinuxRow> {
-        self.rows.get(key)
-    }
-}
+/// The plan file of the init (format in user/src/bin/linux-bench-init.rs), the rows Linux cannot run, and the
+/// caveats of the rows it can, by (scenario, mm).
+type Caveats = BTreeMap<(String, String), &'static str>;
 
-/// The plan file of the init (format in user/src/bin/linux-bench-init.rs), and the rows Linux cannot run.
-fn plan(reference: &VariantResult, repetitions: u32) -> (String, BTreeMap<ScenarioKey, LinuxRow>) {
+fn plan(reference: &VariantResult, repetitions: u32) -> (String, BTreeMap<ScenarioKey, LinuxRow>, Caveats) {
     let mut text = String::new();
     let mut unavailable = BTreeMap::new();
+    let mut caveats = Caveats::new();
     for (key, samples) in &reference.scenarios {
         match recipe(&key.name, &key.mm, samples.iterations) {
-            Recipe::Run { arguments, peer_yields } => text.push_str(&format!(
-                "{} {} {} {} {repetitions} {peer_yields} {}\n",
-                key.name,
-                key.mm,
-                samples.iterations,
-                samples.switches_per_iteration,
-                arguments.join(" ")
-            )),
+            Recipe::Run { arguments, peer_yields, caveat } => {
+                if let Some(caveat) = caveat {
+                    caveats.insert((key.name.clone(), key.mm.clone()), caveat);
+                }
+                text.push_str(&format!(
+                    "{} {} {} {} {repetitions} {peer_yields} {}\n",
+                    key.name,
+                    key.mm,
+                    samples.iterations,
+                    samples.switches_per_iteration,
+                    arguments.join(" ")
+                ))
+            }
             Recipe::Unavailable(reason) => {
                 unavailable.insert(key.clone(), LinuxRow::Unavailable(reason.to_string()));
             }
         }
     }
-    (text, unavailable)
+    (text, unavailable, caveats)
 }
 
 /// Builds the EL0 programs and returns (init, bench) ELF bytes.
@@ -140,7 +155,7 @@ fn user_programs() -> Result<(Vec<u8>, Vec<u8>)> {
 pub fn run(kernel: &LinuxKernel, reference: &VariantResult, options: BenchOptions, plugin: &Path) -> Result<LinuxRun> {
     let folder = workspace_root().join("out/compare/linux");
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    let (plan_text, mut rows) = plan(reference, options.repetitions);
+    let (plan_text, mut rows, caveats) = plan(reference, options.repetitions);
     let (init, bench) = user_programs()?;
     let archive = write_cpio(&[
         CpioEntry::Directory { path: "dev" },
@@ -188,7 +203,12 @@ pub fn run(kernel: &LinuxKernel, reference: &VariantResult, options: BenchOption
     );
     let plugin_report = std::fs::read_to_string(&report)
         .with_context(|| format!("the plugin wrote no report ({})", report.display()))?;
-    rows.extend(parse_linux_run(&console, &plugin_report)?);
+    for (key, mut row) in parse_linux_run(&console, &plugin_report)? {
+        if let LinuxRow::Measured(_, caveat) = &mut row {
+            *caveat = caveats.get(&(key.name.clone(), key.mm.clone())).map(|text| text.to_string());
+        }
+        rows.insert(key, row);
+    }
     Ok(LinuxRun { kernel: kernel.describe(), rows })
 }
 
@@ -275,26 +295,13 @@ fn parse_linux_run(console: &str, plugin_report: &str) -> Result<BTreeMap<Scenar
             rows.insert(key, LinuxRow::Unavailable(failure));
         }
     }
-    rows.extend(measured.into_iter().map(|(key, samples)| (key, LinuxRow::Measured(samples))));
+    rows.extend(measured.into_iter().map(|(key, samples)| (key, LinuxRow::Measured(samples, None))));
     Ok(rows)
 }
 
 /// The Linux row for our scenario `key` (the two runs number scenarios independently: match by name and mm).
 pub fn linux_row<'a>(linux: &'a LinuxRun, key: &ScenarioKey) -> Option<&'a LinuxRow> {
     linux.rows.iter().find(|(other, _)| other.name == key.name && other.mm == key.mm).map(|(_, row)| row)
-}
-
-/// A result-shaped view of the Linux column, for the chart code that draws variants (no call site, no
-/// litmus).
-pub fn as_samples(linux: &LinuxRun) -> BTreeMap<ScenarioKey, Samples> {
-    linux
-        .rows
-        .iter()
-        .filter_map(|(key, row)| match row {
-            LinuxRow::Measured(samples) => Some((key.clone(), samples.clone())),
-            LinuxRow::Unavailable(_) => None,
-        })
-        .collect()
 }
 
 /// The median per operation (per switch, or per call when the scenario has no switches).
@@ -312,8 +319,14 @@ mod tests {
         let run = |name: &str| recipe(name, "registered", 1000);
         assert_eq!(
             run("yield-alone"),
-            Recipe::Run { arguments: ["yield", "1000", "64", "registered"].map(String::from).to_vec(), peer_yields: 0 }
+            Recipe::Run {
+                arguments: ["yield", "1000", "64", "registered"].map(String::from).to_vec(),
+                peer_yields: 0,
+                caveat: None
+            }
         );
+        assert!(matches!(run("membarrier-0-others"), Recipe::Run { caveat: None, .. }));
+        assert!(matches!(run("membarrier-1-others"), Recipe::Run { caveat: Some(_), .. }));
         assert!(matches!(run("user-user-other-mm"), Recipe::Run { peer_yields: 24_256, .. }));
         assert!(matches!(run("user-kthread-user"), Recipe::Unavailable(_)));
         let Recipe::Run { arguments, .. } = run("membarrier-3-others") else { panic!() };
@@ -344,10 +357,12 @@ mod tests {
                        bench: linux-runs=5 done\n";
         let rows = parse_linux_run(console, plugin).unwrap();
         let find = |name: &str| rows.iter().find(|(key, _)| key.name == name).map(|(_, row)| row.clone());
-        let Some(LinuxRow::Measured(samples)) = find("yield-alone") else { panic!() };
+        let Some(LinuxRow::Measured(samples, None)) = find("yield-alone") else { panic!() };
         assert_eq!(samples.instructions, [300.0, 500.0]);
         assert!(matches!(find("getpid"), Some(LinuxRow::Unavailable(reason)) if reason.contains("does not know")));
-        assert!(matches!(find("membarrier-1-others"), Some(LinuxRow::Unavailable(reason)) if reason.contains("signal 4")));
+        assert!(
+            matches!(find("membarrier-1-others"), Some(LinuxRow::Unavailable(reason)) if reason.contains("signal 4"))
+        );
         assert!(matches!(find("user-user-other-mm"), Some(LinuxRow::Unavailable(reason)) if reason.contains("peer")));
     }
 }

@@ -1,12 +1,15 @@
 //! `cargo xtask bench` and `cargo xtask compare`: build the `bench` payload for barrier variants, run it under
 //! QEMU virt with the `insn-counter` plugin (tools/insn-counter), and report guest instructions per
 //! operation, host wall time per operation, the store-buffering litmus result and the code at the
-//! post-switch hook's call site. `compare` writes out/compare/{results.csv,results.md,switch-cost.svg}.
+//! post-switch hook's call site. `compare` writes out/compare/{results.csv,results.md} and the charts
+//! {switch-cost,hook-cost}.{svg,png}; `compare --linux` adds a column for a stock Linux kernel running the same
+//! bench program on the same QEMU machine (linux_run.rs).
 
 mod bench_run;
 mod call_site;
 mod chart;
 mod linux_run;
+mod png;
 mod report;
 mod results;
 
@@ -14,8 +17,8 @@ use crate::{workspace_root, Barrier};
 use anyhow::{Context, Result};
 pub use bench_run::build_plugin;
 use bench_run::run_variant;
-use chart::write_svg;
-use report::{print_call_sites, print_table, write_csv, write_markdown};
+use chart::{hook_cost_chart, switch_cost_chart, write_svg};
+use report::{print_call_sites, print_linux_table, print_table, write_csv, write_markdown};
 
 /// How a bench run is sized.
 #[derive(clap::Args, Clone, Copy, Debug)]
@@ -53,7 +56,8 @@ pub fn bench(barrier: Barrier, options: BenchOptions) -> Result<()> {
 /// SVG.
 pub fn compare(options: BenchOptions, linux: bool) -> Result<()> {
     let plugin = build_plugin()?;
-    // Fetched first: a machine that cannot get the kernel learns it before the variants' runs.
+    // Fetched first: a machine that cannot get the kernel (or the chart renderer) learns it before the runs.
+    png::ensure_renderer()?;
     let linux_kernel = if linux { Some(crate::linux_kernel::fetch()?) } else { None };
     let mut results = Vec::new();
     for barrier in VARIANTS {
@@ -63,20 +67,30 @@ pub fn compare(options: BenchOptions, linux: bool) -> Result<()> {
         Some(kernel) => Some(linux_run::run(kernel, &results[0], options, &plugin)?),
         None => None,
     };
-    if let Some(linux) = &linux {
-        for (key, row) in &linux.rows {
-            eprintln!("linux: {} {} {:?}", key.name, key.mm, row);
-        }
-    }
     let folder = workspace_root().join("out/compare");
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
     println!();
     print_table(&results);
+    if let Some(linux) = &linux {
+        print_linux_table(&results, linux);
+    }
     print_call_sites(&results);
-    write_csv(&results, &folder.join("results.csv"))?;
-    write_markdown(&results, &folder.join("results.md"))?;
-    write_svg(&results, &folder.join("switch-cost.svg"))?;
-    println!("\nwrote {}/{{results.csv,results.md,switch-cost.svg}}", folder.display());
+    write_csv(&results, linux.as_ref(), &folder.join("results.csv"))?;
+    write_markdown(&results, linux.as_ref(), &folder.join("results.md"))?;
+    for (name, chart) in
+        [("switch-cost", switch_cost_chart(&results, linux.as_ref())), ("hook-cost", hook_cost_chart(&results))]
+    {
+        let svg = folder.join(format!("{name}.svg"));
+        write_svg(&chart, &svg)?;
+        png::render(&svg, &folder.join(format!("{name}.png")))?;
+    }
+    println!(
+        "\nwrote {}/{{results.csv,results.md,switch-cost.svg,switch-cost.png,hook-cost.svg,hook-cost.png}}",
+        folder.display()
+    );
+    if let Some(linux) = &linux {
+        println!("Linux column: {} (Debian, arm64)", linux.kernel);
+    }
     if results.iter().any(|result| result.barrier == Barrier::NoneBroken) {
         println!(
             "note: none-BROKEN has no post-switch barrier: the barrier audit flags it (NO BARRIER); its litmus cannot show it on an x86 host (docs/compare.md)"

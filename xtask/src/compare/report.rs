@@ -1,6 +1,8 @@
-//! The results of `bench` and `compare` as text: the table on stdout, the hook's call sites, CSV and Markdown.
+//! The results of `bench` and `compare` as text: the table on stdout, the hook's call sites, CSV and Markdown,
+//! and with `--linux` the Linux column: instructions per operation beside ours and the ratio.
 
-use super::results::{spread, Samples, Spread, VariantResult};
+use super::linux_run::{linux_row, per_operation, LinuxRow, LinuxRun};
+use super::results::{spread, Samples, ScenarioKey, Spread, VariantResult};
 use crate::Barrier;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -102,6 +104,89 @@ pub fn print_table(results: &[VariantResult]) {
     }
 }
 
+/// The operation a scenario's figures are per: a context switch, or one iteration (a call, a fault, ...).
+fn operation(samples: &Samples) -> &'static str {
+    if samples.switches_per_iteration > 0 {
+        "switch"
+    } else {
+        "iteration"
+    }
+}
+
+/// The Linux column's text for `key`, its per-operation median when it compares with ours, and its host time.
+fn linux_cell(linux: &LinuxRun, key: &ScenarioKey) -> (String, Option<f64>, String) {
+    match linux_row(linux, key) {
+        Some(LinuxRow::Measured(samples, caveat)) => {
+            let per_op = spread(&samples.instructions).map(|spread| {
+                let divisor = samples.switches_per_iteration.max(1) as f64;
+                Spread { median: spread.median / divisor, min: spread.min / divisor, max: spread.max / divisor }
+            });
+            let host = spread(&samples.host_ns)
+                .map(|spread| format!("{:.0}", spread.median / samples.switches_per_iteration.max(1) as f64));
+            match caveat {
+                Some(caveat) => (format!("{} ({caveat})", format_spread(per_op)), None, host.unwrap_or_default()),
+                None => (format_spread(per_op), per_operation(samples), host.unwrap_or_default()),
+            }
+        }
+        Some(LinuxRow::Unavailable(reason)) => (format!("n/a ({reason})"), None, String::new()),
+        None => ("n/a (not run)".into(), None, String::new()),
+    }
+}
+
+/// The Linux table: per scenario, instructions per operation for each variant and Linux, ours / Linux, and
+/// Linux's host time per operation.
+fn linux_table(results: &[VariantResult], linux: &LinuxRun) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut headers = vec!["scenario".to_string(), "mm".into(), "per".into()];
+    headers.extend(results.iter().map(|result| result.barrier.name().to_string()));
+    headers.push("Linux".into());
+    if let Some(first) = results.first() {
+        headers.push(format!("{} / Linux", first.barrier.name()));
+    }
+    headers.push("Linux host ns / op".into());
+    let mut rows = Vec::new();
+    let Some(first) = results.first() else { return (headers, rows) };
+    for (key, samples) in &first.scenarios {
+        let mut row = vec![key.name.clone(), key.mm.clone(), operation(samples).to_string()];
+        for result in results {
+            let value = result.scenarios.get(key).and_then(per_operation);
+            row.push(value.map_or("n/a".into(), |value| format!("{value:.1}")));
+        }
+        let (text, linux_value, host) = linux_cell(linux, key);
+        row.push(text);
+        row.push(match (per_operation(samples), linux_value) {
+            (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}", ours / theirs),
+            _ => "n/a".into(),
+        });
+        row.push(host);
+        rows.push(row);
+    }
+    (headers, rows)
+}
+
+/// The Linux table on stdout.
+pub fn print_linux_table(results: &[VariantResult], linux: &LinuxRun) {
+    let (headers, rows) = linux_table(results, linux);
+    let mut widths: Vec<usize> = headers.iter().map(String::len).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect::<Vec<_>>().join(" | ")
+    };
+    println!(
+        "
+Guest instructions per operation, ours and Linux ({}), median [min..max]:",
+        linux.kernel
+    );
+    println!("{}", line(&headers));
+    println!("{}", widths.iter().map(|width| "-".repeat(*width)).collect::<Vec<_>>().join("-|-"));
+    for row in &rows {
+        println!("{}", line(row));
+    }
+}
+
 /// Each variant's hook call site (disassembly) on stdout.
 pub fn print_call_sites(results: &[VariantResult]) {
     for result in results {
@@ -118,11 +203,14 @@ pub fn print_call_sites(results: &[VariantResult]) {
     }
 }
 
-/// out/compare/results.csv: one row per variant and scenario.
-pub fn write_csv(results: &[VariantResult], path: &Path) -> Result<()> {
+/// out/compare/results.csv: one row per variant and scenario, then (with `linux`) one per Linux scenario
+/// (variant `linux`; `note` holds the kernel package, or why the row has no figure). `insns_per_op_median` is
+/// per switch, or per iteration for a scenario without switches; `ratio_to_linux` is ours / Linux's.
+pub fn write_csv(results: &[VariantResult], linux: Option<&LinuxRun>, path: &Path) -> Result<()> {
     let mut text = String::from(
-        "variant,scenario,mm,n,switches_per_iteration,insns_per_iteration_median,insns_per_iteration_min,insns_per_iteration_max,insns_per_switch_median,host_ns_per_iteration_median,host_ns_per_iteration_min,host_ns_per_iteration_max,repetitions,litmus_iterations,litmus_forbidden,hook_site_instructions,hook_site_dmb\n",
+        "variant,scenario,mm,n,switches_per_iteration,insns_per_iteration_median,insns_per_iteration_min,insns_per_iteration_max,insns_per_switch_median,host_ns_per_iteration_median,host_ns_per_iteration_min,host_ns_per_iteration_max,repetitions,litmus_iterations,litmus_forbidden,hook_site_instructions,hook_site_dmb,insns_per_op_median,linux_insns_per_op_median,ratio_to_linux,note\n",
     );
+    let linux_value = |key: &ScenarioKey| linux.and_then(|linux| linux_cell(linux, key).1);
     for result in results {
         for (key, samples) in &result.scenarios {
             let instructions = spread(&samples.instructions).expect("at least one sample");
@@ -133,9 +221,15 @@ pub fn write_csv(results: &[VariantResult], path: &Path) -> Result<()> {
                 .litmus
                 .as_ref()
                 .map_or((String::new(), String::new()), |l| (l.iterations.to_string(), l.forbidden.to_string()));
+            let ours = per_operation(samples);
+            let theirs = linux_value(key);
+            let ratio = match (ours, theirs) {
+                (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.3}", ours / theirs),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 text,
-                "{},{},{},{},{},{:.1},{:.1},{:.1},{},{:.1},{:.1},{:.1},{},{},{},{},{}",
+                "{},{},{},{},{},{:.1},{:.1},{:.1},{},{:.1},{:.1},{:.1},{},{},{},{},{},{},{},{ratio},",
                 result.barrier.name(),
                 key.name,
                 key.mm,
@@ -152,15 +246,57 @@ pub fn write_csv(results: &[VariantResult], path: &Path) -> Result<()> {
                 litmus_iterations,
                 forbidden,
                 result.call_site.instructions,
-                result.call_site.barriers
+                result.call_site.barriers,
+                ours.map_or(String::new(), |value| format!("{value:.1}")),
+                theirs.map_or(String::new(), |value| format!("{value:.1}")),
             );
+        }
+    }
+    if let Some(linux) = linux {
+        for (key, row) in &linux.rows {
+            let note = |text: &str| format!("\"{}\"", text.replace('"', "'"));
+            let _ = match row {
+                LinuxRow::Measured(samples, caveat) => {
+                    let instructions = spread(&samples.instructions).expect("at least one sample");
+                    let host = spread(&samples.host_ns).expect("at least one sample");
+                    let per_switch = per_switch(samples, &samples.instructions)
+                        .map_or(String::new(), |s| format!("{:.1}", s.median));
+                    let per_op = per_operation(samples).map_or(String::new(), |value| format!("{value:.1}"));
+                    writeln!(
+                        text,
+                        "linux,{},{},{},{},{:.1},{:.1},{:.1},{per_switch},{:.1},{:.1},{:.1},{},,,,,{per_op},{per_op},1.000,{}",
+                        key.name,
+                        key.mm,
+                        samples.iterations,
+                        samples.switches_per_iteration,
+                        instructions.median,
+                        instructions.min,
+                        instructions.max,
+                        host.median,
+                        host.min,
+                        host.max,
+                        samples.instructions.len(),
+                        note(&match caveat {
+                            Some(caveat) => format!("{caveat} ({})", linux.kernel),
+                            None => linux.kernel.clone(),
+                        })
+                    )
+                }
+                LinuxRow::Unavailable(reason) => writeln!(
+                    text,
+                    "linux,{},{},,,,,,,,,,,,,,,,,,{}",
+                    key.name,
+                    key.mm,
+                    note(&format!("n/a: {reason} ({})", linux.kernel))
+                ),
+            };
         }
     }
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// out/compare/results.md: the table and the call sites.
-pub fn write_markdown(results: &[VariantResult], path: &Path) -> Result<()> {
+/// out/compare/results.md: the table, the Linux table, the call sites and the charts.
+pub fn write_markdown(results: &[VariantResult], linux: Option<&LinuxRun>, path: &Path) -> Result<()> {
     let mut text = String::from("# cargo xtask compare\n\n");
     text.push_str(
         "Guest instructions from the insn-counter QEMU plugin (median of the repetitions, [min..max] when they \
@@ -171,6 +307,21 @@ pub fn write_markdown(results: &[VariantResult], path: &Path) -> Result<()> {
     let _ = writeln!(text, "|{}", HEADERS.map(|_| "---|").concat());
     for row in table_rows(results) {
         let _ = writeln!(text, "| {} |", row.join(" | "));
+    }
+    if let Some(linux) = linux {
+        let (headers, rows) = linux_table(results, linux);
+        let _ = writeln!(
+            text,
+            "\n## Linux on the same machine\n\nThe same bench program on Debian's `{}` (QEMU virt, same CPU, \
+             cores, TCG mode and plugin): guest instructions per operation (per switch, or per iteration without \
+             switches), median [min..max] of the repetitions; `/ Linux` is ours divided by Linux's.\n",
+            linux.kernel
+        );
+        let _ = writeln!(text, "| {} |", headers.join(" | "));
+        let _ = writeln!(text, "|{}", "---|".repeat(headers.len()));
+        for row in rows {
+            let _ = writeln!(text, "| {} |", row.join(" | "));
+        }
     }
     for result in results {
         let site = &result.call_site;
@@ -185,5 +336,6 @@ pub fn write_markdown(results: &[VariantResult], path: &Path) -> Result<()> {
         );
     }
     text.push_str("\n![guest instructions per switch](switch-cost.svg)\n");
+    text.push_str("\n![what registering the mm adds per switch](hook-cost.svg)\n");
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
