@@ -47,7 +47,7 @@ fn region_end() {
 }
 
 /// Reads a whole file into `buffer`; returns the length read, or -errno.
-fn read_file(path: &[u8], buffer: &mut [u8]) -> i64 {
+fn read_file(path: &core::ffi::CStr, buffer: &mut [u8]) -> i64 {
     let fd = sys::syscall(nr::OPENAT, [AT_FDCWD as u64, path.as_ptr() as u64, u64::from(O_RDONLY), 0, 0, 0]);
     if fd < 0 {
         return fd;
@@ -98,7 +98,7 @@ fn spawn_bench(cpu: u64, arguments: &[&str]) -> i64 {
     if sys::sched_setaffinity(0, 1 << cpu) != 0 {
         sys::exit_group(126);
     }
-    sys::syscall(nr::EXECVE, [b"/bench\0".as_ptr() as u64, argv.as_ptr() as u64, environment.as_ptr() as u64, 0, 0, 0]);
+    sys::syscall(nr::EXECVE, [c"/bench".as_ptr() as u64, argv.as_ptr() as u64, environment.as_ptr() as u64, 0, 0, 0]);
     sys::exit_group(127)
 }
 
@@ -169,7 +169,7 @@ fn main(_args: ulib::Args) -> i32 {
         println!("bench: init cannot pin itself to CPU {INIT_CPU}");
     }
     let mut plan = [0u8; 32768];
-    let length = read_file(b"/plan\0", &mut plan);
+    let length = read_file(c"/plan", &mut plan);
     if length < 0 {
         println!("bench: cannot read /plan: {length}");
     }

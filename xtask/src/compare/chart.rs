@@ -281,6 +281,12 @@ pub fn switch_cost_chart(results: &[VariantResult], linux: Option<&LinuxRun>) ->
         vec!["Each switch includes one sched_yield system call (a ping-pong round trip is two switches).".into()];
     if let Some(linux) = linux {
         series.push(Series { label: format!("Linux ({})", linux.kernel), colour: LINUX_COLOUR });
+        if let Some(first) = results.first() {
+            notes.push(format!(
+                "Linux's bars: its instructions per switch, and (Nx) how many times {}'s that is.",
+                first.barrier.name()
+            ));
+        }
     }
     let groups = switch_scenarios(results)
         .into_iter()
@@ -342,8 +348,9 @@ pub fn hook_cost_chart(results: &[VariantResult]) -> BarChart {
                 1 => "1 dmb ish".to_string(),
                 count => format!("{count} dmb"),
             };
+            let tests_only = if result.barrier == Barrier::NoneBroken { ", tests only" } else { "" };
             Series {
-                label: format!("{} (hook: {barriers})", short_label(result.barrier)),
+                label: format!("{} (hook: {barriers}{tests_only})", result.barrier.name()),
                 colour: colour(result.barrier),
             }
         })

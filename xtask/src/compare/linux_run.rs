@@ -67,7 +67,9 @@ fn recipe(name: &str, mm: &str, iterations: u64) -> Recipe {
             }
             unavailable => unavailable,
         },
-        "user-kthread-user" => Recipe::Unavailable("the peer is a kernel thread, which a Linux user program cannot start"),
+        "user-kthread-user" => {
+            Recipe::Unavailable("the peer is a kernel thread, which a Linux user program cannot start")
+        }
         _ => match name.strip_prefix("membarrier-").and_then(|rest| rest.strip_suffix("-others")) {
             Some(count) => match count.parse::<usize>() {
                 Ok(count) if count <= OTHER_CPUS.len() => {

@@ -124,7 +124,8 @@ fn linux_cell(linux: &LinuxRun, key: &ScenarioKey) -> (String, Option<f64>, Stri
             let host = spread(&samples.host_ns)
                 .map(|spread| format!("{:.0}", spread.median / samples.switches_per_iteration.max(1) as f64));
             match caveat {
-                Some(caveat) => (format!("{} ({caveat})", format_spread(per_op)), None, host.unwrap_or_default()),
+                // The caveat itself goes under the table (it is long): see `caveats`.
+                Some(_) => (format!("{} (not comparable *)", format_spread(per_op)), None, host.unwrap_or_default()),
                 None => (format_spread(per_op), per_operation(samples), host.unwrap_or_default()),
             }
         }
@@ -163,6 +164,19 @@ fn linux_table(results: &[VariantResult], linux: &LinuxRun) -> (Vec<String>, Vec
     (headers, rows)
 }
 
+/// The distinct caveats of the Linux column (what `*` in a cell refers to).
+fn caveats(linux: &LinuxRun) -> Vec<String> {
+    let mut caveats: Vec<String> = Vec::new();
+    for row in linux.rows.values() {
+        if let LinuxRow::Measured(_, Some(caveat)) = row {
+            if !caveats.contains(caveat) {
+                caveats.push(caveat.clone());
+            }
+        }
+    }
+    caveats
+}
+
 /// The Linux table on stdout.
 pub fn print_linux_table(results: &[VariantResult], linux: &LinuxRun) {
     let (headers, rows) = linux_table(results, linux);
@@ -184,6 +198,9 @@ Guest instructions per operation, ours and Linux ({}), median [min..max]:",
     println!("{}", widths.iter().map(|width| "-".repeat(*width)).collect::<Vec<_>>().join("-|-"));
     for row in &rows {
         println!("{}", line(row));
+    }
+    for caveat in caveats(linux) {
+        println!("* {caveat}");
     }
 }
 
@@ -321,6 +338,9 @@ pub fn write_markdown(results: &[VariantResult], linux: Option<&LinuxRun>, path:
         let _ = writeln!(text, "|{}", "---|".repeat(headers.len()));
         for row in rows {
             let _ = writeln!(text, "| {} |", row.join(" | "));
+        }
+        for caveat in caveats(linux) {
+            let _ = writeln!(text, "\n\\* {caveat}");
         }
     }
     for result in results {
