@@ -56,8 +56,9 @@ pub fn bench(barrier: Barrier, options: BenchOptions) -> Result<()> {
 /// SVG.
 pub fn compare(options: BenchOptions, linux: bool) -> Result<()> {
     let plugin = build_plugin()?;
-    // Fetched first: a machine that cannot get the kernel (or the chart renderer) learns it before the runs.
-    png::ensure_renderer()?;
+    // Checked first: a machine that cannot get the kernel or the chart renderer learns it before the runs. The PNGs
+    // are a convenience: without the renderer (not root, no librsvg2-bin) only the SVGs are written.
+    let renderer = png::ensure_renderer().map_err(|error| eprintln!("warning: no PNG charts: {error:#}")).is_ok();
     let linux_kernel = if linux { Some(crate::linux_kernel::fetch()?) } else { None };
     let mut results = Vec::new();
     for barrier in VARIANTS {
@@ -82,12 +83,12 @@ pub fn compare(options: BenchOptions, linux: bool) -> Result<()> {
     {
         let svg = folder.join(format!("{name}.svg"));
         write_svg(&chart, &svg)?;
-        png::render(&svg, &folder.join(format!("{name}.png")))?;
+        if renderer {
+            png::render(&svg, &folder.join(format!("{name}.png")))?;
+        }
     }
-    println!(
-        "\nwrote {}/{{results.csv,results.md,switch-cost.svg,switch-cost.png,hook-cost.svg,hook-cost.png}}",
-        folder.display()
-    );
+    let pngs = if renderer { ",switch-cost.png,hook-cost.png" } else { "" };
+    println!("\nwrote {}/{{results.csv,results.md,switch-cost.svg,hook-cost.svg{pngs}}}", folder.display());
     if let Some(linux) = &linux {
         println!("Linux column: {} (Debian, arm64)", linux.kernel);
     }
