@@ -195,7 +195,12 @@ pub fn run(kernel: &LinuxKernel, reference: &VariantResult, options: BenchOption
     let console = outcome.console.join("\n");
     std::fs::write(folder.join("console.txt"), &console)?;
     if outcome.timed_out {
-        bail!("Linux did not finish the bench within {} s; last console lines:\n{}", options.timeout, outcome.tail(25));
+        bail!(
+            "Linux did not finish the bench within {} s (its boot messages are off: `quiet`; the vCPU report's \
+             addresses are Linux's, without symbols); last console lines:\n{}",
+            options.timeout,
+            outcome.tail(25)
+        );
     }
     ensure!(
         console.lines().any(|line| line.contains("bench: linux-runs=") && line.ends_with(" done")),
