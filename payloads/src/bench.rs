@@ -105,7 +105,7 @@ impl Scenario {
         match self.peer {
             Peer::Memory("mmap-touch-munmap") => (iterations() / 16).max(1),
             // A grace period waits for the readers' CPUs (IPIs, and their vCPUs being scheduled by the host).
-            Peer::Urcu(_) => (iterations() / 4).max(1),
+            Peer::Urcu(_) => (iterations() / 10).max(1),
             _ => iterations(),
         }
     }

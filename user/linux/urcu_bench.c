@@ -1,6 +1,7 @@
 // The liburcu rows of `cargo xtask bench` (run by payloads/src/bench.rs, not by the real-program suite): the cost
 // of one synchronize_rcu() of liburcu's memb flavour (Debian's liburcu-dev, static), with as many reader threads
-// as CPUs are listed, each pinned to its CPU and looping over read-side critical sections.
+// as CPUs are listed, each pinned to its CPU and running a read-side critical section each time an interrupt
+// wakes it.
 //
 // `urcu_bench N WARMUP [CPU...]`: WARMUP grace periods, then N between the measurement markers `hint #0x60` and
 // `hint #0x61`, which the insn-counter QEMU plugin (tools/insn-counter) turns into a count of the guest
@@ -20,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #include <urcu/urcu-memb.h>
 
 #define MAX_READERS 3
@@ -81,7 +81,12 @@ static void *reader(void *argument) {
     }
     urcu_memb_register_thread();
     __atomic_add_fetch(&readers_ready, 1, __ATOMIC_RELEASE);
-    long reads = 0;
+    // One critical section per interrupt: between two, the reader waits in `wfi` at EL0 (the kernel lets EL0
+    // execute it, SCTLR_EL1.nTWI), so its CPU keeps running the mm, as a busy reader's would, and membarrier
+    // must interrupt it, but its vCPU does not take a host core (as the Rust bench's parked threads). Readers
+    // that spin without pause make four vCPUs compete for the host's cores, and each grace period then waits
+    // for the host's scheduler (over 100 ms per synchronize_rcu on a two-core host); readers that sleep
+    // (urcu_memb.c's usleep) leave the mm, and a grace period that falls in the sleep measures no reader.
     while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
         urcu_memb_read_lock();
         struct object *object = rcu_dereference(shared);
@@ -92,9 +97,7 @@ static void *reader(void *argument) {
             printf("FAILED: urcu_bench: a reader saw a freed object\n");
             exit(1);
         }
-        // A short sleep now and then, as urcu_memb.c's readers do: four vCPUs spinning without pause on a host
-        // with fewer cores make every membarrier IPI wait for the host's scheduler.
-        if (++reads % 256 == 0) usleep(50);
+        __asm__ volatile("wfi" ::: "memory");
     }
     urcu_memb_unregister_thread();
     return NULL;
