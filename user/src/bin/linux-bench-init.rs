@@ -4,10 +4,10 @@
 //! it only uses what any Linux offers a static program: fork, execve, wait4, sched_setaffinity, reboot.
 //!
 //! `/plan` (written by xtask from the regions our kernel measured) has one line per scenario:
-//! `SCENARIO MM N SWITCHES_PER_ITERATION REPETITIONS PEER_YIELDS ARG...`; ARG... is the bench program's command
-//! line after argv[0]. PEER_YIELDS > 0 starts another process, `bench peer PEER_YIELDS 0 MM`, on the measured
-//! CPU first (the other side of a different-mm ping-pong); 0 starts none. Both are pinned to [`MEASURED_CPU`],
-//! as on our kernel.
+//! `SCENARIO MM N SWITCHES_PER_ITERATION REPETITIONS PEER_YIELDS PROGRAM ARG...`: the file `/PROGRAM` runs with
+//! argv = PROGRAM ARG... (`bench`, or the liburcu program). PEER_YIELDS > 0 starts another process, `bench peer
+//! PEER_YIELDS 0 MM`, on the measured CPU first (the other side of a different-mm ping-pong); 0 starts none. Both
+//! are pinned to [`MEASURED_CPU`], as on our kernel.
 //!
 //! After each run this init prints `bench: run=K scenario=... mm=... n=... switches_per_iteration=... rep=R
 //! status=exit:S|signal:S` and then executes an empty region (the markers back to back) on CPU 0, where it is
@@ -68,14 +68,20 @@ fn read_file(path: &core::ffi::CStr, buffer: &mut [u8]) -> i64 {
 /// The most arguments a plan line passes (the bench program takes at most eight).
 const MAX_ARGUMENTS: usize = 15;
 
-/// fork, pin the child to `cpu` and execute `/bench` with argv = `bench` then `arguments`. Returns the child's
-/// pid or -errno; the child never returns (exit status 127 when it cannot execute the program).
-fn spawn_bench(cpu: u64, arguments: &[&str]) -> i64 {
-    // The command line as C strings, built before forking (the child only calls the kernel).
+/// fork, pin the child to `cpu` and execute `/PROGRAM` with argv = `program` then `arguments`. Returns the
+/// child's pid or -errno; the child never returns (exit status 127 when it cannot execute the program).
+fn spawn(cpu: u64, program: &str, arguments: &[&str]) -> i64 {
+    // The path and the command line as C strings, built before forking (the child only calls the kernel).
+    let mut path = [0u8; 64];
+    if program.len() + 2 > path.len() {
+        return abi::Errno::ENAMETOOLONG.to_syscall_return();
+    }
+    path[0] = b'/';
+    path[1..=program.len()].copy_from_slice(program.as_bytes());
     let mut strings = [0u8; 512];
     let mut offsets = [0usize; MAX_ARGUMENTS + 1];
     let mut used = 0;
-    for (index, argument) in core::iter::once(&"bench").chain(arguments).take(MAX_ARGUMENTS + 1).enumerate() {
+    for (index, argument) in core::iter::once(&program).chain(arguments).take(MAX_ARGUMENTS + 1).enumerate() {
         let bytes = argument.as_bytes();
         if used + bytes.len() + 1 > strings.len() {
             return abi::Errno::E2BIG.to_syscall_return();
@@ -98,7 +104,7 @@ fn spawn_bench(cpu: u64, arguments: &[&str]) -> i64 {
     if sys::sched_setaffinity(0, 1 << cpu) != 0 {
         sys::exit_group(126);
     }
-    sys::syscall(nr::EXECVE, [c"/bench".as_ptr() as u64, argv.as_ptr() as u64, environment.as_ptr() as u64, 0, 0, 0]);
+    sys::syscall(nr::EXECVE, [path.as_ptr() as u64, argv.as_ptr() as u64, environment.as_ptr() as u64, 0, 0, 0]);
     sys::exit_group(127)
 }
 
@@ -123,8 +129,8 @@ fn wait(pid: i64, block: bool) -> Option<Ended> {
 /// Runs one plan line; returns the number of runs it made.
 fn run_line(line: &str, first_run: u32) -> u32 {
     let mut words = line.split_whitespace();
-    let (Some(scenario), Some(mm), Some(n), Some(switches), Some(repetitions), Some(peer_yields)) =
-        (words.next(), words.next(), words.next(), words.next(), words.next(), words.next())
+    let (Some(scenario), Some(mm), Some(n), Some(switches), Some(repetitions), Some(peer_yields), Some(program)) =
+        (words.next(), words.next(), words.next(), words.next(), words.next(), words.next(), words.next())
     else {
         println!("bench: bad plan line {line:?}");
         return 0;
@@ -139,8 +145,8 @@ fn run_line(line: &str, first_run: u32) -> u32 {
     let repetitions: u32 = repetitions.parse().unwrap_or(0);
     let peer = peer_yields != "0";
     for repetition in 0..repetitions {
-        let peer_pid = if peer { spawn_bench(MEASURED_CPU, &["peer", peer_yields, PEER_WARMUP, mm]) } else { 0 };
-        let measured = spawn_bench(MEASURED_CPU, arguments);
+        let peer_pid = if peer { spawn(MEASURED_CPU, "bench", &["peer", peer_yields, PEER_WARMUP, mm]) } else { 0 };
+        let measured = spawn(MEASURED_CPU, program, arguments);
         let ended = if measured > 0 { wait(measured, true) } else { None };
         // The region measures a ping-pong only if the peer was still there when it ended.
         let peer_finished_first = peer_pid > 0 && wait(peer_pid, false).is_some();

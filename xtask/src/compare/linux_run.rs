@@ -37,9 +37,9 @@ const KERNEL_COMMAND_LINE: &str = "console=ttyAMA0 rdinit=/init panic=-1 isolcpu
 /// How Linux runs one of our scenarios.
 #[derive(Debug, PartialEq, Eq)]
 enum Recipe {
-    /// The bench program's command line after argv[0], the yields of a peer process (0: none), and why the
-    /// figure does not compare with ours when it does not.
-    Run { arguments: Vec<String>, peer_yields: u64, caveat: Option<&'static str> },
+    /// The program (a file of the initramfs), its command line after argv[0], the yields of a peer process (0:
+    /// none), and why the figure does not compare with ours when it does not.
+    Run { program: &'static str, arguments: Vec<String>, peer_yields: u64, caveat: Option<&'static str> },
     /// Linux cannot run it; the reason shown in the table.
     Unavailable(&'static str),
 }
@@ -50,41 +50,55 @@ enum Recipe {
 /// vCPUs on the host's cores, the caller's wait for its IPIs to be acknowledged is host scheduling time.
 const SPINNING_PEERS: &str = "not comparable: Linux traps EL0 wfi as a NOP, so the parked threads spin and the wait for their IPIs is host scheduling";
 
-/// How Linux runs the scenario `name` (payloads/src/bench.rs's names) with `iterations` per region.
+/// The bench program (user/src/bin/bench.rs) and the liburcu one (user/linux/urcu_bench.c), as the initramfs
+/// names them.
+const BENCH_PROGRAM: &str = "bench";
+const URCU_PROGRAM: &str = "urcu_bench";
+
+/// How Linux runs the scenario `name` (payloads/src/bench.rs's names) with `iterations` per region: the same
+/// program and arguments our bench payload gives it.
 fn recipe(name: &str, mm: &str, iterations: u64) -> Recipe {
-    let mode_alone = |mode: &str, extra: &[String]| {
+    let other_cpus = |count: usize| -> Vec<String> { OTHER_CPUS[..count].iter().map(usize::to_string).collect() };
+    let bench = |mode: &str, extra: Vec<String>, caveat: Option<&'static str>| {
         let mut arguments = vec![mode.to_string(), iterations.to_string(), WARMUP.to_string(), mm.to_string()];
-        arguments.extend_from_slice(extra);
-        Recipe::Run { arguments, peer_yields: 0, caveat: None }
+        arguments.extend(extra);
+        Recipe::Run { program: BENCH_PROGRAM, arguments, peer_yields: 0, caveat }
     };
+    // `membarrier-K-others`, `membarrier-K-busy`, `urcu-sync-K-readers`: K other CPUs, in OTHER_CPUS's order.
+    let count_between = |prefix: &str, suffix: &str| {
+        let count = name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse::<usize>().ok()?;
+        (count <= OTHER_CPUS.len()).then_some(count)
+    };
+    if let Some(count) = count_between("membarrier-", "-others") {
+        return bench("membarrier", other_cpus(count), (count > 0).then_some(SPINNING_PEERS));
+    }
+    if let Some(count) = count_between("membarrier-", "-busy") {
+        return bench("membarrier-busy", other_cpus(count), None);
+    }
+    if let Some(count) = count_between("urcu-sync-", "-readers") {
+        // urcu_bench N WARMUP [CPU...]: liburcu registers the mm itself. Its readers wait in `wfi` too.
+        let mut arguments = vec![iterations.to_string(), WARMUP.to_string()];
+        arguments.extend(other_cpus(count));
+        let caveat = (count > 0).then_some(SPINNING_PEERS);
+        return Recipe::Run { program: URCU_PROGRAM, arguments, peer_yields: 0, caveat };
+    }
     match name {
-        "yield-alone" => mode_alone("yield", &[]),
-        "user-user-same-mm" => mode_alone("threads", &[]),
+        "yield-alone" => bench("yield", Vec::new(), None),
+        "user-user-same-mm" => bench("threads", Vec::new(), None),
         // The peer yields back until the measured process surely finished, as on our kernel.
-        "user-user-other-mm" => match mode_alone("yield", &[]) {
-            Recipe::Run { arguments, .. } => {
-                Recipe::Run { arguments, peer_yields: 4 * (iterations + WARMUP) + 20_000, caveat: None }
+        "user-user-other-mm" => match bench("yield", Vec::new(), None) {
+            Recipe::Run { program, arguments, caveat, .. } => {
+                Recipe::Run { program, arguments, peer_yields: 4 * (iterations + WARMUP) + 20_000, caveat }
             }
             unavailable => unavailable,
         },
         "user-kthread-user" => {
             Recipe::Unavailable("the peer is a kernel thread, which a Linux user program cannot start")
         }
-        _ => match name.strip_prefix("membarrier-").and_then(|rest| rest.strip_suffix("-others")) {
-            Some(count) => match count.parse::<usize>() {
-                Ok(count) if count <= OTHER_CPUS.len() => {
-                    let cpus: Vec<String> = OTHER_CPUS[..count].iter().map(usize::to_string).collect();
-                    match mode_alone("membarrier", &cpus) {
-                        Recipe::Run { arguments, peer_yields, .. } if count > 0 => {
-                            Recipe::Run { arguments, peer_yields, caveat: Some(SPINNING_PEERS) }
-                        }
-                        recipe => recipe,
-                    }
-                }
-                _ => Recipe::Unavailable("no recipe for this membarrier scenario"),
-            },
-            None => mode_alone(name, &[]),
-        },
+        "futex-wake-2cpu" => bench("futex-pingpong", other_cpus(1), None),
+        "mutex-handoff-2cpu" => bench("mutex-pingpong", other_cpus(1), None),
+        // The convention of first-touch, brk-page, getpid, ...: the scenario's name is the program's mode.
+        _ => bench(name, Vec::new(), None),
     }
 }
 
@@ -108,18 +122,29 @@ pub struct LinuxRun {
 /// caveats of the rows it can, by (scenario, mm).
 type Caveats = BTreeMap<(String, String), &'static str>;
 
-fn plan(reference: &VariantResult, repetitions: u32) -> (String, BTreeMap<ScenarioKey, LinuxRow>, Caveats) {
+/// `urcu_built`: whether the liburcu program is in the initramfs.
+fn plan(
+    reference: &VariantResult,
+    repetitions: u32,
+    urcu_built: bool,
+) -> (String, BTreeMap<ScenarioKey, LinuxRow>, Caveats) {
     let mut text = String::new();
     let mut unavailable = BTreeMap::new();
     let mut caveats = Caveats::new();
     for (key, samples) in &reference.scenarios {
-        match recipe(&key.name, &key.mm, samples.iterations) {
-            Recipe::Run { arguments, peer_yields, caveat } => {
+        let recipe = match recipe(&key.name, &key.mm, samples.iterations) {
+            Recipe::Run { program: URCU_PROGRAM, .. } if !urcu_built => {
+                Recipe::Unavailable("the liburcu bench program could not be built")
+            }
+            recipe => recipe,
+        };
+        match recipe {
+            Recipe::Run { program, arguments, peer_yields, caveat } => {
                 if let Some(caveat) = caveat {
                     caveats.insert((key.name.clone(), key.mm.clone()), caveat);
                 }
                 text.push_str(&format!(
-                    "{} {} {} {} {repetitions} {peer_yields} {}\n",
+                    "{} {} {} {} {repetitions} {peer_yields} {program} {}\n",
                     key.name,
                     key.mm,
                     samples.iterations,
@@ -157,16 +182,31 @@ fn user_programs() -> Result<(Vec<u8>, Vec<u8>)> {
 pub fn run(kernel: &LinuxKernel, reference: &VariantResult, options: BenchOptions, plugin: &Path) -> Result<LinuxRun> {
     let folder = workspace_root().join("out/compare/linux");
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    let (plan_text, mut rows, caveats) = plan(reference, options.repetitions);
+    // The liburcu program, when our kernel ran its scenarios (so it could be built there).
+    let urcu = match reference.scenarios.keys().any(|key| key.name.starts_with("urcu-")) {
+        true => match crate::linux_programs::build_urcu_bench() {
+            Ok(path) => Some(std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?),
+            Err(error) => {
+                eprintln!("note: no liburcu rows on Linux: {error:#}");
+                None
+            }
+        },
+        false => None,
+    };
+    let (plan_text, mut rows, caveats) = plan(reference, options.repetitions, urcu.is_some());
     let (init, bench) = user_programs()?;
-    let archive = write_cpio(&[
+    let mut entries = vec![
         CpioEntry::Directory { path: "dev" },
         // The console init's standard streams are opened on (the kernel opens /dev/console of the rootfs).
         CpioEntry::CharacterDevice { path: "dev/console", major: 5, minor: 1 },
         CpioEntry::File { path: "init", mode: 0o755, contents: &init },
-        CpioEntry::File { path: "bench", mode: 0o755, contents: &bench },
+        CpioEntry::File { path: BENCH_PROGRAM, mode: 0o755, contents: &bench },
         CpioEntry::File { path: "plan", mode: 0o644, contents: plan_text.as_bytes() },
-    ]);
+    ];
+    if let Some(urcu) = &urcu {
+        entries.push(CpioEntry::File { path: URCU_PROGRAM, mode: 0o755, contents: urcu });
+    }
+    let archive = write_cpio(&entries);
     let initramfs = folder.join("initramfs.cpio");
     std::fs::write(&initramfs, archive).with_context(|| format!("cannot write {}", initramfs.display()))?;
     std::fs::write(folder.join("plan.txt"), &plan_text)?;
@@ -327,6 +367,7 @@ mod tests {
         assert_eq!(
             run("yield-alone"),
             Recipe::Run {
+                program: BENCH_PROGRAM,
                 arguments: ["yield", "1000", "64", "registered"].map(String::from).to_vec(),
                 peer_yields: 0,
                 caveat: None
@@ -341,6 +382,15 @@ mod tests {
         // An unknown scenario runs as the mode of its name (the init reports it if the program rejects it).
         let Recipe::Run { arguments, .. } = run("getpid") else { panic!() };
         assert_eq!(arguments[0], "getpid");
+        let Recipe::Run { arguments, .. } = run("futex-wake-2cpu") else { panic!() };
+        assert_eq!((arguments[0].as_str(), arguments[4].as_str()), ("futex-pingpong", "2"));
+        let Recipe::Run { arguments, caveat: None, .. } = run("membarrier-1-busy") else { panic!() };
+        assert_eq!((arguments[0].as_str(), arguments.len()), ("membarrier-busy", 5));
+        let Recipe::Run { program: URCU_PROGRAM, arguments, caveat: Some(_), .. } = run("urcu-sync-3-readers") else {
+            panic!()
+        };
+        assert_eq!(arguments, ["1000", "64", "2", "3", "0"]);
+        assert!(matches!(run("urcu-sync-0-readers"), Recipe::Run { program: URCU_PROGRAM, caveat: None, .. }));
     }
 
     #[test]
