@@ -44,6 +44,14 @@ fn litmus_iterations() -> u64 {
     option_env!("KERNEL_BENCH_LITMUS_ITERATIONS").and_then(|text| text.parse().ok()).unwrap_or(20_000)
 }
 
+/// Only the scenario of this name runs (`cargo xtask profile` sets KERNEL_BENCH_ONLY); all when unset or empty.
+fn selected(scenario: &Scenario) -> bool {
+    match option_env!("KERNEL_BENCH_ONLY") {
+        Some(name) if !name.is_empty() => name == scenario.name,
+        _ => true,
+    }
+}
+
 /// What shares the measured CPU with the program that emits the markers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Peer {
@@ -57,6 +65,9 @@ enum Peer {
     KernelThread,
     /// `membarrier(PRIVATE_EXPEDITED)` with this many other CPUs running threads of the mm.
     MembarrierOthers(usize),
+    /// Alone, one system call per iteration that neither blocks nor switches (the bench program's mode of this
+    /// name): `getpid`, `membarrier-query`.
+    Call(&'static str),
     /// Alone, a memory operation per iteration (the bench program's mode of this name): `first-touch` (a store
     /// to a fresh page of an anonymous mapping: fault to resumed user code), `mmap-touch-munmap` (256 pages),
     /// `brk-page` (the break grows by one page).
@@ -73,7 +84,7 @@ impl Scenario {
     /// Context switches per measured iteration.
     fn switches_per_iteration(&self) -> u32 {
         match self.peer {
-            Peer::Alone | Peer::MembarrierOthers(_) | Peer::Memory(_) => 0,
+            Peer::Alone | Peer::MembarrierOthers(_) | Peer::Memory(_) | Peer::Call(_) => 0,
             Peer::Thread | Peer::Process | Peer::KernelThread => 2,
         }
     }
@@ -103,6 +114,8 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "membarrier-1-others", peer: Peer::MembarrierOthers(1), registered: true },
     Scenario { name: "membarrier-2-others", peer: Peer::MembarrierOthers(2), registered: true },
     Scenario { name: "membarrier-3-others", peer: Peer::MembarrierOthers(3), registered: true },
+    Scenario { name: "getpid", peer: Peer::Call("getpid"), registered: false },
+    Scenario { name: "membarrier-query", peer: Peer::Call("membarrier-query"), registered: false },
     Scenario { name: "first-touch", peer: Peer::Memory("first-touch"), registered: false },
     Scenario { name: "mmap-touch-munmap", peer: Peer::Memory("mmap-touch-munmap"), registered: false },
     Scenario { name: "brk-page", peer: Peer::Memory("brk-page"), registered: false },
@@ -162,7 +175,7 @@ fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
         Peer::Alone | Peer::Process | Peer::KernelThread => "yield",
         Peer::Thread => "threads",
         Peer::MembarrierOthers(_) => "membarrier",
-        Peer::Memory(mode) => mode,
+        Peer::Memory(mode) | Peer::Call(mode) => mode,
     };
     let measured_cpu = CpuSet::single(MEASURED_CPU);
     let mut processes = Vec::new();
@@ -231,7 +244,7 @@ pub fn run() -> i32 {
     let mut cycle_table: Vec<(&'static str, bool, u32, Vec<u64>)> = Vec::new();
     let mut region = 0u32;
     let mut status = 0;
-    'scenarios: for scenario in SCENARIOS {
+    'scenarios: for scenario in SCENARIOS.iter().filter(|scenario| selected(scenario)) {
         for repetition in 0..repetitions() {
             let (valid, cycles) = match run_scenario(scenario) {
                 Ok(result) => result,

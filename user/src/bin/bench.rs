@@ -12,6 +12,8 @@
 //! - `membarrier`: N `membarrier(PRIVATE_EXPEDITED)` calls while one thread of this process runs (parked in
 //!   `wfi` at EL0) on each CPU listed after the registration word.
 //!
+//! - `getpid`: N `getpid` calls (the cheapest round trip through the system call path).
+//! - `membarrier-query`: N `membarrier(QUERY)` calls.
 //! - `first-touch`: N stores, each to a fresh page of an anonymous mapping (a page fault that maps a zeroed
 //!   page, and the return to the store).
 //! - `mmap-touch-munmap`: N times mmap 256 pages, a store to each, munmap.
@@ -148,7 +150,7 @@ fn main(args: ulib::Args) -> i32 {
     let mode = args.get(1);
     READ_CYCLES.store(args.get(0).starts_with("bench-cycles:"), Ordering::Relaxed);
     let (Ok(iterations), Ok(warmup)) = (args.get(2).parse::<u64>(), args.get(3).parse::<u64>()) else {
-        println!("usage: bench yield|threads|peer|membarrier|first-touch|mmap-touch-munmap|brk-page N WARMUP registered|unregistered [CPU...]");
+        println!("usage: bench yield|threads|peer|membarrier|getpid|membarrier-query|first-touch|mmap-touch-munmap|brk-page N WARMUP registered|unregistered [CPU...]");
         return 2;
     };
     if args.get(4) == "registered" && sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 {
@@ -184,6 +186,10 @@ fn main(args: ulib::Args) -> i32 {
                 sys::sched_yield();
             }
             measure(iterations, warmup, || sys::membarrier(PRIVATE_EXPEDITED, 0, 0))
+        }
+        "getpid" => measure(iterations, warmup, || i64::from(sys::getpid() <= 0)),
+        "membarrier-query" => {
+            measure(iterations, warmup, || i64::from(sys::membarrier(abi::membarrier::MEMBARRIER_CMD_QUERY, 0, 0) <= 0))
         }
         "first-touch" => {
             let pages = (warmup + iterations) as usize;

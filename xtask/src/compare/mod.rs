@@ -6,6 +6,7 @@
 mod bench_run;
 mod call_site;
 mod chart;
+mod profile;
 mod report;
 mod results;
 
@@ -14,6 +15,7 @@ use anyhow::{Context, Result};
 pub use bench_run::build_plugin;
 use bench_run::run_variant;
 use chart::write_svg;
+pub use profile::{profile, ProfileOptions};
 use report::{print_call_sites, print_table, write_csv, write_markdown};
 
 /// How a bench run is sized.
