@@ -97,8 +97,17 @@ pub(crate) struct StatCounters {
     pub(crate) migrations: AtomicU64,
 }
 
+/// Adds to a counter other CPUs may write too (an atomic read-modify-write).
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// Adds one to a counter of the calling CPU's own run queue that only that CPU writes, with interrupts masked
+/// (the switch counters, the hook counters, migrations): a plain load and store, no exclusive-access loop.
+/// Readers on other CPUs see a recent value, as with `bump`.
+#[inline(always)]
+pub(crate) fn bump_local(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 /// One CPU's run queue.
@@ -110,6 +119,10 @@ pub struct RunQueue<A: Arch> {
     pub(crate) current_mm_id: AtomicU32,
     /// Copy of the current mm's `MEMBARRIER_STATE_*` bits, which decides the post-switch barrier.
     pub(crate) membarrier_state: AtomicU32,
+    /// Id and process id of `curr`, published with it (written only by this CPU, under the run-queue lock), so
+    /// that the running task finds its own ids without the lock or a reference count (`gettid`, `getpid`).
+    pub(crate) current_task_id: AtomicU32,
+    pub(crate) current_process_id: AtomicU32,
     pub(crate) need_resched: AtomicBool,
     pub(crate) online: AtomicBool,
     /// The membarrier request for this CPU ([`MembarrierRequest`] packed): written (Release) by the caller
@@ -133,6 +146,8 @@ impl<A: Arch> RunQueue<A> {
             }),
             current_mm_id: AtomicU32::new(0),
             membarrier_state: AtomicU32::new(0),
+            current_task_id: AtomicU32::new(0),
+            current_process_id: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
             online: AtomicBool::new(false),
             membarrier_request: AtomicU64::new(0),
@@ -155,6 +170,13 @@ impl<A: Arch> RunQueue<A> {
                 migrations: AtomicU64::new(0),
             },
         }
+    }
+
+    /// Publishes `task` as this CPU's `curr` for [`Scheduler::current_task_id`](crate::Scheduler) and
+    /// `current_process_id`. Only the CPU itself calls it, holding its run-queue lock.
+    pub(crate) fn publish_current(&self, task: &Task<A>) {
+        self.current_task_id.store(task.id().0, Ordering::Relaxed);
+        self.current_process_id.store(task.process_id(), Ordering::Relaxed);
     }
 
     /// The membarrier request for this CPU, read by its IPI handler before the work it asks for.
