@@ -3,7 +3,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::arch::Arch;
 use crate::irq::IrqSpinLock;
@@ -22,6 +22,14 @@ pub(crate) struct PendingSwitch<A: Arch> {
     pub(crate) lazy_mm_to_drop: Option<Arc<Mm<A>>>,
     /// A runnable `prev` whose affinity excludes this CPU is queued on this CPU once its stack is free.
     pub(crate) migrate_to: Option<usize>,
+}
+
+impl<A: Arch> RunQueueInner<A> {
+    /// Stores the queue's length into `rq.queue_length` (call after every change of `queue`, under the lock).
+    #[inline(always)]
+    pub(crate) fn publish_length(&self, rq: &RunQueue<A>) {
+        rq.queue_length.store(self.queue.len(), Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct RunQueueInner<A: Arch> {
@@ -124,6 +132,10 @@ pub struct RunQueue<A: Arch> {
     pub(crate) current_task_id: AtomicU32,
     pub(crate) current_process_id: AtomicU32,
     pub(crate) need_resched: AtomicBool,
+    /// `inner.queue.len()`, stored under the lock after every change, for readers that only want a hint
+    /// without taking the lock (other CPUs' ticks and `spawn`'s least-loaded choice): taking it there made
+    /// every tick elsewhere contend with this CPU's switches.
+    pub(crate) queue_length: AtomicUsize,
     pub(crate) online: AtomicBool,
     /// The membarrier request for this CPU ([`MembarrierRequest`] packed): written (Release) by the caller
     /// before its IPI, read (Acquire) by the handler before its work.
@@ -149,6 +161,7 @@ impl<A: Arch> RunQueue<A> {
             current_task_id: AtomicU32::new(0),
             current_process_id: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
+            queue_length: AtomicUsize::new(0),
             online: AtomicBool::new(false),
             membarrier_request: AtomicU64::new(0),
             membarrier_ack: AtomicU64::new(0),
@@ -209,6 +222,12 @@ impl<A: Arch> RunQueue<A> {
     /// Number of queued runnable tasks (`curr` not included).
     pub fn queued(&self) -> usize {
         self.inner.lock().queue.len()
+    }
+
+    /// Number of queued runnable tasks as of the last change, read without the lock: a hint that may be
+    /// stale by the time the caller looks at it.
+    pub fn queued_hint(&self) -> usize {
+        self.queue_length.load(Ordering::Relaxed)
     }
 
     /// The queued tasks, in order (for diagnostics).

@@ -211,7 +211,7 @@ impl<A: Arch> Scheduler<A> {
             let rq = self.this_rq();
             (rq, !rq.inner.lock_masked(masked).queue.is_empty())
         });
-        if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued() > 0) {
+        if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued_hint() > 0) {
             rq.need_resched.store(true, Ordering::Relaxed);
         }
     }
@@ -327,7 +327,9 @@ impl<A: Arch> Scheduler<A> {
                 let dequeued = {
                     let mut inner = self.run_queues[cpu].inner.lock_masked(masked);
                     let position = inner.queue.iter().position(|queued| Arc::ptr_eq(queued, task));
-                    position.and_then(|position| inner.queue.remove(position))
+                    let dequeued = position.and_then(|position| inner.queue.remove(position));
+                    inner.publish_length(&self.run_queues[cpu]);
+                    dequeued
                 };
                 match dequeued {
                     Some(task) => {
@@ -533,6 +535,7 @@ impl<A: Arch> Scheduler<A> {
             if let Some(queued) = prev_for_queue {
                 inner.queue.push_back(queued);
             }
+            inner.publish_length(rq);
             // CPU time: prev ran since its switch-in or the last tick. One counter read and an add here; the
             // conversion and the user/system split happen only when a process asks (cpu_time).
             let now = A::cpu_time_stamp();
@@ -731,11 +734,16 @@ impl<A: Arch> Scheduler<A> {
         // Acquire: pairs with the Release store of on_cpu in finish_switch.
         let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
         // The common case, O(1): the head of the FIFO can run here.
+        let rq = &self.run_queues[cpu];
         if inner.queue.front().is_some_and(can_run) {
-            return inner.queue.pop_front();
+            let task = inner.queue.pop_front();
+            inner.publish_length(rq);
+            return task;
         }
         if let Some(position) = inner.queue.iter().position(can_run) {
-            return inner.queue.remove(position);
+            let task = inner.queue.remove(position);
+            inner.publish_length(rq);
+            return task;
         }
         if !may_steal {
             return None;
@@ -747,11 +755,17 @@ impl<A: Arch> Scheduler<A> {
             inner.queue.shrink_to(RUN_QUEUE_KEPT_CAPACITY);
         }
         for other in self.online_cpus().iter().filter(|&other| other != cpu) {
+            // An empty queue (as of its last change) is not worth its lock; a task queued since then is its own
+            // CPU's to run, which the enqueue told (as when the try_lock below fails).
+            if self.run_queues[other].queued_hint() == 0 {
+                continue;
+            }
             // try_lock: we hold our own run-queue lock; waiting for another CPU's could deadlock with a CPU
             // stealing in the opposite direction.
             let Some(mut other_inner) = self.run_queues[other].inner.try_lock_masked(masked) else { continue };
             if let Some(position) = other_inner.queue.iter().position(can_run) {
                 let task = other_inner.queue.remove(position);
+                other_inner.publish_length(&self.run_queues[other]);
                 bump_local(&self.run_queues[cpu].stats.migrations);
                 return task;
             }
@@ -759,10 +773,10 @@ impl<A: Arch> Scheduler<A> {
         None
     }
 
-    /// The allowed online CPU with the fewest queued tasks (lowest number on ties). Takes each run queue's lock
-    /// in turn, so it must not be called with a run-queue lock held.
+    /// The allowed online CPU with the fewest queued tasks (lowest number on ties), by each run queue's length
+    /// hint (no lock taken).
     fn least_loaded_cpu(&self, affinity: CpuSet) -> Option<usize> {
-        affinity.intersection(self.online_cpus()).iter().min_by_key(|&cpu| self.run_queues[cpu].queued())
+        affinity.intersection(self.online_cpus()).iter().min_by_key(|&cpu| self.run_queues[cpu].queued_hint())
     }
 
     fn choose_cpu(&self, affinity: CpuSet, hint: Option<usize>) -> Option<usize> {
@@ -791,6 +805,7 @@ impl<A: Arch> Scheduler<A> {
             };
             if allowed {
                 inner.queue.push_back(task);
+                inner.publish_length(&self.run_queues[target]);
                 break;
             }
             drop(inner);
