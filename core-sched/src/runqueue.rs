@@ -105,13 +105,14 @@ pub(crate) struct StatCounters {
     pub(crate) migrations: AtomicU64,
 }
 
-/// Adds to a counter other CPUs may write too (an atomic read-modify-write).
+/// Adds to a counter with an atomic read-modify-write: for counters other CPUs may write too, and for the
+/// hook's counters (whose code `cargo xtask compare` shows and must not change).
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
 /// Adds one to a counter of the calling CPU's own run queue that only that CPU writes, with interrupts masked
-/// (the switch counters, the hook counters, migrations): a plain load and store, no exclusive-access loop.
+/// (the switch counters, migrations): a plain load and store, no exclusive-access loop.
 /// Readers on other CPUs see a recent value, as with `bump`.
 #[inline(always)]
 pub(crate) fn bump_local(counter: &AtomicU64) {
