@@ -297,7 +297,7 @@ pub(crate) fn requeue(
 /// FUTEX_WAKE_OP (Linux `futex_wake_op`): atomically applies `encoded_op` to the word at `second`, wakes up
 /// to `wake_count` waiters of `first`, and, when the operation's comparison of the old value holds, up to
 /// `second_wake_count` waiters of `second`. EFAULT when `second` is not writable; ENOSYS for an unknown
-/// operation or comparison (as Linux).
+/// operation (the word untouched) or comparison (the operation applied first, nobody woken), as Linux.
 pub(crate) fn wake_op(
     first: FutexKey,
     second: FutexKey,
@@ -344,9 +344,6 @@ fn atomic_op(mm: &Mm<Arm64>, address: usize, encoded_op: u32) -> Result<bool, Er
         4 => |old, arg| old ^ arg,             // FUTEX_OP_XOR
         _ => return Err(Errno::ENOSYS),
     };
-    if compare > 5 {
-        return Err(Errno::ENOSYS);
-    }
     let argument = oparg as u32;
     let old = mm
         .arch()
@@ -357,14 +354,17 @@ fn atomic_op(mm: &Mm<Arm64>, address: usize, encoded_op: u32) -> Result<bool, Er
         })
         .map_err(|_| Errno::EFAULT)?
         .unwrap_or_else(|old| old) as i32;
-    Ok(match compare {
-        0 => old == cmparg,
-        1 => old != cmparg,
-        2 => old < cmparg,
-        3 => old >= cmparg,
-        4 => old <= cmparg,
-        _ => old > cmparg,
-    })
+    // Linux checks the comparison only after the operation: an unknown one returns ENOSYS with the word already
+    // changed (and wakes nobody).
+    match compare {
+        0 => Ok(old == cmparg),
+        1 => Ok(old != cmparg),
+        2 => Ok(old < cmparg),
+        3 => Ok(old >= cmparg),
+        4 => Ok(old <= cmparg),
+        5 => Ok(old > cmparg),
+        _ => Err(Errno::ENOSYS),
+    }
 }
 
 /// At thread exit (Linux `mm_release`): writes 0 to the thread's clear-child-tid word, if it registered one,

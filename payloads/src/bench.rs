@@ -2,6 +2,12 @@
 //! the context-switch, sched_yield and membarrier costs, run under QEMU with the `insn-counter` plugin, which counts the guest
 //! instructions between the markers `hint #0x60` / `hint #0x61` on each vCPU.
 //!
+//! The regions: yield and context-switch ping-pongs on one CPU, `membarrier(PRIVATE_EXPEDITED)` with 0-3 other
+//! CPUs running the mm (parked in `wfi`, or one spinning), page faults and mapping calls, cheap system calls
+//! (`getpid`, `membarrier(QUERY)`, `clock_gettime`), futex and mutex hand-offs between two threads on two CPUs,
+//! and liburcu's memb `synchronize_rcu()` with 0 and 3 readers (user/linux/urcu_bench.c, a glibc program that
+//! xtask embeds when it can fetch liburcu; the scenarios are skipped otherwise).
+//!
 //! Every region runs on [`MEASURED_CPU`], with that CPU's timer tick stopped so that no interrupt lands in a
 //! region: a ping-pong of yields then runs the same instructions every time. The EL0 program
 //! (user/src/bin/bench.rs) emits the markers around N iterations; the other side of a ping-pong (a thread,
@@ -65,9 +71,18 @@ enum Peer {
     KernelThread,
     /// `membarrier(PRIVATE_EXPEDITED)` with this many other CPUs running threads of the mm.
     MembarrierOthers(usize),
-    /// Alone, one system call per iteration that neither blocks nor switches (the bench program's mode of this
-    /// name): `getpid`, `membarrier-query`.
+    /// Alone, one system call per iteration (the bench program's mode of this name): `getpid`,
+    /// `membarrier-query`, `clock-gettime`.
     Call(&'static str),
+    /// `membarrier(PRIVATE_EXPEDITED)` with this many other CPUs running a thread of the mm that spins at EL0.
+    MembarrierBusy(usize),
+    /// A second thread of the process on the first of [`OTHER_CPUS`], the two handing over to each other (the
+    /// bench program's mode of this name: `futex-pingpong`, `mutex-pingpong`). Per iteration two hand-offs,
+    /// each a wake of a thread sleeping on the other CPU; the measured CPU switches to idle and back once.
+    CrossCpu(&'static str),
+    /// liburcu's memb `synchronize_rcu()` (user/linux/urcu_bench.c) with this many reader threads on
+    /// [`OTHER_CPUS`]; only when xtask embedded the program.
+    Urcu(usize),
     /// Alone, a memory operation per iteration (the bench program's mode of this name): `first-touch` (a store
     /// to a fresh page of an anonymous mapping: fault to resumed user code), `mmap-touch-munmap` (256 pages),
     /// `brk-page` (the break grows by one page).
@@ -84,8 +99,9 @@ impl Scenario {
     /// Context switches per measured iteration.
     fn switches_per_iteration(&self) -> u32 {
         match self.peer {
-            Peer::Alone | Peer::MembarrierOthers(_) | Peer::Memory(_) | Peer::Call(_) => 0,
-            Peer::Thread | Peer::Process | Peer::KernelThread => 2,
+            Peer::Alone | Peer::MembarrierOthers(_) | Peer::Memory(_) => 0,
+            Peer::Call(_) | Peer::MembarrierBusy(_) | Peer::Urcu(_) => 0,
+            Peer::Thread | Peer::Process | Peer::KernelThread | Peer::CrossCpu(_) => 2,
         }
     }
 }
@@ -96,6 +112,8 @@ impl Scenario {
     fn iterations(&self) -> u64 {
         match self.peer {
             Peer::Memory("mmap-touch-munmap") => (iterations() / 16).max(1),
+            // A grace period waits for the readers' CPUs (IPIs, and their vCPUs being scheduled by the host).
+            Peer::Urcu(_) => (iterations() / 10).max(1),
             _ => iterations(),
         }
     }
@@ -119,7 +137,25 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "first-touch", peer: Peer::Memory("first-touch"), registered: false },
     Scenario { name: "mmap-touch-munmap", peer: Peer::Memory("mmap-touch-munmap"), registered: false },
     Scenario { name: "brk-page", peer: Peer::Memory("brk-page"), registered: false },
+    Scenario { name: "getpid", peer: Peer::Call("getpid"), registered: false },
+    Scenario { name: "membarrier-query", peer: Peer::Call("membarrier-query"), registered: false },
+    Scenario { name: "clock-gettime", peer: Peer::Call("clock-gettime"), registered: false },
+    Scenario { name: "membarrier-1-busy", peer: Peer::MembarrierBusy(1), registered: true },
+    Scenario { name: "futex-wake-2cpu", peer: Peer::CrossCpu("futex-pingpong"), registered: false },
+    Scenario { name: "mutex-handoff-2cpu", peer: Peer::CrossCpu("mutex-pingpong"), registered: false },
+    Scenario { name: "urcu-sync-0-readers", peer: Peer::Urcu(0), registered: true },
+    Scenario { name: "urcu-sync-3-readers", peer: Peer::Urcu(3), registered: true },
 ];
+
+/// The argv[0] of the liburcu bench program (user/linux/urcu_bench.c) when xtask embedded it.
+const URCU_BENCH_PROGRAM: &str = "glibc-urcu_bench";
+
+/// The liburcu bench program's image, when xtask embedded it (a `--user` file: its run-list line holds the
+/// embedded name, then argv[0]).
+fn urcu_bench_image() -> Option<&'static [u8]> {
+    let line = crate::user_programs::USER_RUN.iter().find(|line| line.get(1) == Some(&URCU_BENCH_PROGRAM))?;
+    crate::user_programs::find(line[0])
+}
 
 static STOP_PEER_KERNEL_THREAD: AtomicBool = AtomicBool::new(false);
 static PEER_KERNEL_THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -166,7 +202,10 @@ fn cycles_left_by(process: &process::Process) -> Option<u64> {
 /// Runs one repetition of `scenario`: its processes (and kernel thread) until they all exited. Returns whether
 /// the region measures the scenario (false: the peer process ran out of yields first) and its PMU cycles.
 fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
-    let image = crate::user_programs::find("bench").ok_or("program bench is not embedded")?;
+    let image = match scenario.peer {
+        Peer::Urcu(_) => urcu_bench_image().ok_or("program urcu_bench is not embedded")?,
+        _ => crate::user_programs::find("bench").ok_or("program bench is not embedded")?,
+    };
     let iterations = scenario.iterations();
     let iterations_text = format!("{iterations}");
     let warmup_text = format!("{WARMUP}");
@@ -175,7 +214,9 @@ fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
         Peer::Alone | Peer::Process | Peer::KernelThread => "yield",
         Peer::Thread => "threads",
         Peer::MembarrierOthers(_) => "membarrier",
-        Peer::Memory(mode) | Peer::Call(mode) => mode,
+        Peer::MembarrierBusy(_) => "membarrier-busy",
+        Peer::Memory(mode) | Peer::Call(mode) | Peer::CrossCpu(mode) => mode,
+        Peer::Urcu(_) => "",
     };
     let measured_cpu = CpuSet::single(MEASURED_CPU);
     let mut processes = Vec::new();
@@ -192,12 +233,17 @@ fn run_scenario(scenario: &Scenario) -> Result<(bool, u64), String> {
         process::spawn_kernel_thread(peer_kernel_thread, 0, measured_cpu)
             .map_err(|error| format!("cannot start the peer kernel thread: {error:?}"))?;
     }
-    let others: Vec<String> = match scenario.peer {
-        Peer::MembarrierOthers(count) => OTHER_CPUS[..count].iter().map(|cpu| format!("{cpu}")).collect(),
-        _ => Vec::new(),
+    let other_count = match scenario.peer {
+        Peer::MembarrierOthers(count) | Peer::MembarrierBusy(count) | Peer::Urcu(count) => count,
+        Peer::CrossCpu(_) => 1,
+        _ => 0,
     };
-    let mut argv: Vec<&str> =
-        alloc::vec![CYCLES_ARGUMENT, mode, iterations_text.as_str(), warmup_text.as_str(), registration];
+    let others: Vec<String> = OTHER_CPUS[..other_count].iter().map(|cpu| format!("{cpu}")).collect();
+    let mut argv: Vec<&str> = match scenario.peer {
+        // urcu_bench N WARMUP [CPU...]: liburcu registers the mm itself.
+        Peer::Urcu(_) => alloc::vec![CYCLES_ARGUMENT, iterations_text.as_str(), warmup_text.as_str()],
+        _ => alloc::vec![CYCLES_ARGUMENT, mode, iterations_text.as_str(), warmup_text.as_str(), registration],
+    };
     argv.extend(others.iter().map(String::as_str));
     let measured = process::spawn_process_with_affinity(image, &argv, Some(MEASURED_CPU), measured_cpu)?;
     let finished = wait_running_tasks(120_000, || measured.is_finished());
@@ -241,10 +287,14 @@ pub fn run() -> i32 {
         }
     }
     wait_running_tasks(10, || false);
-    let mut cycle_table: Vec<(&'static str, bool, u32, Vec<u64>)> = Vec::new();
+    let mut cycle_table: Vec<(&'static str, bool, u32, Vec<f64>)> = Vec::new();
     let mut region = 0u32;
     let mut status = 0;
     'scenarios: for scenario in SCENARIOS.iter().filter(|scenario| selected(scenario)) {
+        if matches!(scenario.peer, Peer::Urcu(_)) && urcu_bench_image().is_none() {
+            println!("bench: scenario={} skipped: {URCU_BENCH_PROGRAM} is not embedded (xtask builds it when liburcu can be fetched)", scenario.name);
+            continue;
+        }
         for repetition in 0..repetitions() {
             let (valid, cycles) = match run_scenario(scenario) {
                 Ok(result) => result,
@@ -264,6 +314,7 @@ pub fn run() -> i32 {
                 if valid { "" } else { " discarded=peer-finished-first" }
             );
             if valid {
+                let cycles = cycles as f64 / scenario.iterations() as f64;
                 match cycle_table.iter_mut().find(|row| row.0 == scenario.name && row.1 == scenario.registered) {
                     Some(row) => row.3.push(cycles),
                     None => cycle_table.push((
@@ -295,15 +346,15 @@ pub fn run() -> i32 {
 
 /// The same regions in PMU cycles (PMCCNTR_EL0): on hardware the figure that counts; under QEMU the counter
 /// follows host time and is only indicative. Median over the repetitions, per iteration and per switch.
-fn print_cycle_table(rows: &mut [(&'static str, bool, u32, Vec<u64>)]) {
+fn print_cycle_table(rows: &mut [(&'static str, bool, u32, Vec<f64>)]) {
     println!(
         "bench: PMU cycles (PMCCNTR_EL0), median of the repetitions, barrier {}",
         arch_arm64::sched_arch::POST_SWITCH_BARRIER
     );
     println!("bench:   scenario            | mm           | cycles / iteration | cycles / switch");
     for (name, registered, switches, samples) in rows.iter_mut() {
-        samples.sort_unstable();
-        let median = samples[samples.len() / 2] as f64 / iterations() as f64;
+        samples.sort_by(f64::total_cmp);
+        let median = samples[samples.len() / 2];
         let per_switch = if *switches > 0 { format!("{:.1}", median / *switches as f64) } else { String::from("n/a") };
         println!(
             "bench:   {name:<19} | {:<12} | {median:>18.1} | {per_switch:>15}",

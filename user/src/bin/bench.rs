@@ -12,8 +12,17 @@
 //! - `membarrier`: N `membarrier(PRIVATE_EXPEDITED)` calls while one thread of this process runs (parked in
 //!   `wfi` at EL0) on each CPU listed after the registration word.
 //!
-//! - `getpid`: N `getpid` calls (the cheapest round trip through the system call path).
-//! - `membarrier-query`: N `membarrier(QUERY)` calls.
+//! - `membarrier-busy`: like `membarrier`, each other thread spinning at EL0 (no `wfi`): the IPI finds the
+//!   CPU busy in user code, as a working thread of a real program would be.
+//! - `getpid`, `membarrier-query`, `clock-gettime`: N calls of `getpid`, `membarrier(QUERY)`,
+//!   `clock_gettime(CLOCK_MONOTONIC)`: the cost of a system call that does almost nothing.
+//! - `futex-pingpong`: a second thread on the CPU listed after the registration word; per iteration this
+//!   thread wakes it with FUTEX_WAKE (it sleeps in FUTEX_WAIT there) and then sleeps in FUTEX_WAIT until the
+//!   other thread wakes it back: two hand-offs, each a wake of a task sleeping on the other CPU.
+//! - `mutex-pingpong`: the same two threads passing two pthread-style futex mutexes (Drepper's three-state
+//!   mutex, as glibc's and musl's normal mutexes) back and forth: this thread unlocks the one the other
+//!   waits for, then locks the one the other unlocks; two hand-offs per iteration.
+//!
 //! - `first-touch`: N stores, each to a fresh page of an anonymous mapping (a page fault that maps a zeroed
 //!   page, and the return to the store).
 //! - `mmap-touch-munmap`: N times mmap 256 pages, a store to each, munmap.
@@ -24,11 +33,12 @@
 #![no_std]
 #![no_main]
 
+use abi::futex::{FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE};
 use abi::membarrier::{
-    MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED,
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED, MEMBARRIER_CMD_QUERY as QUERY,
     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED as REGISTER_PRIVATE_EXPEDITED,
 };
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use ulib::{println, sys, ThreadStack};
 
 const MAX_SPINNERS: usize = 3;
@@ -65,16 +75,110 @@ extern "C" fn yielding_thread(_: usize) -> ! {
 /// the kernel sets SCTLR_EL1.nTWI) so that its vCPU does not take a host core from the measured one. The CPU
 /// keeps running the mm all the while, so membarrier must interrupt it; the IPI (or the tick) wakes it.
 extern "C" fn parked_thread(cpu: usize) -> ! {
-    if sys::sched_setaffinity(0, 1 << cpu) != 0 || sys::getcpu() != cpu as i64 {
-        println!("bench: thread could not move to CPU {cpu}");
-        sys::exit(1)
-    }
-    PEERS_READY.fetch_add(1, Ordering::Release);
+    move_to(cpu);
     while !STOP.load(Ordering::Relaxed) {
         // SAFETY: `wfi` only waits for an interrupt; it reads and writes no memory the compiler knows of.
         unsafe { core::arch::asm!("wfi", options(nostack, preserves_flags)) }
     }
     sys::exit(0)
+}
+
+/// Like [`parked_thread`], but spinning at EL0 instead of waiting in `wfi`: membarrier's IPI interrupts user
+/// code that is running.
+extern "C" fn busy_thread(cpu: usize) -> ! {
+    move_to(cpu);
+    while !STOP.load(Ordering::Relaxed) {
+        core::hint::spin_loop();
+    }
+    sys::exit(0)
+}
+
+fn futex_word(word: &AtomicU32) -> u64 {
+    word as *const AtomicU32 as u64
+}
+
+/// A binary event on a futex word: `post` sets it and always wakes (the futex wake under measurement), `take`
+/// consumes it, sleeping in FUTEX_WAIT while it is not set.
+fn post(word: &AtomicU32) -> i64 {
+    // Release: the poster's stores before the post are visible to the taker's Acquire swap.
+    word.store(1, Ordering::Release);
+    let woken = sys::futex(futex_word(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0, 0, 0);
+    i64::from(woken < 0)
+}
+
+/// Consumes the event on `word` (false: told to stop first).
+fn take(word: &AtomicU32) -> bool {
+    // Acquire: pairs with the Release store in `post`.
+    while word.swap(0, Ordering::Acquire) == 0 {
+        if STOP.load(Ordering::Relaxed) {
+            return false;
+        }
+        // Sleeps only while the word is still 0 (EAGAIN otherwise): a post in between is not lost.
+        sys::futex(futex_word(word), FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, 0, 0, 0);
+    }
+    true
+}
+
+/// A pthread-style mutex: Drepper's "Futexes Are Tricky" mutex 2 (0 unlocked, 1 locked, 2 locked with
+/// waiters), the scheme of glibc's and musl's normal mutexes. Has no owner, so one thread may unlock what the
+/// other locked, which the ping-pong uses to hand each mutex over.
+fn mutex_lock(word: &AtomicU32) {
+    // Acquire on every path that takes the lock: the critical section stays after it.
+    let mut state = match word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => return,
+        Err(state) => state,
+    };
+    if state != 2 {
+        state = word.swap(2, Ordering::Acquire);
+    }
+    while state != 0 {
+        sys::futex(futex_word(word), FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 2, 0, 0, 0);
+        state = word.swap(2, Ordering::Acquire);
+    }
+}
+
+/// Unlocks; wakes one waiter when the state says there may be one. Returns 1 when the wake failed.
+fn mutex_unlock(word: &AtomicU32) -> i64 {
+    // Release: the critical section stays before the unlock.
+    if word.fetch_sub(1, Ordering::Release) != 1 {
+        word.store(0, Ordering::Release);
+        return i64::from(sys::futex(futex_word(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0, 0, 0) < 0);
+    }
+    0
+}
+
+/// The futex ping-pong's words: PING wakes the peer thread, PONG wakes the measured one. The mutex ping-pong's
+/// mutexes: the measured thread unlocks PING and locks PONG; the peer locks PING and unlocks PONG.
+static PING: AtomicU32 = AtomicU32::new(0);
+static PONG: AtomicU32 = AtomicU32::new(0);
+
+/// The other side of `futex-pingpong`, on CPU `cpu`: each PING it takes is answered with a PONG.
+extern "C" fn futex_pingpong_peer(cpu: usize) -> ! {
+    move_to(cpu);
+    while take(&PING) {
+        post(&PONG);
+    }
+    sys::exit(0)
+}
+
+/// The other side of `mutex-pingpong`, on CPU `cpu`: locks PING (which the measured thread hands over by
+/// unlocking it), then hands PONG over. Both mutexes start locked.
+extern "C" fn mutex_pingpong_peer(cpu: usize) -> ! {
+    move_to(cpu);
+    while !STOP.load(Ordering::Relaxed) {
+        mutex_lock(&PING);
+        mutex_unlock(&PONG);
+    }
+    sys::exit(0)
+}
+
+/// Pins the calling thread to `cpu` and counts it ready (exits the thread when it cannot).
+fn move_to(cpu: usize) {
+    if sys::sched_setaffinity(0, 1 << cpu) != 0 || sys::getcpu() != cpu as i64 {
+        println!("bench: thread could not move to CPU {cpu}");
+        sys::exit(1)
+    }
+    PEERS_READY.fetch_add(1, Ordering::Release);
 }
 
 fn start_thread(index: usize, body: extern "C" fn(usize) -> !, argument: usize) -> bool {
@@ -146,11 +250,29 @@ fn touch(address: usize) {
     unsafe { core::ptr::write_volatile(address as *mut u8, 1) }
 }
 
+/// Starts one thread running `body(cpu)` per CPU listed after the registration word, and waits until each
+/// is ready on its CPU.
+fn start_peers(args: &ulib::Args, body: extern "C" fn(usize) -> !) -> bool {
+    let peers = (args.argc - 5).min(MAX_SPINNERS);
+    for index in 0..peers {
+        let Ok(cpu) = args.get(5 + index).parse::<usize>() else { return false };
+        if !start_thread(index, body, cpu) {
+            return false;
+        }
+    }
+    while PEERS_READY.load(Ordering::Acquire) < peers {
+        sys::sched_yield();
+    }
+    true
+}
+
 fn main(args: ulib::Args) -> i32 {
     let mode = args.get(1);
     READ_CYCLES.store(args.get(0).starts_with("bench-cycles:"), Ordering::Relaxed);
     let (Ok(iterations), Ok(warmup)) = (args.get(2).parse::<u64>(), args.get(3).parse::<u64>()) else {
-        println!("usage: bench yield|threads|peer|membarrier|getpid|membarrier-query|first-touch|mmap-touch-munmap|brk-page N WARMUP registered|unregistered [CPU...]");
+        println!(
+            "usage: bench MODE N WARMUP registered|unregistered [CPU...] (modes: see the program's documentation)"
+        );
         return 2;
     };
     if args.get(4) == "registered" && sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 {
@@ -174,22 +296,42 @@ fn main(args: ulib::Args) -> i32 {
             }
             measure(iterations, warmup, sys::sched_yield)
         }
-        "membarrier" => {
-            let spinners = (args.argc - 5).min(MAX_SPINNERS);
-            for index in 0..spinners {
-                let Ok(cpu) = args.get(5 + index).parse::<usize>() else { return 2 };
-                if !start_thread(index, parked_thread, cpu) {
-                    return 1;
-                }
-            }
-            while PEERS_READY.load(Ordering::Acquire) < spinners {
-                sys::sched_yield();
+        "membarrier" | "membarrier-busy" => {
+            let body = if mode == "membarrier" { parked_thread } else { busy_thread };
+            if !start_peers(&args, body) {
+                return 1;
             }
             measure(iterations, warmup, || sys::membarrier(PRIVATE_EXPEDITED, 0, 0))
         }
         "getpid" => measure(iterations, warmup, || i64::from(sys::getpid() <= 0)),
-        "membarrier-query" => {
-            measure(iterations, warmup, || i64::from(sys::membarrier(abi::membarrier::MEMBARRIER_CMD_QUERY, 0, 0) <= 0))
+        "membarrier-query" => measure(iterations, warmup, || i64::from(sys::membarrier(QUERY, 0, 0) <= 0)),
+        "clock-gettime" => measure(iterations, warmup, || i64::from(sys::monotonic_ns() < 0)),
+        "futex-pingpong" => {
+            if !start_peers(&args, futex_pingpong_peer) {
+                return 1;
+            }
+            let succeeded = measure(iterations, warmup, || {
+                let failed = post(&PING);
+                failed + i64::from(!take(&PONG))
+            });
+            STOP.store(true, Ordering::Relaxed);
+            post(&PING);
+            succeeded
+        }
+        "mutex-pingpong" => {
+            PING.store(1, Ordering::Relaxed);
+            PONG.store(1, Ordering::Relaxed);
+            if !start_peers(&args, mutex_pingpong_peer) {
+                return 1;
+            }
+            let succeeded = measure(iterations, warmup, || {
+                let failed = mutex_unlock(&PING);
+                mutex_lock(&PONG);
+                failed
+            });
+            STOP.store(true, Ordering::Relaxed);
+            mutex_unlock(&PING);
+            succeeded
         }
         "first-touch" => {
             let pages = (warmup + iterations) as usize;

@@ -315,6 +315,7 @@ fn errnos(check: &mut Checker) {
     check.expect("CMP_REQUEUE on a changed word: EAGAIN", sys::futex(a, FUTEX_CMP_REQUEUE, 1, 1, a, 5), EAGAIN);
     let b = address_of(&WORD_B);
     check.expect("WAKE_OP with an unknown op: ENOSYS", sys::futex(a, FUTEX_WAKE_OP, 1, 1, b, 7 << 28), ENOSYS);
+    check.expect("... before touching the word: B is 0", i64::from(WORD_B.load(Ordering::Relaxed)), 0);
     check.expect(
         "WAKE_OP on an unmapped word: EFAULT",
         sys::futex(a, FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG, 1, 1, 0x1000, 0),
@@ -396,6 +397,14 @@ fn requeue_wake_op_bitset(check: &mut Checker) {
         1,
     );
     check.expect("... B is 8 | 16", i64::from(WORD_B.load(Ordering::Relaxed)), 24);
+    // An unknown comparison (6 to 15): Linux applies the operation to B, then returns ENOSYS and wakes nobody.
+    let add_1_unknown_compare = wake_op_encoding(OP_ADD, false, 6, 1, 0);
+    check.expect(
+        "WAKE_OP ADD 1 with an unknown comparison: ENOSYS",
+        sys::futex(a, FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG, 1, 1, b, add_1_unknown_compare),
+        ENOSYS,
+    );
+    check.expect("... after applying the operation: B is 25", i64::from(WORD_B.load(Ordering::Relaxed)), 25);
     for helper in &HELPERS[..3] {
         helper.join();
     }

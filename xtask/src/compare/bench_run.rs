@@ -5,6 +5,7 @@ use super::report::barrier_label;
 use super::results::{parse_run, CallSite, VariantResult};
 use super::BenchOptions;
 use crate::qemu::QemuRun;
+use crate::user::{UserCommand, UserProgram};
 use crate::{workspace_root, Barrier, Board, Image, KernelBuild, Payload, VariantArgs};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Re
     let variant = VariantArgs { board: Board::QemuVirt, barrier, release: true };
     // The kernel reads these with option_env! (payloads/src/bench.rs); cargo rebuilds when they change.
     let image = KernelBuild::new(variant, Payload::Bench)
+        .with_user_commands(urcu_bench_program())
         .with_setting("KERNEL_BENCH_ITERATIONS", options.iterations)
         .with_setting("KERNEL_BENCH_REPETITIONS", options.repetitions)
         .with_setting("KERNEL_BENCH_LITMUS_ITERATIONS", options.litmus_iterations)
@@ -50,6 +52,18 @@ pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Re
     let mut result = parse_run(barrier, &console, &plugin_report)?;
     result.call_site = call_site;
     Ok(result)
+}
+
+/// The liburcu bench program (user/linux/urcu_bench.c), embedded for the payload's urcu scenarios; none, with a
+/// note, when liburcu or the cross toolchain cannot be had (the payload then skips those scenarios).
+fn urcu_bench_program() -> Vec<UserCommand> {
+    match crate::linux_programs::build_urcu_bench() {
+        Ok(path) => vec![UserCommand { program: UserProgram::File(path), arguments: Vec::new() }],
+        Err(error) => {
+            eprintln!("note: no liburcu rows in this run (the urcu bench program cannot be built): {error:#}");
+            Vec::new()
+        }
+    }
 }
 
 /// Boots `image` on QEMU virt (four cores, multi-threaded TCG, as the tests) with the plugin (and

@@ -85,6 +85,16 @@ pub fn ensure_tools() -> Result<Tools> {
     Ok(Tools { musl_root, qemu_user, busybox, linux_source, liburcu_root })
 }
 
+/// What the liburcu bench program (user/linux/urcu_bench.c) needs, and only that: the cross toolchain and the
+/// unpacked arm64 `liburcu-dev` (its root), fetched as [`ensure_tools`] does when the cache lacks it.
+pub fn ensure_liburcu() -> Result<PathBuf> {
+    ensure_cross_gcc()?;
+    let cache = cache_root()?;
+    let liburcu_root = cache.join("liburcu-dev-arm64");
+    PrivateApt::new(&cache)?.fetch_and_unpack(&["liburcu-dev:arm64"], &liburcu_root)?;
+    Ok(liburcu_root)
+}
+
 /// Linux's membarrier selftests: `linux-source-6.12` is unpacked into a staging folder (its .deb holds one
 /// `usr/src/linux-source-6.12.tar.xz`), only [`SELFTEST_MEMBERS`] are taken out of the tarball, and the staging
 /// folder (about 150 MB) is removed. Returns the root of the extracted files.

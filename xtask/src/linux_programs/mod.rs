@@ -105,6 +105,12 @@ impl KernelPlace {
     }
 }
 
+/// The liburcu bench program (user/linux/urcu_bench.c) for `cargo xtask bench`, built with liburcu fetched into
+/// the cache as the suite fetches it; an error when the cross toolchain or the package cannot be had.
+pub fn build_urcu_bench() -> Result<PathBuf> {
+    programs::build_urcu_bench(&fetch::ensure_liburcu()?)
+}
+
 /// Where the suite writes its binaries and reports.
 pub fn output_folder() -> PathBuf {
     workspace_root().join("out/linux-programs")

@@ -247,6 +247,19 @@ fn compile_glibc_liburcu_memb(source: &str, output: &Path, liburcu_root: &Path) 
     .with_context(|| format!("building {}", output.display()))
 }
 
+/// The liburcu bench program (user/linux/urcu_bench.c), which `cargo xtask bench` embeds in the bench kernel
+/// (not a run of this suite: it needs the bench kernel's markers and counting plugin).
+pub const URCU_BENCH: Binary = Binary::GlibcLiburcuMemb("urcu_bench");
+
+/// Builds [`URCU_BENCH`] into out/linux-programs/bin; returns its path.
+pub fn build_urcu_bench(liburcu_root: &Path) -> Result<PathBuf> {
+    let folder = binary_folder();
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let output = folder.join(URCU_BENCH.file_name());
+    compile_glibc_liburcu_memb("urcu_bench", &output, liburcu_root)?;
+    Ok(output)
+}
+
 /// A path the cross gcc finds in its own installation (crtbeginT.o, libgcc.a, its include folder).
 fn gcc_file(name: &str) -> Result<PathBuf> {
     let path = command::stdout(Command::new(CROSS_GCC).arg(format!("-print-file-name={name}")))?;
@@ -315,6 +328,8 @@ mod tests {
         );
         assert_eq!(Binary::RustStd("aarch64-unknown-linux-gnu").file_name(), "linux-std-gnu");
         assert_eq!(Binary::GlibcStaticPie("hello").file_name(), "glibc-hello-static-pie");
+        // payloads/src/bench.rs finds the urcu bench program by this argv[0].
+        assert_eq!(URCU_BENCH.file_name(), "glibc-urcu_bench");
         assert!(programs
             .iter()
             .any(|program| program.name == "rust-musl-args" && program.arguments == ["args", "one", "two", "three"]));
