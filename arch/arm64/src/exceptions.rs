@@ -229,6 +229,8 @@ impl core::fmt::Display for UserTrap {
 // ESR_EL1.EC values this file decodes.
 const EC_UNKNOWN: u8 = 0x00;
 const EC_SVC64: u8 = 0x15;
+/// An FP/SIMD access trapped by CPACR_EL1.FPEN (lazy FP/SIMD, switch.s).
+const EC_FP_ACCESS: u8 = 0x07;
 const EC_INSTRUCTION_ABORT_LOWER: u8 = 0x20;
 const EC_PC_ALIGNMENT: u8 = 0x22;
 const EC_INSTRUCTION_ABORT_SAME: u8 = 0x21;
@@ -359,6 +361,8 @@ extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
 fn handle_other_exception(frame: &mut TrapFrame, slot: u64) {
     match VectorKind::from_slot(slot) {
         VectorKind::KernelIrq | VectorKind::UserIrq => handle_irq(frame),
+        // The lazy FP/SIMD trap: the running task's first FP/SIMD instruction since it was switched in.
+        VectorKind::UserSync if Syndrome::read().class == EC_FP_ACCESS => crate::context::load_fpsimd_of_running_task(),
         VectorKind::UserSync => match HANDLERS.get() {
             Some(handlers) => (handlers.user_trap)(UserTrap::read(frame), frame),
             None => kernel_fault("exception from EL0 before handlers were registered", Syndrome::read(), frame),
