@@ -32,6 +32,7 @@
 //!   (`MembarrierRequest`), so a late one from a timed-out call never satisfies a later call.
 //! * A caller without an mm (a kernel thread) gets `EINVAL` for the commands that need one.
 
+use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use crate::arch::{Arch, IpiKind};
@@ -158,6 +159,32 @@ impl<A: Arch> Scheduler<A> {
     /// the syscall's non-negative result, or the errno Linux returns for the same input, checked in Linux's
     /// order (flags, then the command, then registration). See the module documentation.
     pub fn membarrier(&self, caller: &Task<A>, cmd: i32, flags: u32, cpu_id: i32) -> Result<i64, Errno> {
+        self.membarrier_with_mm(|| caller.mm(), cmd, flags, cpu_id)
+    }
+
+    /// [`Scheduler::membarrier`] for the task running on this CPU, looking up its mm only for the commands
+    /// that need one (QUERY does not): no reference to the task itself is taken.
+    pub fn membarrier_current(&self, cmd: i32, flags: u32, cpu_id: i32) -> Result<i64, Errno> {
+        self.membarrier_with_mm(|| self.current_mm(), cmd, flags, cpu_id)
+    }
+
+    /// The mm of the task running on this CPU (`None` for a kernel thread outside `kthread_use_mm`).
+    fn current_mm(&self) -> Option<Arc<Mm<A>>> {
+        // Masked: the CPU id and its `curr` belong together (see `current`). Lock order: run queue, then the
+        // task's mm, as in the MembarrierSyncState handler.
+        without_interrupts::<A, _>(|masked| {
+            let inner = self.run_queue(A::cpu_id()).inner.lock_masked(masked);
+            inner.curr.as_ref().and_then(|curr| curr.mm.lock_masked(masked).clone())
+        })
+    }
+
+    fn membarrier_with_mm(
+        &self,
+        caller_mm: impl FnOnce() -> Option<Arc<Mm<A>>>,
+        cmd: i32,
+        flags: u32,
+        cpu_id: i32,
+    ) -> Result<i64, Errno> {
         let flags_allowed = if cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ { MEMBARRIER_CMD_FLAG_CPU } else { 0 };
         if flags & !flags_allowed != 0 {
             return Err(Errno::EINVAL);
@@ -170,25 +197,25 @@ impl<A: Arch> Scheduler<A> {
             MEMBARRIER_CMD_GLOBAL => self.membarrier_global().map(|()| 0),
             MEMBARRIER_CMD_GLOBAL_EXPEDITED => self.membarrier_global_expedited().map(|()| 0),
             MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED => {
-                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
                 self.register(&mm, MEMBARRIER_STATE_GLOBAL_EXPEDITED, MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY)
                     .map(|()| 0)
             }
             MEMBARRIER_CMD_PRIVATE_EXPEDITED => {
-                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
                 self.membarrier_private_expedited(&mm, PrivateFlavor::Barrier).map(|()| 0)
             }
             MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED => {
-                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
                 self.register(&mm, MEMBARRIER_STATE_PRIVATE_EXPEDITED, MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY)
                     .map(|()| 0)
             }
             MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE => {
-                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
                 self.membarrier_private_expedited(&mm, PrivateFlavor::SyncCore).map(|()| 0)
             }
             MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE => {
-                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
                 // Like Linux: also the plain PRIVATE_EXPEDITED bit (the scheduler barriers), not its READY.
                 self.register(
                     &mm,
@@ -202,7 +229,7 @@ impl<A: Arch> Scheduler<A> {
                 Err(Errno::EINVAL)
             }
             MEMBARRIER_CMD_GET_REGISTRATIONS => {
-                let mm = caller.mm().ok_or(Errno::EINVAL)?;
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
                 Ok(registrations(mm.membarrier_state()) as i64)
             }
             _ => Err(Errno::EINVAL),

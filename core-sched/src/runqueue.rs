@@ -3,7 +3,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::arch::Arch;
 use crate::irq::IrqSpinLock;
@@ -22,6 +22,14 @@ pub(crate) struct PendingSwitch<A: Arch> {
     pub(crate) lazy_mm_to_drop: Option<Arc<Mm<A>>>,
     /// A runnable `prev` whose affinity excludes this CPU is queued on this CPU once its stack is free.
     pub(crate) migrate_to: Option<usize>,
+}
+
+impl<A: Arch> RunQueueInner<A> {
+    /// Stores the queue's length into `rq.queue_length` (call after every change of `queue`, under the lock).
+    #[inline(always)]
+    pub(crate) fn publish_length(&self, rq: &RunQueue<A>) {
+        rq.queue_length.store(self.queue.len(), Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct RunQueueInner<A: Arch> {
@@ -97,8 +105,18 @@ pub(crate) struct StatCounters {
     pub(crate) migrations: AtomicU64,
 }
 
+/// Adds to a counter with an atomic read-modify-write: for counters other CPUs may write too, and for the
+/// hook's counters (whose code `cargo xtask compare` shows and must not change).
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// Adds one to a counter of the calling CPU's own run queue that only that CPU writes, with interrupts masked
+/// (the switch counters, migrations): a plain load and store, no exclusive-access loop.
+/// Readers on other CPUs see a recent value, as with `bump`.
+#[inline(always)]
+pub(crate) fn bump_local(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 /// One CPU's run queue.
@@ -110,7 +128,15 @@ pub struct RunQueue<A: Arch> {
     pub(crate) current_mm_id: AtomicU32,
     /// Copy of the current mm's `MEMBARRIER_STATE_*` bits, which decides the post-switch barrier.
     pub(crate) membarrier_state: AtomicU32,
+    /// Id and process id of `curr`, published with it (written only by this CPU, under the run-queue lock), so
+    /// that the running task finds its own ids without the lock or a reference count (`gettid`, `getpid`).
+    pub(crate) current_task_id: AtomicU32,
+    pub(crate) current_process_id: AtomicU32,
     pub(crate) need_resched: AtomicBool,
+    /// `inner.queue.len()`, stored under the lock after every change, for readers that only want a hint
+    /// without taking the lock (other CPUs' ticks and `spawn`'s least-loaded choice): taking it there made
+    /// every tick elsewhere contend with this CPU's switches.
+    pub(crate) queue_length: AtomicUsize,
     pub(crate) online: AtomicBool,
     /// The membarrier request for this CPU ([`MembarrierRequest`] packed): written (Release) by the caller
     /// before its IPI, read (Acquire) by the handler before its work.
@@ -133,7 +159,10 @@ impl<A: Arch> RunQueue<A> {
             }),
             current_mm_id: AtomicU32::new(0),
             membarrier_state: AtomicU32::new(0),
+            current_task_id: AtomicU32::new(0),
+            current_process_id: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
+            queue_length: AtomicUsize::new(0),
             online: AtomicBool::new(false),
             membarrier_request: AtomicU64::new(0),
             membarrier_ack: AtomicU64::new(0),
@@ -155,6 +184,13 @@ impl<A: Arch> RunQueue<A> {
                 migrations: AtomicU64::new(0),
             },
         }
+    }
+
+    /// Publishes `task` as this CPU's `curr` for [`Scheduler::current_task_id`](crate::Scheduler) and
+    /// `current_process_id`. Only the CPU itself calls it, holding its run-queue lock.
+    pub(crate) fn publish_current(&self, task: &Task<A>) {
+        self.current_task_id.store(task.id().0, Ordering::Relaxed);
+        self.current_process_id.store(task.process_id(), Ordering::Relaxed);
     }
 
     /// The membarrier request for this CPU, read by its IPI handler before the work it asks for.
@@ -187,6 +223,12 @@ impl<A: Arch> RunQueue<A> {
     /// Number of queued runnable tasks (`curr` not included).
     pub fn queued(&self) -> usize {
         self.inner.lock().queue.len()
+    }
+
+    /// Number of queued runnable tasks as of the last change, read without the lock: a hint that may be
+    /// stale by the time the caller looks at it.
+    pub fn queued_hint(&self) -> usize {
+        self.queue_length.load(Ordering::Relaxed)
     }
 
     /// The queued tasks, in order (for diagnostics).

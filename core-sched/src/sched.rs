@@ -54,8 +54,17 @@ use crate::errno::Errno;
 use crate::irq::{without_interrupts, IrqsMasked};
 use crate::membarrier::{MembarrierRequest, MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE};
 use crate::mm::Mm;
-use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
+use crate::runqueue::{bump, bump_local, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{CpuTime, Task, TaskState};
+
+/// Whether `schedule` may take a task from another CPU's queue.
+#[derive(Clone, Copy)]
+enum Stealing {
+    /// Whenever this CPU's queue has nothing to run (preemption, blocking, exit).
+    Always,
+    /// Only when prev cannot go on here (a yield of a task that stays runnable keeps to its own queue).
+    OnlyWhenPrevStops,
+}
 
 /// Queue slots a drained run queue keeps (more than any ordinary load needs; see `pick_next`).
 const RUN_QUEUE_KEPT_CAPACITY: usize = 64;
@@ -124,6 +133,7 @@ impl<A: Arch> Scheduler<A> {
                 idle.set_cpu(cpu);
                 idle.on_cpu.store(true, Ordering::Relaxed);
                 inner.curr_accounted_at = A::cpu_time_stamp();
+                rq.publish_current(&idle);
                 inner.idle = Some(idle.clone());
                 inner.curr = Some(idle);
                 rq.current_mm_id.store(0, Ordering::Relaxed);
@@ -175,6 +185,19 @@ impl<A: Arch> Scheduler<A> {
             .expect("no current task: init_cpu not called on this CPU")
     }
 
+    /// The id of the running task, without the run-queue lock: the switch publishes it per CPU.
+    pub fn current_task_id(&self) -> crate::task::TaskId {
+        // Masked: the CPU id and the read belong to the same CPU (a migration in between would read the id of
+        // the task now running where the caller was).
+        crate::task::TaskId(without_interrupts::<A, _>(|_| self.this_rq().current_task_id.load(Ordering::Relaxed)))
+    }
+
+    /// The process id of the running task (0 for a kernel thread), without the run-queue lock (see
+    /// [`Task::process_id`]).
+    pub fn current_process_id(&self) -> u32 {
+        without_interrupts::<A, _>(|_| self.this_rq().current_process_id.load(Ordering::Relaxed))
+    }
+
     /// Whether the calling CPU should call `schedule()` at its next opportunity. With interrupts enabled the
     /// answer may be about the CPU the caller just left; the interrupt, idle and system-call return paths call
     /// it with interrupts masked.
@@ -188,7 +211,7 @@ impl<A: Arch> Scheduler<A> {
             let rq = self.this_rq();
             (rq, !rq.inner.lock_masked(masked).queue.is_empty())
         });
-        if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued() > 0) {
+        if has_waiting || self.online_cpus().iter().any(|cpu| self.run_queues[cpu].queued_hint() > 0) {
             rq.need_resched.store(true, Ordering::Relaxed);
         }
     }
@@ -226,9 +249,11 @@ impl<A: Arch> Scheduler<A> {
         )
     }
 
-    /// Gives the CPU to the next runnable task, if any; the current task stays runnable.
+    /// Gives the CPU to the next runnable task of this CPU's queue, if any; the current task stays runnable.
+    /// Unlike a preemption, a yield does not steal work from other CPUs while its caller can keep running here
+    /// (Linux's `sched_yield` does not balance either): a yield that finds nothing else returns at once.
     pub fn yield_now(&self) {
-        self.schedule();
+        self.schedule_with(Stealing::OnlyWhenPrevStops);
     }
 
     /// Makes a new task runnable, on `cpu_hint` when its affinity allows, else on the lowest allowed CPU.
@@ -302,7 +327,9 @@ impl<A: Arch> Scheduler<A> {
                 let dequeued = {
                     let mut inner = self.run_queues[cpu].inner.lock_masked(masked);
                     let position = inner.queue.iter().position(|queued| Arc::ptr_eq(queued, task));
-                    position.and_then(|position| inner.queue.remove(position))
+                    let dequeued = position.and_then(|position| inner.queue.remove(position));
+                    inner.publish_length(&self.run_queues[cpu]);
+                    dequeued
                 };
                 match dequeued {
                     Some(task) => {
@@ -444,6 +471,10 @@ impl<A: Arch> Scheduler<A> {
 
     /// Chooses the next task and switches to it (see the module documentation for the sequence).
     pub fn schedule(&self) {
+        self.schedule_with(Stealing::Always);
+    }
+
+    fn schedule_with(&self, stealing: Stealing) {
         without_interrupts::<A, _>(|masked| {
             let cpu = A::cpu_id();
             let rq = &self.run_queues[cpu];
@@ -454,45 +485,57 @@ impl<A: Arch> Scheduler<A> {
             smp_mb::<A>(BarrierSite::ScheduleRule1);
             rq.need_resched.store(false, Ordering::Relaxed);
 
-            let prev = inner.curr.clone().expect("schedule() before init_cpu on this CPU");
-            let idle = inner.idle.clone().expect("schedule() before init_cpu on this CPU");
-            let prev_is_idle = Arc::ptr_eq(&prev, &idle);
-            let prev_runnable = {
-                let mut sched = prev.sched.lock_masked(masked);
-                match sched.state {
-                    TaskState::Running | TaskState::Runnable => true,
-                    TaskState::Blocked | TaskState::Exited => {
-                        sched.on_rq = false;
-                        false
-                    }
+            // Moved out of `curr` (no reference count traffic); `curr` is set again below on every path.
+            let prev = inner.curr.take().expect("schedule() before init_cpu on this CPU");
+            let prev_is_idle = inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &prev));
+            // prev's scheduling fields stay locked until its new state is set: one acquisition per switch. The
+            // pick below takes no task lock (other run queues only with try_lock), so this nests safely under
+            // the run-queue lock as in `enqueue`.
+            let mut prev_sched = prev.sched.lock_masked(masked);
+            let prev_runnable = match prev_sched.state {
+                TaskState::Running | TaskState::Runnable => true,
+                TaskState::Blocked | TaskState::Exited => {
+                    prev_sched.on_rq = false;
+                    false
                 }
             };
             let prev_stays_here = prev_runnable && prev.affinity().contains(cpu);
-
-            let next = match self.pick_next(cpu, &mut inner, masked) {
-                Some(task) => task,
-                None if prev_stays_here && !prev_is_idle => prev.clone(),
-                None => idle.clone(),
+            let prev_can_continue = prev_stays_here && !prev_is_idle;
+            let may_steal = match stealing {
+                Stealing::Always => true,
+                Stealing::OnlyWhenPrevStops => !prev_can_continue,
             };
-            drop(idle);
-            if Arc::ptr_eq(&next, &prev) {
-                prev.sched.lock_masked(masked).state = TaskState::Running;
-                drop(inner);
-                return;
-            }
+
+            let next = match self.pick_next(cpu, &mut inner, masked, may_steal) {
+                Some(task) => task,
+                None if prev_can_continue || prev_is_idle => {
+                    // Nothing else can run: prev goes on (the idle task too). Nothing was published.
+                    prev_sched.state = TaskState::Running;
+                    drop(prev_sched);
+                    inner.curr = Some(prev);
+                    return;
+                }
+                None => inner.idle.clone().expect("schedule() before init_cpu on this CPU"),
+            };
 
             let mut migrate_to = None;
+            let mut prev_for_queue = None;
             if prev_runnable && !prev_is_idle {
-                prev.sched.lock_masked(masked).state = TaskState::Runnable;
+                prev_sched.state = TaskState::Runnable;
                 if prev_stays_here {
                     // Its on_cpu stays set until finish_switch, so no other CPU steals it before that.
-                    inner.queue.push_back(prev.clone());
+                    prev_for_queue = Some(prev.clone());
                 } else {
                     migrate_to = Some(
                         self.choose_cpu(prev.affinity(), None).expect("runnable task's affinity has no online CPU"),
                     );
                 }
             }
+            drop(prev_sched);
+            if let Some(queued) = prev_for_queue {
+                inner.queue.push_back(queued);
+            }
+            inner.publish_length(rq);
             // CPU time: prev ran since its switch-in or the last tick. One counter read and an add here; the
             // conversion and the user/system split happen only when a process asks (cpu_time).
             let now = A::cpu_time_stamp();
@@ -501,19 +544,22 @@ impl<A: Arch> Scheduler<A> {
             next.sched.lock_masked(masked).state = TaskState::Running;
             next.set_cpu(cpu);
             next.on_cpu.store(true, Ordering::Relaxed);
-            inner.curr = Some(next.clone());
 
             let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
             // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
             // migration, leaving a runnable task in no queue (a silent hang).
             assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
-            inner.pending = Some(PendingSwitch { prev: prev.clone(), lazy_mm_to_drop, migrate_to });
+            // switch_context takes a reference to each task; `inner.curr` (next) and `inner.pending` (prev) keep
+            // both alive until finish_switch, so an exited `prev`, which never returns here, leaves nothing owned
+            // on this stack.
+            let switched_from = prev.clone();
+            let switched_to = next.clone();
+            rq.publish_current(&next);
+            inner.curr = Some(next);
+            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, migrate_to });
             drop(inner);
 
-            // The two references move into switch_context: an exited `prev` never returns here, so nothing may be
-            // left on this stack that owns a reference. `inner.curr` (next) and `inner.pending` (prev) keep both
-            // tasks alive until finish_switch.
-            A::switch_context(prev, next);
+            A::switch_context(switched_from, switched_to);
             // Here `prev` runs again (or, with a test arch, the switch just recorded completed).
             self.finish_switch_masked(masked);
         });
@@ -529,10 +575,13 @@ impl<A: Arch> Scheduler<A> {
         masked: &IrqsMasked<A>,
     ) -> Option<Arc<Mm<A>>> {
         let prev_owns_mm = prev.mm.lock_masked(masked).is_some();
-        let next_mm = next.mm.lock_masked(masked).clone();
+        // Borrowed under next's lock, not cloned: no reference-count traffic on the switch path. Nesting: a
+        // task's `mm` lock before an `active_mm` lock, as in kthread_use_mm.
+        let next_mm_guard = next.mm.lock_masked(masked);
         let stats = &rq.stats;
-        match next_mm {
+        match next_mm_guard.as_ref() {
             None => {
+                drop(next_mm_guard);
                 // To a kernel thread: keep the loaded page tables, hold a reference to them.
                 let borrowed = if prev_owns_mm {
                     prev.active_mm.lock_masked(masked).as_ref().map(|mm| mm.mmgrab())
@@ -544,33 +593,33 @@ impl<A: Arch> Scheduler<A> {
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 let kind =
                     if prev_owns_mm { SwitchKind::UserToKernelThread } else { SwitchKind::KernelThreadToKernelThread };
-                bump(&stats.switches[kind as usize], 1);
+                bump_local(&stats.switches[kind as usize]);
                 stale
             }
             Some(next_mm) => {
-                let prev_active = prev.active_mm.lock_masked(masked).clone();
-                let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm));
+                let mut prev_active = prev.active_mm.lock_masked(masked);
+                let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, next_mm));
                 rq.current_mm_id.store(next_mm.id().0, Ordering::Relaxed);
-                self.membarrier_switch_mm(rq, &next_mm);
+                self.membarrier_switch_mm(rq, next_mm);
                 A::trace_user_mm_published(rq.membarrier_state.load(Ordering::Relaxed));
                 if !same_mm {
-                    A::switch_mm(prev_active.as_deref(), &next_mm);
+                    A::switch_mm(prev_active.as_deref(), next_mm);
                 }
                 // Rule 2, the explicit post-switch-mm barrier: also when !same_mm is false.
                 self.finish_switch_mm_hook(rq);
-                debug_assert!(next.active_mm.lock_masked(masked).as_ref().is_some_and(|mm| Arc::ptr_eq(mm, &next_mm)));
+                debug_assert!(next.active_mm.lock_masked(masked).as_ref().is_some_and(|mm| Arc::ptr_eq(mm, next_mm)));
                 let kind = match (prev_owns_mm, same_mm) {
                     (true, true) => SwitchKind::UserToUserSameMm,
                     (true, false) => SwitchKind::UserToUserOtherMm,
                     (false, true) => SwitchKind::KernelThreadToUserSameMm,
                     (false, false) => SwitchKind::KernelThreadToUserOtherMm,
                 };
-                bump(&stats.switches[kind as usize], 1);
+                bump_local(&stats.switches[kind as usize]);
                 if prev_owns_mm {
                     None
                 } else {
                     // Linux rq->prev_mm: the lazy reference outlives the switch, dropped in finish_switch.
-                    prev.active_mm.lock_masked(masked).take()
+                    prev_active.take()
                 }
             }
         }
@@ -587,6 +636,8 @@ impl<A: Arch> Scheduler<A> {
 
     fn finish_switch_mm_hook(&self, rq: &RunQueue<A>) {
         let state = rq.membarrier_state.load(Ordering::Relaxed);
+        // Read-modify-writes, unlike the switch counters: the hook's code stays exactly what `cargo xtask
+        // compare` shows and docs/compare.md explains (what must not move when the switch path changes).
         bump(&rq.stats.hook_calls, 1);
         if membarrier_state_requires_barrier(state) {
             bump(&rq.stats.hook_barriers, 1);
@@ -675,11 +726,29 @@ impl<A: Arch> Scheduler<A> {
 
     /// Picks a runnable task for `cpu` from its queue, else steals one from another CPU. Skips tasks whose
     /// stack is still in use (`on_cpu`) or whose affinity excludes `cpu`.
-    fn pick_next(&self, cpu: usize, inner: &mut RunQueueInner<A>, masked: &IrqsMasked<A>) -> Option<Arc<Task<A>>> {
+    fn pick_next(
+        &self,
+        cpu: usize,
+        inner: &mut RunQueueInner<A>,
+        masked: &IrqsMasked<A>,
+        may_steal: bool,
+    ) -> Option<Arc<Task<A>>> {
         // Acquire: pairs with the Release store of on_cpu in finish_switch.
         let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
+        // The common case, O(1): the head of the FIFO can run here.
+        let rq = &self.run_queues[cpu];
+        if inner.queue.front().is_some_and(can_run) {
+            let task = inner.queue.pop_front();
+            inner.publish_length(rq);
+            return task;
+        }
         if let Some(position) = inner.queue.iter().position(can_run) {
-            return inner.queue.remove(position);
+            let task = inner.queue.remove(position);
+            inner.publish_length(rq);
+            return task;
+        }
+        if !may_steal {
+            return None;
         }
         if inner.queue.is_empty() && inner.queue.capacity() > RUN_QUEUE_KEPT_CAPACITY {
             // A burst (thousands of threads woken at once) grew this queue; give the memory back once it has
@@ -688,22 +757,28 @@ impl<A: Arch> Scheduler<A> {
             inner.queue.shrink_to(RUN_QUEUE_KEPT_CAPACITY);
         }
         for other in self.online_cpus().iter().filter(|&other| other != cpu) {
+            // An empty queue (as of its last change) is not worth its lock; a task queued since then is its own
+            // CPU's to run, which the enqueue told (as when the try_lock below fails).
+            if self.run_queues[other].queued_hint() == 0 {
+                continue;
+            }
             // try_lock: we hold our own run-queue lock; waiting for another CPU's could deadlock with a CPU
             // stealing in the opposite direction.
             let Some(mut other_inner) = self.run_queues[other].inner.try_lock_masked(masked) else { continue };
             if let Some(position) = other_inner.queue.iter().position(can_run) {
                 let task = other_inner.queue.remove(position);
-                bump(&self.run_queues[cpu].stats.migrations, 1);
+                other_inner.publish_length(&self.run_queues[other]);
+                bump_local(&self.run_queues[cpu].stats.migrations);
                 return task;
             }
         }
         None
     }
 
-    /// The allowed online CPU with the fewest queued tasks (lowest number on ties). Takes each run queue's lock
-    /// in turn, so it must not be called with a run-queue lock held.
+    /// The allowed online CPU with the fewest queued tasks (lowest number on ties), by each run queue's length
+    /// hint (no lock taken).
     fn least_loaded_cpu(&self, affinity: CpuSet) -> Option<usize> {
-        affinity.intersection(self.online_cpus()).iter().min_by_key(|&cpu| self.run_queues[cpu].queued())
+        affinity.intersection(self.online_cpus()).iter().min_by_key(|&cpu| self.run_queues[cpu].queued_hint())
     }
 
     fn choose_cpu(&self, affinity: CpuSet, hint: Option<usize>) -> Option<usize> {
@@ -732,6 +807,7 @@ impl<A: Arch> Scheduler<A> {
             };
             if allowed {
                 inner.queue.push_back(task);
+                inner.publish_length(&self.run_queues[target]);
                 break;
             }
             drop(inner);

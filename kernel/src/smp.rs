@@ -55,6 +55,7 @@ static MAILBOX: [Mailbox; MAX_CPUS] = [const { IrqSpinLock::new(None) }; MAX_CPU
 pub(crate) fn init_interrupts() {
     arch_arm64::exceptions::set_handlers(Handlers {
         irq: handle_interrupt,
+        syscall: crate::syscalls::handle_syscall,
         user_trap: crate::syscalls::handle_user_trap,
         kernel_stack_overflow: crate::process::report_kernel_stack_overflow,
     });

@@ -50,6 +50,14 @@ fn litmus_iterations() -> u64 {
     option_env!("KERNEL_BENCH_LITMUS_ITERATIONS").and_then(|text| text.parse().ok()).unwrap_or(20_000)
 }
 
+/// Only the scenario of this name runs (`cargo xtask profile` sets KERNEL_BENCH_ONLY); all when unset or empty.
+fn selected(scenario: &Scenario) -> bool {
+    match option_env!("KERNEL_BENCH_ONLY") {
+        Some(name) if !name.is_empty() => name == scenario.name,
+        _ => true,
+    }
+}
+
 /// What shares the measured CPU with the program that emits the markers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Peer {
@@ -124,6 +132,8 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "membarrier-1-others", peer: Peer::MembarrierOthers(1), registered: true },
     Scenario { name: "membarrier-2-others", peer: Peer::MembarrierOthers(2), registered: true },
     Scenario { name: "membarrier-3-others", peer: Peer::MembarrierOthers(3), registered: true },
+    Scenario { name: "getpid", peer: Peer::Call("getpid"), registered: false },
+    Scenario { name: "membarrier-query", peer: Peer::Call("membarrier-query"), registered: false },
     Scenario { name: "first-touch", peer: Peer::Memory("first-touch"), registered: false },
     Scenario { name: "mmap-touch-munmap", peer: Peer::Memory("mmap-touch-munmap"), registered: false },
     Scenario { name: "brk-page", peer: Peer::Memory("brk-page"), registered: false },
@@ -280,7 +290,7 @@ pub fn run() -> i32 {
     let mut cycle_table: Vec<(&'static str, bool, u32, Vec<f64>)> = Vec::new();
     let mut region = 0u32;
     let mut status = 0;
-    'scenarios: for scenario in SCENARIOS {
+    'scenarios: for scenario in SCENARIOS.iter().filter(|scenario| selected(scenario)) {
         if matches!(scenario.peer, Peer::Urcu(_)) && urcu_bench_image().is_none() {
             println!("bench: scenario={} skipped: {URCU_BENCH_PROGRAM} is not embedded (xtask builds it when liburcu can be fetched)", scenario.name);
             continue;

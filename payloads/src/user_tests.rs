@@ -18,6 +18,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_syscalls_reject_bad_arguments", run: syscalls },
     Test { name: "user_processes_are_isolated", run: isolation },
     Test { name: "user_threads_share_memory_in_parallel", run: threads_parallel },
+    Test { name: "user_fp_simd_state_survives_switches_and_clone", run: fp_state },
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_faults_kill_only_the_task", run: faults },
     Test { name: "user_cannot_execute_kernel_memory_and_sigbus_on_misaligned_sp", run: hardening },
@@ -188,6 +189,10 @@ fn isolation() -> Result<(), String> {
     } else {
         Err(format!("exit statuses {statuses:?}"))
     }
+}
+
+fn fp_state() -> Result<(), String> {
+    run_expecting(&["threads", "fp", "4"], 0)
 }
 
 fn threads_parallel() -> Result<(), String> {

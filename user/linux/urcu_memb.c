@@ -29,6 +29,14 @@ static struct object *shared;
 static int writer_done;
 static int failures;
 static long reads[READERS];
+// Readers and writer meet here once every reader is registered (READERS + 1 threads), before the first grace
+// period. Without it a reader created while the writer already runs waits in urcu_memb_register_thread() for
+// rcu_registry_lock, which synchronize_rcu() holds almost all the time: it drops the lock only for a cpu_relax()
+// between two polls, or while it sleeps on a reader, and a woken waiter on another CPU (a wake-up IPI away) loses
+// the glibc mutex to the writer taking it again nearly every time. Two of the three readers could then register
+// only after the 2000th grace period, and "never completed a critical section" failed the run: a property of
+// the unfair mutex, not of the kernel under test.
+static pthread_barrier_t registered;
 
 // Calls liburcu makes through syscall(), by membarrier command. liburcu calls syscall() only from the writer and
 // from registration, and the counters are only read after every thread is joined, so relaxed atomics suffice.
@@ -63,6 +71,7 @@ static void *reader(void *argument) {
     long index = (long)argument;
     long newest_seen = 0;
     urcu_memb_register_thread();
+    pthread_barrier_wait(&registered);
     while (!__atomic_load_n(&writer_done, __ATOMIC_ACQUIRE)) {
         urcu_memb_read_lock();
         struct object *object = rcu_dereference(shared);
@@ -108,6 +117,10 @@ int main(int argc, char **argv) {
     long grace_periods = argc > 1 ? atol(argv[1]) : GRACE_PERIODS;
     pthread_t readers[READERS];
     rcu_assign_pointer(shared, new_object(0));
+    if (pthread_barrier_init(&registered, NULL, READERS + 1) != 0) {
+        fail("pthread_barrier_init");
+        return 1;
+    }
     for (long index = 0; index < READERS; index++) {
         if (pthread_create(&readers[index], NULL, reader, (void *)index) != 0) {
             fail("pthread_create");
@@ -115,6 +128,7 @@ int main(int argc, char **argv) {
         }
     }
     urcu_memb_register_thread();
+    pthread_barrier_wait(&registered);
     for (long generation = 1; generation <= grace_periods; generation++) {
         struct object *old = rcu_xchg_pointer(&shared, new_object(generation));
         urcu_memb_synchronize_rcu();

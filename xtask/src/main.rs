@@ -112,6 +112,12 @@ enum Commands {
         #[command(flatten)]
         options: compare::BenchOptions,
     },
+    /// Guest instructions per function (kernel and user symbols) in one bench region, from the insn-counter
+    /// plugin's per-PC profile; the total equals the region's count. E.g. `cargo xtask profile user-user-same-mm`.
+    Profile {
+        #[command(flatten)]
+        options: compare::ProfileOptions,
+    },
     /// Measure the arm64 override, the generic fallback and the BROKEN variant side by side; prints a table and
     /// writes out/compare/{results.csv,results.md,switch-cost.svg,hook-cost.svg} (and PNGs of the charts).
     Compare {
@@ -265,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
         Commands::Compare { options, linux } => compare::compare(options, linux),
+        Commands::Profile { options } => compare::profile(options),
         Commands::Rpi4Sd { out, barrier, payload, release } => {
             rpi4_sd::make_boot_folder(&out, VariantArgs { board: Board::Rpi4, barrier, release }, payload)
         }

@@ -14,7 +14,7 @@
 .equ CPTR_EL2_NO_TRAPS,   0x33ff              // RES1 bits only: no FP/SIMD or other traps to EL2
 .equ SPSR_EL1H_MASKED,    0x3c5               // M = EL1h, D/A/I/F masked
 .equ SCTLR_EL1_MMU_OFF,   0x30d00800          // RES1 bits only
-.equ CPACR_EL1_FPEN,      (3 << 20)           // FP/SIMD usable at EL0 and EL1 (EL0 programs may use it)
+.equ CPACR_EL1_FPEN,      (1 << 20)           // FPEN 0b01: FP/SIMD usable at EL1, trapped at EL0 until a task's first use (lazy FP/SIMD, switch.s)
 // MAIR_EL1: attribute 0 = Device-nGnRnE, 1 = Normal write-back, 2 = Normal non-cacheable.
 .equ MAIR_VALUE,          0x44ff00
 // TCR_EL1: T0SZ = T1SZ = 25 (39-bit VA), 4 KiB granules, inner-shareable write-back walks, 16-bit ASIDs

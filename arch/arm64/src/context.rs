@@ -1,8 +1,10 @@
 //! Per-task register state and kernel stacks, and the context switch itself (switch.s).
 
+use crate::cpu::MAX_CPUS;
 use crate::exceptions::TrapFrame;
 use crate::kernel_stacks::{KernelStack, StackUnavailable};
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Registers preserved across `switch_context`, in switch.s's layout.
 #[repr(C, align(16))]
@@ -44,8 +46,51 @@ const _: () = {
 unsafe extern "C" {
     fn arch_switch_context(prev: *mut SwitchFrame, next: *const SwitchFrame);
     fn arch_save_fpsimd(frame: *mut SwitchFrame);
+    fn arch_load_fpsimd(frame: *const SwitchFrame);
     fn arch_enter_user(frame: *const TrapFrame) -> !;
     static task_first_entry: u8;
+}
+
+/// Per core: the switch frame of the task running there, set by every switch before it happens. The lazy FP/SIMD
+/// trap loads the running task's state from it, and clone copies the parent's state from it when the registers
+/// do not hold it (switch.s explains the scheme). Only its own core reads or writes a slot, with interrupts
+/// masked (the switch path and exception handlers), so relaxed accesses suffice.
+static RUNNING_FRAME: [AtomicPtr<SwitchFrame>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+
+/// CPACR_EL1.FPEN's high bit: set (FPEN 0b11) while the FP/SIMD registers hold the running task's live state.
+const CPACR_FPEN_EL0_ENABLED: u64 = 1 << 21;
+
+/// Whether the FP/SIMD registers hold the running task's live state (it used FP/SIMD since it was switched in).
+fn fpsimd_live() -> bool {
+    let cpacr: u64;
+    // SAFETY: reads CPACR_EL1 into a register; no memory or flag effects.
+    unsafe {
+        core::arch::asm!("mrs {cpacr}, cpacr_el1", cpacr = out(reg) cpacr, options(nomem, nostack, preserves_flags))
+    };
+    cpacr & CPACR_FPEN_EL0_ENABLED != 0
+}
+
+/// The lazy FP/SIMD trap (an EL0 FP/SIMD instruction with CPACR_EL1.FPEN = 0b01, the first since the running task
+/// was switched in): loads the task's saved state and lets EL0 use the registers until the next switch, which
+/// saves them. The trapped instruction runs again after the exception return. Called from the exception handler,
+/// interrupts masked.
+pub(crate) fn load_fpsimd_of_running_task() {
+    let frame = RUNNING_FRAME[crate::cpu::cpu_id()].load(Ordering::Relaxed);
+    assert!(!frame.is_null(), "FP/SIMD trap on a core that never switched to a task");
+    // SAFETY: `frame` is the switch frame of the task running on this core (set by the switch that resumed it;
+    // the task, and so its context, stays alive while it runs); only this core uses it while the task runs.
+    // Setting FPEN to 0b11 needs no ISB: EL1 accesses were never trapped, and the exception return that follows is
+    // a context synchronization event before EL0 runs again. The load clobbers x9/x10 (the C ABI's scratch).
+    unsafe {
+        core::arch::asm!(
+            "mrs {cpacr}, cpacr_el1",
+            "orr {cpacr}, {cpacr}, #(1 << 21)",
+            "msr cpacr_el1, {cpacr}",
+            cpacr = out(reg) _,
+            options(nomem, nostack, preserves_flags)
+        );
+        arch_load_fpsimd(frame);
+    }
 }
 
 /// Size of every task's kernel stack.
@@ -123,13 +168,30 @@ impl TaskContext {
     }
 
     /// Gives a new thread the FP/SIMD state of the running task (clone, as Linux does: same rounding mode and
-    /// registers). The kernel is built soft-float, so in a system call the FP/SIMD registers still hold the
-    /// calling thread's user state.
+    /// registers). The kernel is built soft-float, so in a system call the FP/SIMD registers hold the calling
+    /// thread's user state if it used FP/SIMD since it was switched in, and its saved frame holds it otherwise.
     pub fn inherit_current_fp_state(&mut self) {
-        // SAFETY: `arch_save_fpsimd` writes FPCR, FPSR and q0-q31 into this (not yet running) task's frame, which
-        // `&mut self` makes exclusively ours; it changes no register besides its scratch x9/x10 (declared
-        // clobbered by the C ABI of the call) and leaves the FP/SIMD registers as they are.
-        unsafe { arch_save_fpsimd(self.frame.get_mut()) };
+        // Masked: a preemption between the test and the copy would save the live state and clear FPEN (or move the
+        // caller to another core), leaving the registers or the per-core frame pointer someone else's.
+        let saved_mask = crate::cpu::irq_save();
+        if fpsimd_live() {
+            // SAFETY: `arch_save_fpsimd` writes FPCR, FPSR and q0-q31 into this (not yet running) task's frame,
+            // which `&mut self` makes exclusively ours; it changes no register besides its scratch x9/x10
+            // (declared clobbered by the C ABI of the call) and leaves the FP/SIMD registers as they are.
+            unsafe { arch_save_fpsimd(self.frame.get_mut()) };
+        } else {
+            // The running task has not used FP/SIMD since it was switched in: its saved state is its current one.
+            let running = RUNNING_FRAME[crate::cpu::cpu_id()].load(Ordering::Relaxed);
+            assert!(!running.is_null(), "clone on a core that never switched to a task");
+            // SAFETY: `running` is the frame of the task running on this core (the caller, alive while it runs);
+            // no switch writes it while the task runs (interrupts are masked), so reading it races with nothing.
+            let running = unsafe { &*running };
+            let frame = self.frame.get_mut();
+            frame.fpcr = running.fpcr;
+            frame.fpsr = running.fpsr;
+            frame.vector_registers = running.vector_registers;
+        }
+        crate::cpu::irq_restore(saved_mask);
     }
 
     /// Sets the user thread pointer (TPIDR_EL0) the task starts with.
@@ -146,6 +208,8 @@ impl TaskContext {
 pub unsafe fn switch_context_raw(prev: *const TaskContext, next: *const TaskContext) {
     // SAFETY: the caller guarantees both contexts are alive for the whole switch.
     let (prev, next) = unsafe { (&*prev, &*next) };
+    // From here on this core runs `next` (interrupts are masked until the switch completes).
+    RUNNING_FRAME[crate::cpu::cpu_id()].store(next.frame.get(), Ordering::Relaxed);
     // SAFETY: `prev` is the context of the task running on this core (its frame is ours to write) and `next`'s
     // frame was saved by an earlier switch or built by `new_task` (core-sched's on_cpu handshake guarantees no
     // other core is still writing it). The assembly preserves the callee-saved registers of the caller's ABI by

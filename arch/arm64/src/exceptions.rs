@@ -59,14 +59,29 @@ impl TrapFrame {
     /// The system call number and its six arguments, by Linux's arm64 convention (x8; x0-x5).
     #[inline(always)]
     fn syscall(&self) -> UserTrap {
+        UserTrap::Syscall { number: self.syscall_number(), arguments: self.syscall_arguments() }
+    }
+
+    /// The system call number (x8), for the system-call fast path ([`Handlers::syscall`]).
+    #[inline(always)]
+    pub fn syscall_number(&self) -> usize {
+        self.x[8] as usize
+    }
+
+    /// The six system call arguments (x0-x5).
+    #[inline(always)]
+    pub fn syscall_arguments(&self) -> [u64; 6] {
         let [a0, a1, a2, a3, a4, a5, ..] = self.x;
-        UserTrap::Syscall { number: self.x[8] as usize, arguments: [a0, a1, a2, a3, a4, a5] }
+        [a0, a1, a2, a3, a4, a5]
     }
 }
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
 
 /// The `kind` vectors.s passes for a kernel stack overflow (beyond the 16 vector slots).
 pub(crate) const KIND_STACK_OVERFLOW: u64 = 16;
+
+/// The vector slot of a synchronous exception from EL0 (AArch64): system calls and user faults.
+const USER_SYNC_SLOT: u64 = 8;
 
 /// Which vector slot was taken (the `kind` vectors.s passes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +100,7 @@ impl VectorKind {
         match slot {
             4 => Self::KernelSync,
             5 => Self::KernelIrq,
-            8 => Self::UserSync,
+            USER_SYNC_SLOT => Self::UserSync,
             9 => Self::UserIrq,
             KIND_STACK_OVERFLOW => Self::KernelStackOverflow,
             other => Self::Unexpected(other),
@@ -214,6 +229,8 @@ impl core::fmt::Display for UserTrap {
 // ESR_EL1.EC values this file decodes.
 const EC_UNKNOWN: u8 = 0x00;
 const EC_SVC64: u8 = 0x15;
+/// An FP/SIMD access trapped by CPACR_EL1.FPEN (lazy FP/SIMD, switch.s).
+const EC_FP_ACCESS: u8 = 0x07;
 const EC_INSTRUCTION_ABORT_LOWER: u8 = 0x20;
 const EC_PC_ALIGNMENT: u8 = 0x22;
 const EC_INSTRUCTION_ABORT_SAME: u8 = 0x21;
@@ -309,7 +326,10 @@ impl core::fmt::Display for KernelStackOverflow {
 pub struct Handlers {
     /// An interrupt (end-of-interrupt has already been sent, so the handler may switch tasks).
     pub irq: fn(interrupt: Interrupt, frame: &mut TrapFrame),
-    /// A synchronous exception from EL0 (system call, fault).
+    /// A system call from EL0 (SVC), the fast path: number and arguments are read from the frame, the
+    /// result written back into it.
+    pub syscall: fn(frame: &mut TrapFrame),
+    /// Any other synchronous exception from EL0 (faults, undefined instructions).
     pub user_trap: fn(trap: UserTrap, frame: &mut TrapFrame),
     /// A kernel stack overflow: reports it (naming the task) and ends the run; runs on an emergency stack.
     pub kernel_stack_overflow: fn(overflow: &KernelStackOverflow) -> !,
@@ -325,8 +345,24 @@ pub fn set_handlers(handlers: Handlers) {
 /// Called from vectors.s with the saved frame on the current stack.
 #[unsafe(no_mangle)]
 extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
+    // The system-call fast path, tested first: an SVC from EL0 goes straight to the kernel's system-call
+    // handler, which reads the number and arguments from the frame (no decoded `UserTrap` built and copied).
+    // The rest is out of line, so this path keeps a frame-less prologue and ends in a tail call.
+    if slot == USER_SYNC_SLOT && Syndrome::read().class == EC_SVC64 {
+        if let Some(handlers) = HANDLERS.get() {
+            return (handlers.syscall)(frame);
+        }
+    }
+    handle_other_exception(frame, slot);
+}
+
+/// Every exception but a system call: interrupts, user faults, kernel faults.
+#[inline(never)]
+fn handle_other_exception(frame: &mut TrapFrame, slot: u64) {
     match VectorKind::from_slot(slot) {
         VectorKind::KernelIrq | VectorKind::UserIrq => handle_irq(frame),
+        // The lazy FP/SIMD trap: the running task's first FP/SIMD instruction since it was switched in.
+        VectorKind::UserSync if Syndrome::read().class == EC_FP_ACCESS => crate::context::load_fpsimd_of_running_task(),
         VectorKind::UserSync => match HANDLERS.get() {
             Some(handlers) => (handlers.user_trap)(UserTrap::read(frame), frame),
             None => kernel_fault("exception from EL0 before handlers were registered", Syndrome::read(), frame),

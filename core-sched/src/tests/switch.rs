@@ -382,3 +382,48 @@ fn cpu_time_split_follows_linux_cputime_adjust() {
     assert_eq!(CpuTime::split(900, 2, 1), CpuTime { user_ns: 600, system_ns: 300 });
     assert_eq!(CpuTime::split(u64::MAX, 1, 1).total_ns(), u64::MAX, "no overflow in the ratio");
 }
+
+/// The stranding suspected behind a liburcu failure: a task queued on a CPU whose current task only yields, on an
+/// idle CPU, or (stealable) on a CPU that does not respond, must run at that CPU's next yield, its next
+/// scheduling point, or the next tick elsewhere; the run-queue length hints must follow every queue change.
+#[test]
+fn queued_task_runs_at_the_next_yield_or_tick_and_hints_follow_the_queues() {
+    let sched = setup(2);
+    let mm = new_mm(1);
+    let yielder = user(1, mm.clone(), CpuSet::all());
+    sched.spawn(yielder.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &yielder);
+    assert_eq!(sched.run_queue(0).queued_hint(), 0);
+
+    // Queued on CPU 0 by CPU 1 (a wake or a clone there) while CPU 0's task yields: the next yield runs it.
+    set_cpu(1);
+    let woken = user(2, mm.mmget(), CpuSet::all());
+    sched.spawn(woken.clone(), Some(0)).unwrap();
+    assert_eq!(sched.run_queue(0).queued_hint(), 1, "the enqueue publishes the length");
+    set_cpu(0);
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &woken), "a yield runs the task queued on its own CPU");
+    assert_eq!(sched.run_queue(0).queued_hint(), 1, "the yielder is queued in its place");
+
+    // The yielder, queued on CPU 0 behind a task that never gives the CPU back, is stolen by idle CPU 1 at its
+    // tick (the hint makes the tick ask for a reschedule, the steal scan looks at CPU 0's queue).
+    set_cpu(1);
+    sched.tick();
+    assert!(sched.need_resched(), "a tick on an idle CPU sees work queued elsewhere");
+    sched.schedule();
+    assert!(Arc::ptr_eq(&sched.current(), &yielder), "idle CPU 1 steals the queued task");
+    assert_eq!(sched.run_queue(0).queued_hint(), 0, "the steal publishes the victim's length");
+
+    // A task that yields with nothing queued anywhere keeps running; one queued here afterwards runs at the next
+    // yield, and a tick here asks for the switch even if no yield comes.
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &yielder));
+    let late = user(3, mm.mmget(), CpuSet::all());
+    set_cpu(0);
+    sched.spawn(late.clone(), Some(1)).unwrap();
+    set_cpu(1);
+    sched.tick();
+    assert!(sched.need_resched());
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &late));
+}

@@ -6,6 +6,5 @@ use crate::process::SCHED;
 
 /// `membarrier(cmd, flags, cpu_id)`.
 pub fn membarrier(command: u64, flags: u64, cpu_id: u64) -> Result<usize, Errno> {
-    let current = SCHED.current();
-    SCHED.membarrier(&current, command as i32, flags as u32, cpu_id as i32).map(|result| result as usize)
+    SCHED.membarrier_current(command as i32, flags as u32, cpu_id as i32).map(|result| result as usize)
 }

@@ -28,11 +28,22 @@ use crate::println;
 use crate::process::{self, SCHED};
 pub use user_memory::{UserCString, UserPtr, UserSlice};
 
-/// Entry from the exception vectors for every synchronous exception taken from EL0.
+/// Entry from the exception vectors for a synchronous exception taken from EL0 other than a system call (those
+/// take [`handle_syscall`]; a decoded system call that still comes here runs the same way).
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
-    let UserTrap::Syscall { number, arguments } = trap else {
-        return handle_user_fault(trap, frame);
-    };
+    match trap {
+        UserTrap::Syscall { number, arguments } => run_syscall(number, arguments, frame),
+        _ => handle_user_fault(trap, frame),
+    }
+}
+
+/// A system call from EL0, from the arch's fast path (the SVC test comes before any other decoding).
+pub fn handle_syscall(frame: &mut TrapFrame) {
+    run_syscall(frame.syscall_number(), frame.syscall_arguments(), frame);
+}
+
+#[inline(always)]
+fn run_syscall(number: usize, arguments: [u64; 6], frame: &mut TrapFrame) {
     arch_arm64::cpu::irq_enable();
     let result = dispatch(number, arguments, frame);
     frame.set_syscall_return(syscall_return_value(result));

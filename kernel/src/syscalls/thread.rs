@@ -41,12 +41,13 @@ pub fn exit_group(status: i32) -> ! {
 
 /// `getpid()`: the id of the calling process (its first thread's id).
 pub fn getpid() -> Result<usize, Errno> {
-    Ok(process::current_process().map_or(0, |process| process.pid as usize))
+    // Published by the switch: no lock, no reference count, no thread-table search.
+    Ok(SCHED.current_process_id() as usize)
 }
 
 /// `gettid()`.
 pub fn gettid() -> Result<usize, Errno> {
-    Ok(SCHED.current().id().0 as usize)
+    Ok(SCHED.current_task_id().0 as usize)
 }
 
 /// `clone(flags, stack, parent_tid, tls, child_tid)` (arm64's argument order) for a thread only.

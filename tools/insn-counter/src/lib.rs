@@ -19,7 +19,14 @@
 //! there. The report goes to `outfile=PATH` (or QEMU's log with `-d plugin`) from an atexit callback: a
 //! semihosting exit skips the per-vCPU exit callbacks, the atexit callback still runs.
 //!
-//! Arguments: `outfile=PATH` (where to write the report), `audit=on` (the post-switch barrier audit below).
+//! Arguments: `outfile=PATH` (where to write the report), `audit=on` (the post-switch barrier audit below),
+//! `profile=PATH` (the per-PC profile below).
+//!
+//! The profile (`cargo xtask profile`) counts, per region, how often each guest PC executed strictly between
+//! the region's markers: every instruction but the markers gets a conditional callback that runs only while
+//! its vCPU's "in a region" scoreboard flag is set (the marker callbacks set and clear it), so the PCs' counts
+//! of a region add up to exactly its instruction count. The file has one line per region and PC,
+//! `region=<k> pc=0x<address> count=<n>`; xtask maps the PCs to functions.
 //!
 //! The barrier audit checks, on the real switch path, what the post-switch-mm barrier must provide: after the
 //! scheduler publishes a user mm as a CPU's current one (the kernel executes `hint #0x62` right after that store),
@@ -29,6 +36,7 @@
 //! becomes reachable). Each such window is one check; a window with no barrier is a violation. EL0 code is
 //! recognised by its address (below 2^39, TTBR0's range), checked at the first instruction of each block.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -68,7 +76,8 @@ fn audit_state(vcpu: u32) -> &'static std::sync::atomic::AtomicU8 {
 /// vCPUs the report covers (QEMU virt has at most a few hundred; the kernel uses four).
 const MAX_VCPUS: usize = 64;
 
-/// The per-vCPU instruction counter: one u64 at offset 0 of each scoreboard entry.
+/// The per-vCPU instruction counter: one u64 at offset 0 of each scoreboard entry; at offset 8 the profile's
+/// "inside a region" flag.
 #[derive(Clone, Copy)]
 struct Counter(qemu_plugin_u64);
 
@@ -82,8 +91,13 @@ impl Counter {
     fn new() -> Self {
         // SAFETY: a scoreboard of u64 entries; QEMU grows it as vCPUs appear.
         let score: *mut qemu_plugin_scoreboard =
-            unsafe { qemu_plugin::sys::qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };
+            unsafe { qemu_plugin::sys::qemu_plugin_scoreboard_new(2 * std::mem::size_of::<u64>()) };
         Counter(qemu_plugin_u64 { score, offset: 0 })
+    }
+
+    /// The entry's second u64: 1 while the vCPU is between a start and an end marker (the profile's condition).
+    fn in_region(self) -> qemu_plugin_u64 {
+        qemu_plugin_u64 { score: self.0.score, offset: std::mem::size_of::<u64>() }
     }
 
     fn get(self, vcpu: u32) -> u64 {
@@ -96,6 +110,31 @@ struct Region {
     vcpu: u32,
     instructions: u64,
     host_nanoseconds: u128,
+    /// Executions per PC (with `profile=`), sorted by PC.
+    profile: Vec<(u64, u64)>,
+}
+
+/// Per vCPU, executions per PC in its open region (with `profile=`). A vCPU's callbacks run on its own thread,
+/// but the end marker moves the map into its region, so the maps share one mutex (the profile is a slow mode).
+static OPEN_PROFILES: Mutex<Vec<HashMap<u64, u64>>> = Mutex::new(Vec::new());
+
+/// A profiled instruction at `pc` executed on `vcpu` inside a region.
+fn profiled_instruction_executed(vcpu: u32, pc: u64) {
+    let mut profiles = OPEN_PROFILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let index = vcpu as usize;
+    if profiles.len() <= index {
+        profiles.resize_with(index + 1, HashMap::new);
+    }
+    *profiles[index].entry(pc).or_insert(0) += 1;
+}
+
+/// Takes the profile of `vcpu`'s region that just ended (empty without `profile=`), sorted by PC.
+fn take_open_profile(vcpu: u32) -> Vec<(u64, u64)> {
+    let mut profiles = OPEN_PROFILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(map) = profiles.get_mut(vcpu as usize) else { return Vec::new() };
+    let mut profile: Vec<(u64, u64)> = map.drain().collect();
+    profile.sort_unstable();
+    profile
 }
 
 /// What the marker callbacks share (touched only twice per region, so a mutex is cheap enough).
@@ -112,6 +151,7 @@ static MARKERS: Mutex<Markers> = Mutex::new(Markers { open: Vec::new(), regions:
 struct InsnCounter {
     counter: Option<Counter>,
     audit: bool,
+    profile: bool,
 }
 
 impl Register for InsnCounter {
@@ -120,7 +160,14 @@ impl Register for InsnCounter {
         self.counter = Some(counter);
         let outfile = args.raw.iter().find_map(|argument| argument.strip_prefix("outfile=").map(String::from));
         self.audit = args.raw.iter().any(|argument| argument == "audit=on");
-        qemu_plugin::qemu_plugin_register_atexit_cb(id, move |_| report(counter, outfile.as_deref()))?;
+        let profile_file = args.raw.iter().find_map(|argument| argument.strip_prefix("profile=").map(String::from));
+        self.profile = profile_file.is_some();
+        qemu_plugin::qemu_plugin_register_atexit_cb(id, move |_| {
+            report(counter, outfile.as_deref());
+            if let Some(path) = profile_file.as_deref() {
+                write_profile(path);
+            }
+        })?;
         Ok(())
     }
 }
@@ -140,6 +187,15 @@ impl HasCallbacks for InsnCounter {
                 instruction.register_execute_callback_flags(
                     move |vcpu| marker_executed(counter, vcpu, is_start),
                     qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                );
+            } else if self.profile {
+                // Not on the markers: a region's profile holds exactly the instructions strictly between them.
+                let pc = instruction.vaddr();
+                instruction.register_conditional_execute_callback(
+                    move |vcpu| profiled_instruction_executed(vcpu, pc),
+                    qemu_plugin::sys::qemu_plugin_cond::QEMU_PLUGIN_COND_NE,
+                    counter.in_region(),
+                    0,
                 );
             }
             if self.audit {
@@ -195,11 +251,29 @@ fn marker_executed(counter: Counter, vcpu: u32, is_start: bool) {
         if markers.open[index].replace((count, now)).is_some() {
             markers.unmatched += 1;
         }
+        take_open_profile(vcpu);
+        qemu_plugin::qemu_plugin_u64_set(counter.in_region(), vcpu, 1);
     } else if let Some((start, started)) = markers.open[index].take() {
+        qemu_plugin::qemu_plugin_u64_set(counter.in_region(), vcpu, 0);
         let instructions = count.saturating_sub(start).saturating_sub(1);
-        markers.regions.push(Region { vcpu, instructions, host_nanoseconds: (now - started).as_nanos() });
+        let profile = take_open_profile(vcpu);
+        markers.regions.push(Region { vcpu, instructions, host_nanoseconds: (now - started).as_nanos(), profile });
     } else {
         markers.unmatched += 1;
+    }
+}
+
+/// Writes every region's per-PC counts to `path` (the `profile=` file).
+fn write_profile(path: &str) {
+    let markers = MARKERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut text = String::new();
+    for (sequence, region) in markers.regions.iter().enumerate() {
+        for (pc, count) in &region.profile {
+            let _ = writeln!(text, "region={sequence} pc={pc:#x} count={count}");
+        }
+    }
+    if let Err(error) = std::fs::write(path, &text) {
+        let _ = qemu_plugin::qemu_plugin_outs(format!("insn-counter: cannot write {path}: {error}\n"));
     }
 }
 
@@ -247,4 +321,4 @@ fn report(counter: Counter, outfile: Option<&str>) {
     }
 }
 
-qemu_plugin::register!(InsnCounter { counter: None, audit: false });
+qemu_plugin::register!(InsnCounter { counter: None, audit: false, profile: false });

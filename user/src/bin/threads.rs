@@ -1,6 +1,8 @@
 //! Demo and test program: starts N threads (argv[1], default 4) that share memory, each computing and yielding
 //! for a while; each reports the CPUs it ran on. Exits 0 when every thread finished and the shared counter is
-//! exact. Other modes: `preempt N`, `exit-group`, `limit MIN` (clone until the kernel's thread limit).
+//! exact. Other modes: `preempt N`, `exit-group`, `limit MIN` (clone until the kernel's thread limit), `fp N`
+//! (N threads and the main one keep distinct values in all FP/SIMD registers and FPCR across many yields, and
+//! each new thread starts with the FPCR its creator had: the kernel's lazy FP/SIMD switching).
 #![no_std]
 #![no_main]
 
@@ -170,7 +172,114 @@ fn thread_limit_test(name: &str, minimum: usize) -> i32 {
     0
 }
 
+/// Yields per thread in the `fp` mode.
+const FP_YIELDS: u64 = 300;
+/// FPCR's rounding-mode field (bits 23:22) value 0b01 (towards plus infinity), set by the `fp` mode's main
+/// thread before it creates the others: each must start with it (clone copies the creator's FP/SIMD state).
+const FPCR_ROUND_UP: u64 = 1 << 22;
+static FP_FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+/// Fills q0-q31 with values derived from `seed`, yields FP_YIELDS times with them in the registers, then stores
+/// them; returns whether every register (and FPCR, set to `fpcr` with them) came back unchanged. All in one
+/// `asm!` block, so no compiler-generated code can use the registers in between.
+fn fp_registers_survive_yields(seed: u64, fpcr: u64) -> bool {
+    let mut expected = [0u128; 32];
+    for (index, value) in expected.iter_mut().enumerate() {
+        let low = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(index as u64);
+        *value = (u128::from(low) << 64) | u128::from(!low ^ seed);
+    }
+    let mut seen = [0u128; 32];
+    let fpcr_after: u64;
+    // SAFETY: loads q0-q31 from `expected`, makes FP_YIELDS sched_yield system calls (x8 = 124; x0 takes the
+    // result), stores q0-q31 into `seen` and reads FPCR; both arrays are 32 x 16 bytes and live across the block.
+    // Every FP/SIMD register, x0, x8, x9 and FPCR (restored by the caller's thread exit or main's end: nothing
+    // else in this program depends on the rounding mode) are clobbered or written as declared.
+    unsafe {
+        core::arch::asm!(
+            "msr fpcr, {fpcr}",
+            "ldp q0, q1, [{input}, #0]", "ldp q2, q3, [{input}, #32]", "ldp q4, q5, [{input}, #64]",
+            "ldp q6, q7, [{input}, #96]", "ldp q8, q9, [{input}, #128]", "ldp q10, q11, [{input}, #160]",
+            "ldp q12, q13, [{input}, #192]", "ldp q14, q15, [{input}, #224]", "ldp q16, q17, [{input}, #256]",
+            "ldp q18, q19, [{input}, #288]", "ldp q20, q21, [{input}, #320]", "ldp q22, q23, [{input}, #352]",
+            "ldp q24, q25, [{input}, #384]", "ldp q26, q27, [{input}, #416]", "ldp q28, q29, [{input}, #448]",
+            "ldp q30, q31, [{input}, #480]",
+            "2:",
+            "mov x8, #124",
+            "svc #0",
+            "subs {count}, {count}, #1",
+            "b.ne 2b",
+            "stp q0, q1, [{output}, #0]", "stp q2, q3, [{output}, #32]", "stp q4, q5, [{output}, #64]",
+            "stp q6, q7, [{output}, #96]", "stp q8, q9, [{output}, #128]", "stp q10, q11, [{output}, #160]",
+            "stp q12, q13, [{output}, #192]", "stp q14, q15, [{output}, #224]", "stp q16, q17, [{output}, #256]",
+            "stp q18, q19, [{output}, #288]", "stp q20, q21, [{output}, #320]", "stp q22, q23, [{output}, #352]",
+            "stp q24, q25, [{output}, #384]", "stp q26, q27, [{output}, #416]", "stp q28, q29, [{output}, #448]",
+            "stp q30, q31, [{output}, #480]",
+            "mrs {fpcr_after}, fpcr",
+            fpcr = in(reg) fpcr,
+            input = in(reg) expected.as_ptr(),
+            output = in(reg) seen.as_mut_ptr(),
+            count = inout(reg) FP_YIELDS => _,
+            fpcr_after = lateout(reg) fpcr_after,
+            out("x0") _, out("x8") _,
+            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _,
+            out("v15") _, out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _,
+            out("v22") _, out("v23") _, out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _,
+            out("v29") _, out("v30") _, out("v31") _,
+            options(nostack)
+        );
+    }
+    seen == expected && fpcr_after == fpcr
+}
+
+fn read_fpcr() -> u64 {
+    let value: u64;
+    // SAFETY: reads FPCR; no memory or flag effects.
+    unsafe { core::arch::asm!("mrs {value}, fpcr", value = out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+extern "C" fn fp_worker(index: usize) -> ! {
+    // The creator's rounding mode, inherited through clone.
+    let inherited = read_fpcr() & (3 << 22) == FPCR_ROUND_UP;
+    // Each thread its own rounding mode from here on, so a mix-up between threads shows.
+    let fpcr = ((index as u64 + 1) % 4) << 22;
+    if !inherited || !fp_registers_survive_yields(index as u64 + 1, fpcr) {
+        println!("threads: fp thread {index}: inherited FPCR {inherited}, registers or FPCR changed across yields");
+        FP_FAILURES.fetch_add(1, Ordering::Relaxed);
+    }
+    FINISHED.fetch_add(1, Ordering::Release);
+    sys::exit(0)
+}
+
+fn fp_test(threads: usize) -> i32 {
+    let threads = threads.clamp(1, MAX_THREADS);
+    // SAFETY: sets FPCR's rounding mode for this thread; no memory effects.
+    unsafe { core::arch::asm!("msr fpcr, {value}", value = in(reg) FPCR_ROUND_UP, options(nomem, nostack)) };
+    for index in 0..threads {
+        // SAFETY: each stack is handed to exactly one thread, once.
+        let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[index]) };
+        if ulib::spawn_thread(stack, fp_worker, index) < 0 {
+            return 1;
+        }
+    }
+    let main_kept = fp_registers_survive_yields(0xabcd, 0);
+    while FINISHED.load(Ordering::Acquire) < threads {
+        sys::sched_yield();
+    }
+    let failures = FP_FAILURES.load(Ordering::Relaxed) + usize::from(!main_kept);
+    println!(
+        "threads: fp: {} threads and main kept their FP/SIMD state across {FP_YIELDS} yields each: {}",
+        threads,
+        if failures == 0 { "yes" } else { "NO" }
+    );
+    i32::from(failures != 0)
+}
+
 fn main(args: ulib::Args) -> i32 {
+    if args.get(1) == "fp" {
+        return fp_test(parse(args.get(2)).unwrap_or(4));
+    }
     if args.get(1) == "limit" {
         return thread_limit_test(args.get(0), parse(args.get(2)).unwrap_or(0));
     }

@@ -46,7 +46,7 @@ pub fn run_variant(barrier: Barrier, options: BenchOptions, plugin: &Path) -> Re
     });
     let report = image.elf.with_file_name("insn-counter.txt");
     let _ = std::fs::remove_file(&report);
-    let console = run_qemu(&image, plugin, &report, options.timeout, barrier)?;
+    let console = run_qemu(&image, plugin, &report, options.timeout, barrier, "")?;
     let plugin_report = std::fs::read_to_string(&report)
         .with_context(|| format!("the plugin wrote no report ({})", report.display()))?;
     let mut result = parse_run(barrier, &console, &plugin_report)?;
@@ -66,10 +66,17 @@ fn urcu_bench_program() -> Vec<UserCommand> {
     }
 }
 
-/// Boots `image` on QEMU virt (four cores, multi-threaded TCG, as the tests) with the plugin; returns the
-/// console (also kept in console.txt next to the ELF). Fails on a non-zero exit status or a timeout, showing the
-/// last console lines.
-fn run_qemu(image: &Image, plugin: &Path, report: &Path, timeout: u64, barrier: Barrier) -> Result<String> {
+/// Boots `image` on QEMU virt (four cores, multi-threaded TCG, as the tests) with the plugin (and
+/// `extra_plugin_arguments`, each starting with a comma); returns the console (also kept in console.txt next to
+/// the ELF). Fails on a non-zero exit status or a timeout, showing the last console lines.
+pub fn run_qemu(
+    image: &Image,
+    plugin: &Path,
+    report: &Path,
+    timeout: u64,
+    barrier: Barrier,
+    extra_plugin_arguments: &str,
+) -> Result<String> {
     eprintln!("==> bench {}", barrier_label(barrier));
     let run = QemuRun {
         board: Board::QemuVirt,
@@ -79,7 +86,10 @@ fn run_qemu(image: &Image, plugin: &Path, report: &Path, timeout: u64, barrier: 
         echo: false,
         // audit=on: the plugin also checks every switch into a registered mm for a full barrier before the
         // first user instruction (it adds callbacks, not counted instructions, so the counts are unchanged).
-        extra_arguments: vec!["-plugin".into(), format!("{},outfile={},audit=on", plugin.display(), report.display())],
+        extra_arguments: vec![
+            "-plugin".into(),
+            format!("{},outfile={},audit=on{extra_plugin_arguments}", plugin.display(), report.display()),
+        ],
     };
     let outcome = run.run(image)?;
     let console = outcome.console.join("\n");

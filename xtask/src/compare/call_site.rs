@@ -58,11 +58,15 @@ pub fn hook_call_site(elf: &Path) -> Result<CallSite> {
     let mut inside = false;
     for line in text.lines() {
         if line.ends_with(">:") {
-            if inside {
+            // A candidate without the hook (`schedule` when it only calls `schedule_with`) is passed over.
+            if inside && instructions.iter().any(|(location, _)| in_hook(location)) {
                 break;
             }
-            // `core_sched::sched::Scheduler$LT$A$GT$::schedule::h...` (llvm-objdump leaves `$LT$` escapes).
-            inside = line.contains("core_sched::sched::Scheduler") && line.contains("::schedule::");
+            instructions.clear();
+            // `core_sched::sched::Scheduler$LT$A$GT$::schedule::h...` (llvm-objdump leaves `$LT$` escapes); the
+            // switch itself is `schedule_with` (schedule and yield_now call it) unless it is inlined into schedule.
+            inside = line.contains("core_sched::sched::Scheduler")
+                && (line.contains("::schedule::") || line.contains("::schedule_with::"));
             if inside {
                 function = line.split_once(' ').map_or(line, |(_, name)| name).trim_end_matches(':').to_string();
             }
@@ -85,9 +89,22 @@ pub fn hook_call_site(elf: &Path) -> Result<CallSite> {
     }
     ensure!(!instructions.is_empty(), "no schedule() function in the disassembly");
     let hits: Vec<usize> = (0..instructions.len()).filter(|&index| in_hook(&instructions[index].0)).collect();
-    let (Some(&first), Some(&last)) = (hits.first(), hits.last()) else {
+    let Some(&last) = hits.last() else {
         bail!("no instruction of schedule() comes from the hook");
     };
+    // The hook is the contiguous run of hook and inlined library instructions that ends at its last one: a
+    // helper it shares (`membarrier_state_requires_barrier`, also used by the audit marker before switch_mm)
+    // can appear earlier in the function without being part of it.
+    let mut first = last;
+    while first > 0 && {
+        let location = &instructions[first - 1].0;
+        in_hook(location) || is_library(location)
+    } {
+        first -= 1;
+    }
+    while !in_hook(&instructions[first].0) {
+        first += 1;
+    }
     // Widen by the inlined library code (atomic counters, fence, dmb) adjacent to the hook's own lines.
     let mut start = first;
     while start > 0 && first - start < 8 && is_library(&instructions[start - 1].0) {

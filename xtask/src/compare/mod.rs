@@ -10,6 +10,7 @@ mod call_site;
 mod chart;
 mod linux_run;
 mod png;
+mod profile;
 mod report;
 mod results;
 
@@ -18,6 +19,7 @@ use anyhow::{Context, Result};
 pub use bench_run::build_plugin;
 use bench_run::run_variant;
 use chart::{hook_cost_chart, switch_cost_chart, write_svg};
+pub use profile::{profile, ProfileOptions};
 use report::{print_call_sites, print_linux_table, print_table, write_csv, write_markdown};
 
 /// How a bench run is sized.
