@@ -60,6 +60,8 @@ pub struct Task<A: Arch> {
     cpu: AtomicUsize,
     /// CPU time, written only by the CPU running the task (at switch-out and ticks).
     pub(crate) cpu_time: CpuTimeCounters,
+    /// The rseq registration and its pending event (rseq.rs).
+    pub rseq: crate::rseq::TaskRseq,
     context: A::TaskContext,
 }
 
@@ -153,6 +155,7 @@ impl<A: Arch> Task<A> {
             on_cpu: AtomicBool::new(false),
             cpu: AtomicUsize::new(0),
             cpu_time: CpuTimeCounters::default(),
+            rseq: crate::rseq::TaskRseq::default(),
             context,
         })
     }
