@@ -88,8 +88,11 @@ fn resume(task: &Task<Mock>, mm: &Mm<Mock>, memory: &mut FakeMemory, pc: &mut u6
     handle_notify_resume(task, mm, cpu() as u32, memory, pc, false)
 }
 
+/// An mm, two of its threads, and their memory.
+type Pair = (Arc<Mm<Mock>>, Arc<Task<Mock>>, Arc<Task<Mock>>, FakeMemory);
+
 /// Two threads of one mm on CPU 0, the first running and registered, its ids filled.
-fn registered_pair() -> (Arc<Mm<Mock>>, Arc<Task<Mock>>, Arc<Task<Mock>>, FakeMemory) {
+fn registered_pair() -> Pair {
     // The scheduler stays installed for the test's thread (mock.rs); preempt_and_resume finds it there.
     let sched = setup(1);
     let mm = new_mm(7);
@@ -207,7 +210,6 @@ fn registration_errnos_follow_linux() {
     assert_eq!(call(0x20_0000, 32, 0, SIGNATURE), Err(Errno::EFAULT));
     // A longer area (glibc's 32 with the feature size 28 fits; a larger one must cover the features).
     assert_eq!(call(SECOND_AREA, 64, 0, SIGNATURE), Ok(()));
-    drop(call);
     assert_eq!(cpu_id(&memory, AREA), u64::from(RSEQ_CPU_ID_UNINITIALIZED), "reset at unregistration");
 }
 

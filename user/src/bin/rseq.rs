@@ -34,17 +34,22 @@ struct Rseq {
     mm_cid: AtomicU32,
 }
 
-const UNREGISTERED: Rseq = Rseq {
-    cpu_id_start: AtomicU32::new(0),
-    cpu_id: AtomicU32::new(u32::MAX),
-    rseq_cs: AtomicU64::new(0),
-    flags: AtomicU32::new(0),
-    node_id: AtomicU32::new(0),
-    mm_cid: AtomicU32::new(0),
-};
+/// An area before registration: cpu_id is RSEQ_CPU_ID_UNINITIALIZED.
+impl Rseq {
+    const fn unregistered() -> Self {
+        Self {
+            cpu_id_start: AtomicU32::new(0),
+            cpu_id: AtomicU32::new(u32::MAX),
+            rseq_cs: AtomicU64::new(0),
+            flags: AtomicU32::new(0),
+            node_id: AtomicU32::new(0),
+            mm_cid: AtomicU32::new(0),
+        }
+    }
+}
 
 /// One area per thread, plus the main thread's.
-static AREAS: [Rseq; THREADS + 1] = [UNREGISTERED; THREADS + 1];
+static AREAS: [Rseq; THREADS + 1] = [const { Rseq::unregistered() }; THREADS + 1];
 
 /// The per-CPU counters, one cache line each (the asm indexes them by `cpu << 6`).
 #[repr(C, align(64))]
@@ -70,12 +75,12 @@ core::arch::global_asm!(
     "rseq_percpu_increment:",
     "    mov x9, #0",
     ".Lrseq_retry:",
-    "    ldr w3, [x0, #0]",            // cpu_id_start
+    "    ldr w3, [x0, #0]", // cpu_id_start
     "    adrp x4, rseq_increment_cs",
     "    add x4, x4, :lo12:rseq_increment_cs",
-    "    str x4, [x0, #8]",            // rseq_cs = &descriptor: the section is armed
+    "    str x4, [x0, #8]", // rseq_cs = &descriptor: the section is armed
     ".Lrseq_start:",
-    "    ldr w5, [x0, #4]",            // cpu_id: still the CPU the counter was chosen for?
+    "    ldr w5, [x0, #4]", // cpu_id: still the CPU the counter was chosen for?
     "    cmp w5, w3",
     "    b.ne .Lrseq_abort",
     "    lsl x7, x3, #6",
@@ -87,22 +92,22 @@ core::arch::global_asm!(
     "    sub x8, x8, #1",
     "    b .Lrseq_delay",
     ".Lrseq_commit:",
-    "    str x6, [x1, x7]",            // the commit: the last instruction of the section
+    "    str x6, [x1, x7]", // the commit: the last instruction of the section
     ".Lrseq_post_commit:",
     "    mov x0, x9",
     "    ret",
-    "    .long 0xd428bc00",            // the abort signature, the word before abort_ip (= SIGNATURE)
+    "    .long 0xd428bc00", // the abort signature, the word before abort_ip (= SIGNATURE)
     ".Lrseq_abort:",
     "    add x9, x9, #1",
     "    b .Lrseq_retry",
     ".size rseq_percpu_increment, . - rseq_percpu_increment",
     ".section .rodata.rseq_increment_cs, \"a\"",
     ".p2align 5",
-    "rseq_increment_cs:",            // struct rseq_cs
-    "    .long 0, 0",                  // version, flags
-    "    .quad .Lrseq_start",          // start_ip
+    "rseq_increment_cs:",                          // struct rseq_cs
+    "    .long 0, 0",                              // version, flags
+    "    .quad .Lrseq_start",                      // start_ip
     "    .quad .Lrseq_post_commit - .Lrseq_start", // post_commit_offset
-    "    .quad .Lrseq_abort",          // abort_ip
+    "    .quad .Lrseq_abort",                      // abort_ip
     ".text",
 );
 
