@@ -324,10 +324,11 @@ pub fn handle_notify_resume<A: Arch>(
         registration.cid.store(mm.rseq_cids.allocate(), Ordering::Relaxed);
     }
     let cid = registration.cid.load(Ordering::Relaxed);
-    memory.write_u32(area + field::CPU_ID_START, cpu)?;
-    memory.write_u32(area + field::CPU_ID, cpu)?;
-    memory.write_u32(area + field::NODE_ID, 0)?;
-    memory.write_u32(area + field::MM_CID, cid)?;
+    // Two 8-byte writes rather than four: cpu_id_start and cpu_id are adjacent, and so are node_id and mm_cid
+    // (little-endian: the field at the lower address is the low half). Only the thread itself reads them, after
+    // the exception return, so the order of the writes does not matter.
+    memory.write_u64(area + field::CPU_ID_START, u64::from(cpu) << 32 | u64::from(cpu))?;
+    memory.write_u64(area + field::NODE_ID, u64::from(cid) << 32)?;
     Ok(resume)
 }
 

@@ -13,7 +13,9 @@ use arch_arm64::exceptions::TrapFrame;
 use core_sched::rseq::{RseqUserMemory, UserFault};
 
 use crate::process::{KernelTask, SCHED};
-use crate::syscalls::UserPtr;
+use crate::syscalls::UserSlice;
+use arch_arm64::Arm64;
+use core_sched::Mm;
 
 /// Threads with an rseq area registered, all processes together: while 0 the return path skips the lookup.
 static REGISTERED_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -28,21 +30,42 @@ pub fn set_broken_skip_abort(broken: bool) {
     BROKEN_SKIP_ABORT.store(broken, Ordering::Relaxed);
 }
 
-/// The calling thread's memory through the checked user copies (a fault is an error, never a kernel fault).
-pub(crate) struct CurrentUserMemory;
+/// The calling thread's memory, `mm`: a direct checked copy through its page table first (the area is
+/// normally mapped: the thread touched it), else the system calls' path, which also faults in a page not yet
+/// touched (demand paging). A fault is an error, never a kernel fault.
+pub(crate) struct CurrentUserMemory<'a> {
+    pub(crate) mm: &'a Mm<Arm64>,
+}
 
-impl RseqUserMemory for CurrentUserMemory {
+impl CurrentUserMemory<'_> {
+    fn read<const N: usize>(&self, address: u64) -> Result<[u8; N], UserFault> {
+        let mut bytes = [0u8; N];
+        if self.mm.arch().copy_from_user(address as usize, &mut bytes).is_ok() {
+            return Ok(bytes);
+        }
+        UserSlice::new(address, N as u64).read_to_vec().ok().and_then(|bytes| bytes.try_into().ok()).ok_or(UserFault)
+    }
+
+    fn write(&self, address: u64, bytes: &[u8]) -> Result<(), UserFault> {
+        if self.mm.arch().copy_to_user(address as usize, bytes).is_ok() {
+            return Ok(());
+        }
+        UserSlice::new(address, bytes.len() as u64).write(bytes).map_err(|_| UserFault)
+    }
+}
+
+impl RseqUserMemory for CurrentUserMemory<'_> {
     fn read_u32(&mut self, address: u64) -> Result<u32, UserFault> {
-        UserPtr::<u32>::new(address).read().map_err(|_| UserFault)
+        self.read(address).map(u32::from_le_bytes)
     }
     fn read_u64(&mut self, address: u64) -> Result<u64, UserFault> {
-        UserPtr::<u64>::new(address).read().map_err(|_| UserFault)
+        self.read(address).map(u64::from_le_bytes)
     }
     fn write_u32(&mut self, address: u64, value: u32) -> Result<(), UserFault> {
-        UserPtr::<u32>::new(address).write(&value).map_err(|_| UserFault)
+        self.write(address, &value.to_le_bytes())
     }
     fn write_u64(&mut self, address: u64, value: u64) -> Result<(), UserFault> {
-        UserPtr::<u64>::new(address).write(&value).map_err(|_| UserFault)
+        self.write(address, &value.to_le_bytes())
     }
 }
 
@@ -76,7 +99,8 @@ fn handle_notify_resume(frame: &mut TrapFrame) {
     let mut pc = frame.return_address();
     let cpu = arch_arm64::cpu::cpu_id() as u32;
     let skip_abort = BROKEN_SKIP_ABORT.load(Ordering::Relaxed);
-    let result = core_sched::rseq::handle_notify_resume(&task, &mm, cpu, &mut CurrentUserMemory, &mut pc, skip_abort);
+    let mut memory = CurrentUserMemory { mm: &mm };
+    let result = core_sched::rseq::handle_notify_resume(&task, &mm, cpu, &mut memory, &mut pc, skip_abort);
     drop(mm);
     drop(task);
     match result {

@@ -15,7 +15,7 @@ pub fn rseq(area: u64, length: u64, flags: u64, signature: u64) -> Result<usize,
     core_sched::rseq::sys_rseq(
         &task,
         &mm,
-        &mut CurrentUserMemory,
+        &mut CurrentUserMemory { mm: &mm },
         area,
         length as u32,
         flags as i32,

@@ -261,7 +261,9 @@ fn run_reference(qemu_user: &std::path::Path, program: &LinuxProgram, timeout: D
         None => Err(format!("still running after {} s", timeout.as_secs())),
         Some(status) => {
             let code = shell_status(status);
-            parse::judge(code, &output, program.expected_status, program.expected_line)
+            let (expected_status, expected_line) =
+                program.binary.reference_expectation().unwrap_or((program.expected_status, program.expected_line));
+            parse::judge(code, &output, expected_status, expected_line)
                 .map(|()| format!("status {code}; {} distinct system calls", syscalls.len()))
         }
     };
