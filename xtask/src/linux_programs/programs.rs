@@ -376,7 +376,13 @@ mod tests {
         assert_eq!(names.len(), programs.len());
         assert_eq!(
             programs.len(),
-            2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len() + MEMBARRIER_SELFTESTS.len() + 1 + BUSYBOX_APPLETS.len()
+            2 * C_PROGRAMS.len()
+                + 1
+                + 2 * RUST_MODES.len()
+                + MEMBARRIER_SELFTESTS.len()
+                + RSEQ_SELFTESTS.len()
+                + 1
+                + BUSYBOX_APPLETS.len()
         );
         assert_eq!(Binary::RustStd("aarch64-unknown-linux-gnu").file_name(), "linux-std-gnu");
         assert_eq!(Binary::GlibcStaticPie("hello").file_name(), "glibc-hello-static-pie");
