@@ -122,6 +122,18 @@ const MEMBARRIER_SELFTESTS: [(&str, &str); 2] = [
 const RSEQ_SELFTESTS: [(&str, &str); 2] =
     [("basic_test", "testing current cpu"), ("basic_percpu_ops_test", "percpu_list")];
 
+/// Runs that may take longer than the per-program limit, and by what factor: `basic_percpu_ops_test` makes 20
+/// million `sched_yield` calls from 200 threads (its per-CPU list test), minutes under QEMU's emulation.
+const SLOW_RUNS: [(&str, u64); 1] = [("basic_percpu_ops_test", 10)];
+
+impl LinuxProgram {
+    /// The time this run may take, given the per-program limit.
+    pub fn time_limit_secs(&self, program_timeout: u64) -> u64 {
+        let factor = SLOW_RUNS.iter().find(|(name, _)| *name == self.name).map_or(1, |&(_, factor)| factor);
+        program_timeout.saturating_mul(factor)
+    }
+}
+
 /// Every run of the suite, in order.
 pub fn all() -> Vec<LinuxProgram> {
     let mut programs = Vec::new();
