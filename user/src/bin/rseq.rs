@@ -1,5 +1,6 @@
 //! rseq at EL0: registration conformance (Linux's errnos), the ids the kernel keeps in `struct rseq` (cpu_id
-//! equals getcpu, node_id 0, mm_cid below the CPU count), and the per-CPU counter test: 8 threads on 4 CPUs
+//! equals getcpu, node_id 0, mm_cid below the CPU count), membarrier's RSEQ command restarting a critical
+//! section running on another CPU, and the per-CPU counter test: 8 threads on 4 CPUs
 //! increment per-CPU counters with an rseq critical section (hand-written aarch64 below, a plain load and
 //! store with a delay between them, the abort signature word before the abort label) under timer preemption.
 //! With the kernel's fixup no increment is lost; `rseq broken` is run by the test against the kernel's BROKEN
@@ -60,7 +61,15 @@ static ABORTS: AtomicU64 = AtomicU64::new(0);
 static DONE: AtomicU32 = AtomicU32::new(0);
 static HIGHEST_MM_CID: AtomicU32 = AtomicU32::new(0);
 static ID_MISMATCHES: AtomicU32 = AtomicU32::new(0);
-static mut STACKS: [ThreadStack; THREADS] = [const { ThreadStack([0; 16384]) }; THREADS];
+static mut STACKS: [ThreadStack; THREADS + 1] = [const { ThreadStack([0; 16384]) }; THREADS + 1];
+/// The membarrier test's worker: its aborts, and when to stop.
+static TARGET_ABORTS: AtomicU64 = AtomicU64::new(0);
+static TARGET_READY: AtomicU32 = AtomicU32::new(0);
+static TARGET_STOP: AtomicU32 = AtomicU32::new(0);
+/// CPU the membarrier test's worker runs on, alone.
+const TARGET_CPU: u64 = 1;
+/// membarrier(PRIVATE_EXPEDITED_RSEQ) calls aimed at it.
+const RSEQ_BARRIERS: u64 = 100;
 
 // The critical section. In: x0 = this thread's struct rseq, x1 = the counters, x2 = delay iterations.
 // Out: x0 = how many times it aborted. Clobbers x3-x9 and the flags (a plain call: all caller-saved).
@@ -138,6 +147,60 @@ extern "C" fn worker(index: usize) -> ! {
     sys::exit(0)
 }
 
+/// The membarrier test's worker: alone on TARGET_CPU (no preemption: nothing else runs there), it runs critical
+/// sections with a long window until told to stop, counting the aborts, which only membarrier's RSEQ IPI causes.
+extern "C" fn membarrier_target(_: usize) -> ! {
+    sys::sched_setaffinity(0, 1 << TARGET_CPU);
+    let area = &AREAS[THREADS];
+    if rseq(area, 32, 0, SIGNATURE) != 0 {
+        sys::exit(1);
+    }
+    TARGET_READY.store(1, Ordering::Release);
+    while TARGET_STOP.load(Ordering::Acquire) == 0 {
+        // SAFETY: as in `worker`.
+        let aborts = unsafe { rseq_percpu_increment(area, COUNTERS.as_ptr(), 20_000) };
+        TARGET_ABORTS.fetch_add(aborts, Ordering::Relaxed);
+    }
+    TARGET_READY.store(2, Ordering::Release);
+    sys::exit(0)
+}
+
+/// membarrier(PRIVATE_EXPEDITED_RSEQ, FLAG_CPU, TARGET_CPU) restarts the critical section running there.
+fn membarrier_restarts(check: &mut Checker) {
+    use abi::membarrier::*;
+    sys::sched_setaffinity(0, 1);
+    check.expect(
+        "REGISTER_PRIVATE_EXPEDITED_RSEQ",
+        sys::membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0),
+        0,
+    );
+    // SAFETY: this stack goes to this one thread, once.
+    let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[THREADS]) };
+    check.expect("clone the target", (ulib::spawn_thread(stack, membarrier_target, 0) > 0) as i64, 1);
+    while TARGET_READY.load(Ordering::Acquire) == 0 {
+        sys::sched_yield();
+    }
+    sys::nanosleep(20_000_000);
+    let before = TARGET_ABORTS.load(Ordering::Relaxed);
+    let mut failures = 0;
+    for _ in 0..RSEQ_BARRIERS {
+        let flag = MEMBARRIER_CMD_FLAG_CPU;
+        if sys::membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, flag, TARGET_CPU as i32) != 0 {
+            failures += 1;
+        }
+        sys::nanosleep(100_000);
+    }
+    TARGET_STOP.store(1, Ordering::Release);
+    while TARGET_READY.load(Ordering::Acquire) != 2 {
+        sys::nanosleep(1_000_000);
+    }
+    let aborts = TARGET_ABORTS.load(Ordering::Relaxed) - before;
+    println!("  rseq: {RSEQ_BARRIERS} membarrier(PRIVATE_EXPEDITED_RSEQ) to CPU {TARGET_CPU}: {aborts} aborts there");
+    check.expect("membarrier RSEQ calls", failures, 0);
+    check.expect("membarrier RSEQ restarted the section on the target CPU", (aborts >= RSEQ_BARRIERS / 4) as i64, 1);
+    sys::sched_setaffinity(0, 0xf);
+}
+
 /// Registration errnos and the ids, on the main thread.
 fn conformance(check: &mut Checker) {
     let area = &AREAS[0];
@@ -169,6 +232,11 @@ fn main(args: ulib::Args) -> i32 {
     let mut check = Checker::new(if broken { "rseq(BROKEN kernel)" } else { "rseq" });
     if !broken {
         conformance(&mut check);
+        membarrier_restarts(&mut check);
+        // The counters start again from 0 for the per-CPU test.
+        for counter in &COUNTERS {
+            counter.0.store(0, Ordering::Relaxed);
+        }
     }
     for index in 0..THREADS {
         // SAFETY: each stack goes to one thread, once.
