@@ -122,6 +122,17 @@ const MEMBARRIER_SELFTESTS: [(&str, &str); 2] = [
 const RSEQ_SELFTESTS: [(&str, &str); 2] =
     [("basic_test", "testing current cpu"), ("basic_percpu_ops_test", "percpu_list")];
 
+/// Linux's rseq `param_test`, one run per test as `run_param_test.sh` runs it with its default parameters on
+/// four CPUs (`-r 1000 -t 24`, 6 threads per CPU), verbose: (the test's letter, the name it prints).
+const RSEQ_PARAM_TESTS: [(&str, &str); 6] = [
+    ("s", "spinlock"),
+    ("l", "linked list"),
+    ("b", "buffer"),
+    ("m", "memcpy buffer"),
+    ("i", "counter increment"),
+    ("r", "membarrier"),
+];
+
 /// Runs that may take longer than the per-program limit, and by what factor: `basic_percpu_ops_test` makes 20
 /// million `sched_yield` calls from 200 threads (its per-CPU list test), minutes under QEMU's emulation.
 const SLOW_RUNS: [(&str, u64); 1] = [("basic_percpu_ops_test", 10)];
@@ -180,6 +191,15 @@ pub fn all() -> Vec<LinuxProgram> {
             name: name.into(),
             binary: Binary::RseqSelftest(name),
             arguments: Vec::new(),
+            expected_status: 0,
+            expected_line,
+        });
+    }
+    for (test, expected_line) in RSEQ_PARAM_TESTS {
+        programs.push(LinuxProgram {
+            name: format!("param_test-{}", expected_line.replace(' ', "_")),
+            binary: Binary::RseqSelftest("param_test"),
+            arguments: vec!["-T", test, "-r", "1000", "-t", "24", "-v"],
             expected_status: 0,
             expected_line,
         });
@@ -393,6 +413,7 @@ mod tests {
                 + 2 * RUST_MODES.len()
                 + MEMBARRIER_SELFTESTS.len()
                 + RSEQ_SELFTESTS.len()
+                + RSEQ_PARAM_TESTS.len()
                 + 1
                 + BUSYBOX_APPLETS.len()
         );
