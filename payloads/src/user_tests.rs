@@ -145,10 +145,14 @@ fn futex_threads() -> Result<(), String> {
 }
 
 /// The `rseq` program: registration conformance and the ids, then 8 threads on 4 CPUs incrementing per-CPU
-/// counters in an rseq critical section under preemption: none lost. Then again with the kernel's BROKEN
+/// counters in an rseq critical section under preemption: none lost. A bad abort signature kills the process
+/// with SIGSEGV's status. Then again with the kernel's BROKEN
 /// no-abort setting, where the program exits 0 only if increments were lost (the fixup is what prevents it).
 fn rseq_counters() -> Result<(), String> {
     run_expecting(&["rseq"], 0)?;
+    // A descriptor whose abort handler lacks the signature: SIGSEGV (128 + 11) at the next return to user mode
+    // after a migration, as Linux.
+    run_expecting(&["rseq", "bad-signature"], 139)?;
     kernel::rseq::set_broken_skip_abort(true);
     let broken = run_expecting(&["rseq", "broken"], 0);
     kernel::rseq::set_broken_skip_abort(false);

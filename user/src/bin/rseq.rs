@@ -227,7 +227,42 @@ fn conformance(check: &mut Checker) {
     check.expect("cpu_id after unregistering", area.cpu_id.load(Ordering::Relaxed).into(), u32::MAX.into());
 }
 
+/// `struct rseq_cs`.
+#[repr(C, align(32))]
+struct CriticalSection {
+    version: u32,
+    flags: u32,
+    start_ip: u64,
+    post_commit_offset: u64,
+    abort_ip: u64,
+}
+
+/// The word before a fake abort handler: not the registered signature.
+static NOT_THE_SIGNATURE: [u32; 2] = [SIGNATURE ^ 1, 0];
+
+/// `rseq bad-signature`: a descriptor whose abort handler lacks the signature. Linux validates the descriptor
+/// on the first return to user mode after a preemption or migration (even with the PC outside the section)
+/// and kills the thread with SIGSEGV: this must end with status 139 at the migration below.
+fn bad_signature() -> i32 {
+    let area = &AREAS[0];
+    if rseq(area, 32, 0, SIGNATURE) != 0 {
+        println!("rseq bad-signature: registration failed");
+        return 1;
+    }
+    let abort_ip = NOT_THE_SIGNATURE.as_ptr() as u64 + 4;
+    let section = CriticalSection { version: 0, flags: 0, start_ip: abort_ip + 64, post_commit_offset: 16, abort_ip };
+    area.rseq_cs.store(&section as *const CriticalSection as u64, Ordering::Relaxed);
+    println!("rseq bad-signature: migrating with a bad descriptor armed");
+    sys::sched_setaffinity(0, 1 << 1);
+    sys::sched_setaffinity(0, 1 << 2);
+    println!("rseq bad-signature: FAILED: still running after two migrations");
+    1
+}
+
 fn main(args: ulib::Args) -> i32 {
+    if args.get(1) == "bad-signature" {
+        return bad_signature();
+    }
     let broken = args.get(1) == "broken";
     let mut check = Checker::new(if broken { "rseq(BROKEN kernel)" } else { "rseq" });
     if !broken {
