@@ -25,6 +25,7 @@ pub mod errno;
 pub mod irq;
 pub mod membarrier;
 pub mod mm;
+pub mod rseq;
 pub mod runqueue;
 pub mod sched;
 pub mod task;

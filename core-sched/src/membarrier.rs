@@ -46,7 +46,6 @@ use crate::sched::Scheduler;
 use crate::task::Task;
 
 // The commands and flags are the Linux ABI (abi/); re-exported so that callers of this module find them here.
-// PRIVATE_EXPEDITED_RSEQ and its registration are not supported (EINVAL).
 pub use abi::membarrier::{
     MEMBARRIER_CMD_FLAG_CPU, MEMBARRIER_CMD_GET_REGISTRATIONS, MEMBARRIER_CMD_GLOBAL, MEMBARRIER_CMD_GLOBAL_EXPEDITED,
     MEMBARRIER_CMD_PRIVATE_EXPEDITED, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
@@ -55,7 +54,7 @@ pub use abi::membarrier::{
     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
 };
 
-/// What QUERY returns: every command but QUERY itself and the RSEQ pair. 639.
+/// What QUERY returns: every command but QUERY itself. 0x3ff, as Linux 6.12.
 pub const MEMBARRIER_SUPPORTED_COMMANDS: i32 = MEMBARRIER_CMD_GLOBAL
     | MEMBARRIER_CMD_GLOBAL_EXPEDITED
     | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED
@@ -63,6 +62,8 @@ pub const MEMBARRIER_SUPPORTED_COMMANDS: i32 = MEMBARRIER_CMD_GLOBAL
     | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED
     | MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE
     | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
+    | MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ
+    | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ
     | MEMBARRIER_CMD_GET_REGISTRATIONS;
 
 /// PRIVATE_EXPEDITED may be used.
@@ -77,9 +78,9 @@ pub const MEMBARRIER_STATE_GLOBAL_EXPEDITED: u32 = 1 << 3;
 pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY: u32 = 1 << 4;
 /// Core serialization is requested for this mm.
 pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE: u32 = 1 << 5;
-/// Reserved for rseq.
+/// PRIVATE_EXPEDITED_RSEQ may be used.
 pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY: u32 = 1 << 6;
-/// Reserved for rseq.
+/// Registered for PRIVATE_EXPEDITED_RSEQ.
 pub const MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ: u32 = 1 << 7;
 
 /// How long a membarrier command waits for all targeted CPUs to acknowledge their IPI. Generous: under
@@ -112,7 +113,20 @@ pub const IPI_ACK_TIMEOUT_NS: u64 = 2_000_000_000;
 pub(crate) struct MembarrierRequest(u64);
 
 impl MembarrierRequest {
-    const KIND_BITS: u32 = 2;
+    const KIND_BITS: u32 = 3;
+    /// The code of a PRIVATE_EXPEDITED_RSEQ request: a `MembarrierBarrier` IPI whose handler also restarts the
+    /// rseq critical section of the thread it interrupted (Linux's `ipi_rseq`).
+    const BARRIER_AND_RSEQ_RESTART: u64 = 4;
+
+    /// A PRIVATE_EXPEDITED_RSEQ request (sent as a `MembarrierBarrier` IPI).
+    pub(crate) fn with_rseq_restart(sequence: u64) -> Self {
+        MembarrierRequest(sequence << Self::KIND_BITS | Self::BARRIER_AND_RSEQ_RESTART)
+    }
+
+    /// Whether the handler must also restart the interrupted thread's rseq critical section.
+    pub(crate) fn restarts_rseq(self) -> bool {
+        self.0 & ((1 << Self::KIND_BITS) - 1) == Self::BARRIER_AND_RSEQ_RESTART
+    }
 
     pub(crate) fn new(sequence: u64, kind: IpiKind) -> Self {
         let code = match kind {
@@ -140,7 +154,7 @@ impl MembarrierRequest {
     /// The IPI kind the call sent, `None` before the first request.
     pub(crate) fn kind(self) -> Option<IpiKind> {
         match self.0 & ((1 << Self::KIND_BITS) - 1) {
-            1 => Some(IpiKind::MembarrierBarrier),
+            1 | Self::BARRIER_AND_RSEQ_RESTART => Some(IpiKind::MembarrierBarrier),
             2 => Some(IpiKind::MembarrierSyncState),
             3 => Some(IpiKind::SyncCore),
             _ => None,
@@ -152,6 +166,8 @@ impl MembarrierRequest {
 enum PrivateFlavor {
     Barrier,
     SyncCore,
+    /// PRIVATE_EXPEDITED_RSEQ: the barrier IPI also restarts rseq critical sections.
+    Rseq,
 }
 
 impl<A: Arch> Scheduler<A> {
@@ -190,8 +206,8 @@ impl<A: Arch> Scheduler<A> {
             return Err(Errno::EINVAL);
         }
         // Without FLAG_CPU, cpu_id is whatever a two-argument caller left in the register: ignore it. With
-        // it, only the (unsupported) RSEQ command gets here.
-        let _cpu_id = if flags & MEMBARRIER_CMD_FLAG_CPU != 0 { cpu_id } else { -1 };
+        // it, only the RSEQ command gets here; a negative id means every CPU, as Linux.
+        let target_cpu = if flags & MEMBARRIER_CMD_FLAG_CPU != 0 { cpu_id } else { -1 };
         match cmd {
             MEMBARRIER_CMD_QUERY => Ok(MEMBARRIER_SUPPORTED_COMMANDS as i64),
             MEMBARRIER_CMD_GLOBAL => self.membarrier_global().map(|()| 0),
@@ -203,7 +219,7 @@ impl<A: Arch> Scheduler<A> {
             }
             MEMBARRIER_CMD_PRIVATE_EXPEDITED => {
                 let mm = caller_mm().ok_or(Errno::EINVAL)?;
-                self.membarrier_private_expedited(&mm, PrivateFlavor::Barrier).map(|()| 0)
+                self.membarrier_private_expedited(&mm, PrivateFlavor::Barrier, -1).map(|()| 0)
             }
             MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED => {
                 let mm = caller_mm().ok_or(Errno::EINVAL)?;
@@ -212,7 +228,7 @@ impl<A: Arch> Scheduler<A> {
             }
             MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE => {
                 let mm = caller_mm().ok_or(Errno::EINVAL)?;
-                self.membarrier_private_expedited(&mm, PrivateFlavor::SyncCore).map(|()| 0)
+                self.membarrier_private_expedited(&mm, PrivateFlavor::SyncCore, -1).map(|()| 0)
             }
             MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE => {
                 let mm = caller_mm().ok_or(Errno::EINVAL)?;
@@ -224,9 +240,19 @@ impl<A: Arch> Scheduler<A> {
                 )
                 .map(|()| 0)
             }
-            // No rseq yet: Linux without CONFIG_RSEQ answers EINVAL to both.
-            MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ => {
-                Err(Errno::EINVAL)
+            MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ => {
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
+                self.membarrier_private_expedited(&mm, PrivateFlavor::Rseq, target_cpu).map(|()| 0)
+            }
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ => {
+                let mm = caller_mm().ok_or(Errno::EINVAL)?;
+                // Like Linux: also the plain PRIVATE_EXPEDITED bit (the scheduler barriers), not its READY.
+                self.register(
+                    &mm,
+                    MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ,
+                    MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY,
+                )
+                .map(|()| 0)
             }
             MEMBARRIER_CMD_GET_REGISTRATIONS => {
                 let mm = caller_mm().ok_or(Errno::EINVAL)?;
@@ -285,10 +311,14 @@ impl<A: Arch> Scheduler<A> {
         result
     }
 
-    fn membarrier_private_expedited(&self, mm: &Mm<A>, flavor: PrivateFlavor) -> Result<(), Errno> {
+    /// PRIVATE_EXPEDITED and its SYNC_CORE and RSEQ flavours; `target_cpu` (RSEQ with FLAG_CPU) limits it to
+    /// one CPU, negative for all. As Linux: a target CPU that is offline, out of range or not running the mm
+    /// makes it a no-op (0); the RSEQ flavour aimed at the calling CPU restarts the caller's own section.
+    fn membarrier_private_expedited(&self, mm: &Mm<A>, flavor: PrivateFlavor, target_cpu: i32) -> Result<(), Errno> {
         let ready = match flavor {
             PrivateFlavor::Barrier => MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY,
             PrivateFlavor::SyncCore => MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY,
+            PrivateFlavor::Rseq => MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY,
         };
         if mm.membarrier_state() & ready == 0 {
             return Err(Errno::EPERM);
@@ -303,8 +333,13 @@ impl<A: Arch> Scheduler<A> {
         let select = |this_cpu: usize| {
             let this_rq = self.run_queue(this_cpu);
             let mut targets = CpuSet::EMPTY;
+            let only = usize::try_from(target_cpu).ok();
+            if only == Some(this_cpu) && flavor == PrivateFlavor::Rseq {
+                // Linux's smp_call_function_single runs ipi_rseq here, on the caller itself.
+                self.rseq_restart_current(this_cpu);
+            }
             // The calling CPU is skipped: it runs the caller, which is in program order with this call.
-            for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu) {
+            for cpu in self.online_cpus().iter().filter(|&cpu| cpu != this_cpu && only.is_none_or(|only| only == cpu)) {
                 match self.run_queue(cpu).current_mm_id.load(Ordering::Relaxed) {
                     0 => {
                         bump(&this_rq.stats.membarrier_skipped_no_user_mm, 1);
@@ -317,10 +352,10 @@ impl<A: Arch> Scheduler<A> {
             targets
         };
         let kind = match flavor {
-            PrivateFlavor::Barrier => IpiKind::MembarrierBarrier,
+            PrivateFlavor::Barrier | PrivateFlavor::Rseq => IpiKind::MembarrierBarrier,
             PrivateFlavor::SyncCore => IpiKind::SyncCore,
         };
-        let result = self.ipi_and_wait(select, kind);
+        let result = self.ipi_and_wait_for(select, kind, flavor == PrivateFlavor::Rseq);
         // Barrier (2). Pairs with the barrier before a publication that switched a task of this mm out
         // (rule 1, exit, kthread_unuse_mm), and with the IPI handlers' barriers before their acks.
         smp_mb::<A>(BarrierSite::PrivateExpeditedAfter);
@@ -376,6 +411,17 @@ impl<A: Arch> Scheduler<A> {
     /// CPU cannot change in between, so it is excluded for certain and per-CPU statistics go to the right CPU.
     /// The wait runs with the caller's interrupt state.
     fn ipi_and_wait(&self, select: impl FnOnce(usize) -> CpuSet, kind: IpiKind) -> Result<(), Errno> {
+        self.ipi_and_wait_for(select, kind, false)
+    }
+
+    /// `ipi_and_wait`; with `rseq_restart` (PRIVATE_EXPEDITED_RSEQ, a `MembarrierBarrier` IPI) the handlers
+    /// also restart the interrupted thread's rseq critical section.
+    fn ipi_and_wait_for(
+        &self,
+        select: impl FnOnce(usize) -> CpuSet,
+        kind: IpiKind,
+        rseq_restart: bool,
+    ) -> Result<(), Errno> {
         let mut last_sequence = self.membarrier_mutex.lock();
         *last_sequence += 1;
         let sequence = *last_sequence;
@@ -383,7 +429,12 @@ impl<A: Arch> Scheduler<A> {
             let this_cpu = A::cpu_id();
             let targets = select(this_cpu);
             if !targets.is_empty() {
-                let request = MembarrierRequest::new(sequence, kind).pack();
+                let request = if rseq_restart {
+                    MembarrierRequest::with_rseq_restart(sequence)
+                } else {
+                    MembarrierRequest::new(sequence, kind)
+                }
+                .pack();
                 for cpu in targets {
                     // Release: after the caller's first barrier; pairs with the handler's Acquire load of the
                     // request, before its work. Visible to the handler before the IPI (Arch::send_ipi).
@@ -405,6 +456,18 @@ impl<A: Arch> Scheduler<A> {
             }
         }
         Ok(())
+    }
+}
+
+impl<A: Arch> Scheduler<A> {
+    /// Linux's `ipi_rseq` on `cpu` (the calling CPU, interrupts masked or in its IPI handler): the thread it
+    /// runs restarts its rseq critical section, if it has one, before it runs user code again.
+    pub(crate) fn rseq_restart_current(&self, cpu: usize) {
+        without_interrupts::<A, _>(|masked| {
+            if let Some(current) = self.run_queue(cpu).inner.lock_masked(masked).curr.as_ref() {
+                crate::rseq::ipi_restart(current);
+            }
+        });
     }
 }
 

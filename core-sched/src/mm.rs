@@ -37,6 +37,8 @@ pub struct Mm<A: Arch> {
     count: AtomicU32,
     user_pages_released: AtomicBool,
     freed: AtomicBool,
+    /// The rseq concurrency ids (`mm_cid`) its threads hold (rseq.rs).
+    pub(crate) rseq_cids: crate::rseq::ConcurrencyIds,
     arch: A::MmContext,
 }
 
@@ -55,6 +57,7 @@ impl<A: Arch> Mm<A> {
             count: AtomicU32::new(1),
             user_pages_released: AtomicBool::new(false),
             freed: AtomicBool::new(false),
+            rseq_cids: crate::rseq::ConcurrencyIds::default(),
             arch,
         })
     }

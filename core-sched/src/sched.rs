@@ -545,6 +545,9 @@ impl<A: Arch> Scheduler<A> {
             next.set_cpu(cpu);
             next.on_cpu.store(true, Ordering::Relaxed);
 
+            // rseq hook: prev leaves the CPU, so its critical section (if any) must restart and its ids be
+            // refreshed before it runs user code again (Linux's rseq_preempt); nothing for a task without rseq.
+            crate::rseq::note_switch_out(&prev, masked);
             let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
             // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
             // migration, leaving a runnable task in no queue (a silent hang).
@@ -685,6 +688,10 @@ impl<A: Arch> Scheduler<A> {
             IpiKind::Reschedule => rq.need_resched.store(true, Ordering::Relaxed),
             IpiKind::MembarrierBarrier => {
                 let request = rq.membarrier_request();
+                // rseq hook: a PRIVATE_EXPEDITED_RSEQ request also restarts the interrupted thread's section.
+                if request.restarts_rseq() {
+                    self.rseq_restart_current(A::cpu_id());
+                }
                 // The barrier membarrier asked for: orders this CPU's accesses before the ack with the caller's
                 // accesses after its wait. Pairs with the smp_mb the caller runs after the acks.
                 smp_mb::<A>(BarrierSite::IpiBarrier);

@@ -63,6 +63,8 @@ pub struct Task<A: Arch> {
     process_id: AtomicU32,
     /// CPU time, written only by the CPU running the task (at switch-out and ticks).
     pub(crate) cpu_time: CpuTimeCounters,
+    /// The rseq registration and its pending event (rseq.rs).
+    pub rseq: crate::rseq::TaskRseq,
     context: A::TaskContext,
 }
 
@@ -157,6 +159,7 @@ impl<A: Arch> Task<A> {
             cpu: AtomicUsize::new(0),
             process_id: AtomicU32::new(0),
             cpu_time: CpuTimeCounters::default(),
+            rseq: crate::rseq::TaskRseq::default(),
             context,
         })
     }

@@ -244,8 +244,8 @@ fn build_initial_stack(
     space.copy_to_user(random_bytes, &random)?;
     let (hwcap, hwcap2) = arch_arm64::cpu::elf_hardware_capabilities();
     // In Linux's order: arm64's ARCH_DLINFO (AT_SYSINFO_EHDR, omitted without a vDSO; AT_MINSIGSTKSZ), then
-    // the generic entries. No AT_RSEQ_*: the kernel does not implement rseq.
-    let auxv: [(u64, u64); 20] = [
+    // the generic entries, AT_RSEQ_* last (Linux 6.3+ with CONFIG_RSEQ: glibc registers rseq when it sees them).
+    let auxv: [(u64, u64); 22] = [
         (AT_MINSIGSTKSZ, MINIMUM_SIGNAL_STACK_SIZE),
         (AT_HWCAP, hwcap),
         (AT_PAGESZ, PAGE_SIZE as u64),
@@ -265,6 +265,8 @@ fn build_initial_stack(
         (AT_HWCAP2, hwcap2),
         (AT_EXECFN, file_name),
         (AT_PLATFORM, platform),
+        (AT_RSEQ_FEATURE_SIZE, u64::from(core_sched::rseq::RSEQ_FEATURE_SIZE)),
+        (AT_RSEQ_ALIGN, core_sched::rseq::RSEQ_ALIGN),
         (AT_NULL, 0),
     ];
     let mut words: Vec<u64> = Vec::with_capacity(argv.len() + 3 + 2 * auxv.len());

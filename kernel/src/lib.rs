@@ -21,6 +21,7 @@ mod futex;
 mod limits;
 pub mod process;
 mod random;
+pub mod rseq;
 mod signals;
 pub mod smp;
 mod syscalls;

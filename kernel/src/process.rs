@@ -374,6 +374,8 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
             crate::futex::clear_child_tid_at_exit(&mm, state.clear_child_tid.load(Ordering::Relaxed));
         }
         // --- end threads ---
+        // rseq: the registration and its concurrency id go while the thread still owns the mm.
+        crate::rseq::exit_thread(&task);
         drop(state);
         // The first exit_group (or fault) decides the status; before it, the last exit() does.
         let status_is_decided =

@@ -266,6 +266,8 @@ fn handle_interrupt(interrupt: Interrupt, frame: &mut TrapFrame) {
     // A thread of a process that is ending (exit_group, fault) exits here even if it never makes a system call.
     if frame.returns_to_user() {
         crate::process::exit_if_process_exiting();
+        // rseq hook: a thread preempted here (or asked by membarrier's RSEQ IPI) restarts its critical section.
+        crate::rseq::before_return_to_user(frame);
     }
 }
 

@@ -39,6 +39,7 @@ pub const TESTS: &[Test] = &[
     // --- threads: futexes, the thread-id protocol, robust lists, scheduling calls ---
     Test { name: "futex_threads_and_conformance", run: futex_threads },
     // --- end threads ---
+    Test { name: "rseq_per_cpu_counters_lose_nothing_and_the_broken_fixup_loses_some", run: rseq_counters },
     Test { name: "clone_at_the_thread_limit_fails_with_eagain_and_leaves_no_leaks", run: thread_limit },
     Test { name: "user_asid_rollover_keeps_isolation", run: asid_rollover },
     Test { name: "kthread_use_mm_writes_process_memory", run: kthread_use_mm },
@@ -142,6 +143,21 @@ fn futex_threads() -> Result<(), String> {
     run_expecting(&["futex"], 0)?;
     // Threads asleep in FUTEX_WAIT with no timeout and no waker end with their process's exit_group.
     run_expecting(&["futex", "exit-group"], 7)
+}
+
+/// The `rseq` program: registration conformance and the ids, then 8 threads on 4 CPUs incrementing per-CPU
+/// counters in an rseq critical section under preemption: none lost. A bad abort signature kills the process
+/// with SIGSEGV's status. Then again with the kernel's BROKEN
+/// no-abort setting, where the program exits 0 only if increments were lost (the fixup is what prevents it).
+fn rseq_counters() -> Result<(), String> {
+    run_expecting(&["rseq"], 0)?;
+    // A descriptor whose abort handler lacks the signature: SIGSEGV (128 + 11) at the next return to user mode
+    // after a migration, as Linux.
+    run_expecting(&["rseq", "bad-signature"], 139)?;
+    kernel::rseq::set_broken_skip_abort(true);
+    let broken = run_expecting(&["rseq", "broken"], 0);
+    kernel::rseq::set_broken_skip_abort(false);
+    broken.map_err(|error| format!("BROKEN variant: {error} (no increment lost without the fixup?)"))
 }
 
 fn start(argv: &[&str]) -> Result<Arc<Process>, String> {

@@ -23,6 +23,7 @@ pub const BUILTIN_PROGRAMS: &[&str] = &[
     "fuzz",
     "vm",
     "futex",
+    "rseq",
 ];
 
 /// Programs also built as static PIEs (`ET_DYN` without `PT_INTERP`, relocating themselves in ulib's start-up

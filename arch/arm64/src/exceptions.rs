@@ -47,6 +47,11 @@ impl TrapFrame {
         self.elr
     }
 
+    /// Sets where the exception returns to (rseq moves a preempted thread to its abort handler).
+    pub fn set_return_address(&mut self, address: u64) {
+        self.elr = address;
+    }
+
     /// The user context of a new thread made by clone() from this (the caller's) frame: the same registers
     /// and return address, 0 as its system call's result and `stack` as its stack pointer.
     pub(crate) fn cloned_for_new_thread(&self, stack: u64) -> TrapFrame {

@@ -27,7 +27,7 @@ fn selftest_sequence(sched: &Scheduler<Mock>, caller: &Task<Mock>) {
     let get = |s: &Scheduler<Mock>| call(s, caller, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
     assert_eq!(get(sched), Ok(0));
     let query = call(sched, caller, MEMBARRIER_CMD_QUERY, 0, 0).unwrap();
-    assert_eq!(query, 639);
+    assert_eq!(query, 0x3ff);
     assert_ne!(query & MEMBARRIER_CMD_GLOBAL as i64, 0);
     assert_eq!(call(sched, caller, -1, 0, 0), Err(Errno::EINVAL));
     assert_eq!(call(sched, caller, MEMBARRIER_CMD_QUERY, 1, 0), Err(Errno::EINVAL));
@@ -62,19 +62,27 @@ fn selftest_sequence(sched: &Scheduler<Mock>, caller: &Task<Mock>) {
         assert_eq!(call(sched, caller, cmd, MEMBARRIER_CMD_FLAG_CPU, 0), Err(Errno::EINVAL));
         assert_eq!(call(sched, caller, cmd, 2, 0), Err(Errno::EINVAL));
     }
-    // RSEQ is not supported: EINVAL with or without FLAG_CPU, and its registration too.
-    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0), Err(Errno::EINVAL));
+    // RSEQ: EPERM before its registration (with or without FLAG_CPU), EINVAL for other flags; registered, it
+    // succeeds for every CPU, one CPU, the caller's own, and a CPU that does not exist (a no-op, as Linux).
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0), Err(Errno::EPERM));
     assert_eq!(
         call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, 1),
-        Err(Errno::EINVAL)
+        Err(Errno::EPERM)
     );
     assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 2, 0), Err(Errno::EINVAL));
-    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), Ok(0));
+    assert_eq!(get(sched), Ok(84 | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ as i64));
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0), Ok(0));
+    for cpu in [1, 0, 99, -1] {
+        let flag = MEMBARRIER_CMD_FLAG_CPU;
+        assert_eq!(call(sched, caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, flag, cpu), Ok(0), "cpu {cpu}");
+    }
+    assert_eq!(call(sched, caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), Ok(0));
     // Unknown commands.
     for cmd in [3, 5, 1024, 1 << 10, i32::MIN, i32::MAX] {
         assert_eq!(call(sched, caller, cmd, 0, 0), Err(Errno::EINVAL), "cmd {cmd}");
     }
-    assert_eq!(get(sched), Ok(84));
+    assert_eq!(get(sched), Ok(84 | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ as i64));
 }
 
 #[test]
@@ -104,10 +112,11 @@ fn selftest_with_second_thread_alive() {
     selftest_sequence(sched, &t);
     let log = take_log();
     let sent = |kind| log.iter().filter(|r| r.event == Event::SendIpi { cpus: CpuSet::single(1), kind }).count();
-    // 3 registrations with a grace period each; PRIVATE_EXPEDITED twice; SYNC_CORE once; GLOBAL twice;
-    // GLOBAL_EXPEDITED once after registering (before it, CPU 1's mm was not registered).
-    assert_eq!(sent(IpiKind::MembarrierSyncState), 3);
-    assert_eq!(sent(IpiKind::MembarrierBarrier), 2 + 2 + 1);
+    // 4 registrations with a grace period each; PRIVATE_EXPEDITED twice; SYNC_CORE once; GLOBAL twice;
+    // GLOBAL_EXPEDITED once after registering (before it, CPU 1's mm was not registered); RSEQ to every CPU
+    // twice (no FLAG_CPU, and cpu -1) and to CPU 1 once.
+    assert_eq!(sent(IpiKind::MembarrierSyncState), 4);
+    assert_eq!(sent(IpiKind::MembarrierBarrier), 2 + 2 + 1 + 3);
     assert_eq!(sent(IpiKind::SyncCore), 1);
     assert!(log.iter().any(|r| r.cpu == 1 && r.event == Event::SyncCore));
     // CPU 1's run-queue copy was refreshed by the grace period.
@@ -135,7 +144,7 @@ fn sync_core_registration_alone_keeps_private_expedited_eperm() {
 fn kernel_thread_caller_gets_einval_for_mm_commands() {
     let sched = setup(1);
     let k = sched.current();
-    assert_eq!(call(sched, &k, MEMBARRIER_CMD_QUERY, 0, 0), Ok(639));
+    assert_eq!(call(sched, &k, MEMBARRIER_CMD_QUERY, 0, 0), Ok(0x3ff));
     assert_eq!(call(sched, &k, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Err(Errno::EINVAL));
     assert_eq!(call(sched, &k, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0), Ok(0));
 }

@@ -191,6 +191,11 @@ pub fn setup_cpus(cpus: impl IntoIterator<Item = usize>) -> &'static Scheduler<M
     sched
 }
 
+/// The scheduler `setup` installed for this thread.
+pub fn installed_scheduler() -> &'static Scheduler<Mock> {
+    SCHED.with(Cell::get).expect("mock scheduler not installed")
+}
+
 pub fn set_cpu(cpu: usize) {
     CPU.with(|c| c.set(cpu));
 }

@@ -13,6 +13,7 @@ mod membarrier;
 mod memory;
 mod poll;
 mod resource;
+mod rseq;
 mod sched;
 mod signal;
 mod system;
@@ -54,6 +55,8 @@ fn run_syscall(number: usize, arguments: [u64; 6], frame: &mut TrapFrame) {
         SCHED.schedule();
     }
     process::exit_if_process_exiting();
+    // rseq hook: refresh a registered thread's ids, restart its critical section if it was preempted.
+    crate::rseq::before_return_to_user(frame);
 }
 
 /// Every other exception from EL0. A page fault may be a first touch (vm.rs: inside a region that allows the
@@ -61,10 +64,14 @@ fn run_syscall(number: usize, arguments: [u64; 6], frame: &mut TrapFrame) {
 /// that the system-call path above keeps its short prologue.
 #[inline(never)]
 #[cold]
-fn handle_user_fault(trap: UserTrap, frame: &TrapFrame) {
+fn handle_user_fault(trap: UserTrap, frame: &mut TrapFrame) {
     if let UserTrap::PageFault { address, access, kind } = trap {
         match crate::vm::handle_user_page_fault(address, access, kind) {
-            crate::vm::FaultResolution::Resumed => return process::exit_if_process_exiting(),
+            crate::vm::FaultResolution::Resumed => {
+                process::exit_if_process_exiting();
+                // rseq hook, as on every return to user mode.
+                return crate::rseq::before_return_to_user(frame);
+            }
             crate::vm::FaultResolution::OutOfMemory => {
                 process::kill_current_out_of_memory(address, frame.return_address())
             }
@@ -151,6 +158,7 @@ fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usi
         nr::GETPRIORITY => sched::getpriority(a0, a1),
         nr::SETPRIORITY => sched::setpriority(a0, a1, a2),
         nr::MEMBARRIER => membarrier::membarrier(a0, a1, a2),
+        nr::RSEQ => rseq::rseq(a0, a1, a2, a3),
         _ => unimplemented(number),
     }
 }

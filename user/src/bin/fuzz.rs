@@ -108,6 +108,7 @@ const IMPLEMENTED: &[usize] = &[
     nr::GETTID,
     nr::CLONE,
     nr::MEMBARRIER,
+    nr::RSEQ,
     nr::SCHED_GETSCHEDULER,
     nr::SCHED_GETPARAM,
     nr::SCHED_GET_PRIORITY_MAX,
@@ -144,7 +145,6 @@ const LEFT_OUT_OF_ENOSYS_CHECK: &[usize] = &[
     nr::SECCOMP,
     nr::PRCTL,
     nr::PTRACE,
-    nr::RSEQ,
     nr::REBOOT,
     nr::KEXEC_LOAD,
     nr::KEXEC_FILE_LOAD,
@@ -776,6 +776,21 @@ impl Fuzzer {
                 let flags = if self.random.one_in(2) { self.random.below(2) } else { self.flags() };
                 let cpu = if self.random.one_in(2) { self.random.below(5) } else { self.integer() };
                 arguments[..3].copy_from_slice(&[command, flags, cpu]);
+            }
+            nr::RSEQ => {
+                // Never a registration that can succeed: the kernel would then take rseq_cs from the scratch
+                // area, which the fuzzer fills with garbage, and kill it with SIGSEGV at its next preemption, as
+                // Linux does. So: unknown flags or UNREGISTER (nothing is registered), a misaligned or short
+                // area, or one beyond user space; each is EINVAL or EFAULT.
+                let scratch = self.scratch_at(64);
+                let (area, length, flags) = match self.random.below(4) {
+                    0 => (scratch & !31, 32, 1 + self.random.below(1 << 20)),
+                    1 => ((scratch & !31) + 1 + self.random.below(31), 32, 0),
+                    2 => (scratch & !31, self.random.below(28), 0),
+                    _ => (KERNEL_LINEAR_RAM + self.random.below(4096) * 32, 32, 0),
+                };
+                arguments[..4].copy_from_slice(&[area, length, flags, self.integer()]);
+                expect = Expect::Failure;
             }
             nr::MMAP => self.mmap(&mut arguments),
             nr::MUNMAP | nr::MPROTECT => {

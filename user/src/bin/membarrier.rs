@@ -10,8 +10,9 @@ use ulib::sys;
 use ulib::{println, Checker, ThreadStack};
 
 use abi::membarrier::{
-    MEMBARRIER_CMD_GET_REGISTRATIONS as GET_REGISTRATIONS, MEMBARRIER_CMD_GLOBAL as GLOBAL,
-    MEMBARRIER_CMD_GLOBAL_EXPEDITED as GLOBAL_EXPEDITED, MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED,
+    MEMBARRIER_CMD_FLAG_CPU as FLAG_CPU, MEMBARRIER_CMD_GET_REGISTRATIONS as GET_REGISTRATIONS,
+    MEMBARRIER_CMD_GLOBAL as GLOBAL, MEMBARRIER_CMD_GLOBAL_EXPEDITED as GLOBAL_EXPEDITED,
+    MEMBARRIER_CMD_PRIVATE_EXPEDITED as PRIVATE_EXPEDITED,
     MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ as PRIVATE_EXPEDITED_RSEQ,
     MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE as PRIVATE_EXPEDITED_SYNC_CORE, MEMBARRIER_CMD_QUERY as QUERY,
     MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED as REGISTER_GLOBAL_EXPEDITED,
@@ -49,7 +50,7 @@ fn main(args: ulib::Args) -> i32 {
     }
     check.expect("GET_REGISTRATIONS at start", sys::membarrier(GET_REGISTRATIONS, 0, 0), 0);
     let query = sys::membarrier(QUERY, 0, 0);
-    check.expect("QUERY", query, 639);
+    check.expect("QUERY", query, 0x3ff);
     check.expect("QUERY has GLOBAL", (query & GLOBAL as i64 != 0) as i64, 1);
     check.expect("cmd -1", sys::membarrier(-1, 0, 0), Errno::EINVAL.to_syscall_return());
     check.expect("QUERY with flags 1", sys::membarrier(QUERY, 1, 0), Errno::EINVAL.to_syscall_return());
@@ -66,12 +67,13 @@ fn main(args: ulib::Args) -> i32 {
     );
     check.expect("GLOBAL", sys::membarrier(GLOBAL, 0, 0), 0);
     check.expect("GLOBAL with cpu_id ignored", sys::membarrier(GLOBAL, 0, 77), 0);
-    check.expect("RSEQ", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, 0, 0), Errno::EINVAL.to_syscall_return());
+    check.expect("RSEQ unregistered", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, 0, 0), Errno::EPERM.to_syscall_return());
     check.expect(
-        "REGISTER_RSEQ",
-        sys::membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0),
-        Errno::EINVAL.to_syscall_return(),
+        "RSEQ unregistered with FLAG_CPU",
+        sys::membarrier(PRIVATE_EXPEDITED_RSEQ, FLAG_CPU, 1),
+        Errno::EPERM.to_syscall_return(),
     );
+    check.expect("RSEQ with flags 2", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, 2, 0), Errno::EINVAL.to_syscall_return());
     check.expect("REGISTER_PRIVATE_EXPEDITED", sys::membarrier(REGISTER_PRIVATE_EXPEDITED, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 16);
     check.expect("PRIVATE_EXPEDITED", sys::membarrier(PRIVATE_EXPEDITED, 0, 0), 0);
@@ -92,6 +94,19 @@ fn main(args: ulib::Args) -> i32 {
     check.expect("REGISTER_GLOBAL_EXPEDITED", sys::membarrier(REGISTER_GLOBAL_EXPEDITED, 0, 0), 0);
     check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 84);
     check.expect("GLOBAL_EXPEDITED", sys::membarrier(GLOBAL_EXPEDITED, 0, 0), 0);
+    check.expect("REGISTER_RSEQ", sys::membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), 0);
+    check.expect("GET_REGISTRATIONS", sys::membarrier(GET_REGISTRATIONS, 0, 0), 340);
+    check.expect("RSEQ", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, 0, 0), 0);
+    for cpu in [0, 1, 3] {
+        check.expect("RSEQ with FLAG_CPU", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, FLAG_CPU, cpu), 0);
+    }
+    check.expect("RSEQ with FLAG_CPU, no such CPU", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, FLAG_CPU, 99), 0);
+    check.expect("RSEQ with FLAG_CPU -1 (every CPU)", sys::membarrier(PRIVATE_EXPEDITED_RSEQ, FLAG_CPU, -1), 0);
+    check.expect(
+        "PRIVATE_EXPEDITED with FLAG_CPU",
+        sys::membarrier(PRIVATE_EXPEDITED, FLAG_CPU, 0),
+        Errno::EINVAL.to_syscall_return(),
+    );
     check.expect(
         "PRIVATE_EXPEDITED with flags 1",
         sys::membarrier(PRIVATE_EXPEDITED, 1, 0),

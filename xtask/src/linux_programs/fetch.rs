@@ -50,6 +50,8 @@ pub struct Tools {
     /// The part of Debian's `linux-source-6.12` (GPL-2.0: only in the cache) the membarrier selftests need:
     /// `tools/testing/selftests/{membarrier/,kselftest.h}` and `include/uapi/linux/membarrier.h`.
     pub linux_source: PathBuf,
+    /// The part the rseq selftests need ([`RSEQ_SELFTEST_MEMBERS`]), in a folder of its own.
+    pub rseq_source: PathBuf,
     /// Root of the unpacked arm64 `liburcu-dev` (usr/include/aarch64-linux-gnu/urcu*,
     /// usr/lib/aarch64-linux-gnu/liburcu-memb.a and liburcu-common.a).
     pub liburcu_root: PathBuf,
@@ -62,6 +64,16 @@ const LINUX_SOURCE_PACKAGE: &str = "linux-source-6.12";
 /// Linux 6.1's, older than the commands the 6.12 tests use, e.g. `MEMBARRIER_CMD_GET_REGISTRATIONS`).
 const SELFTEST_MEMBERS: [&str; 3] =
     ["tools/testing/selftests/membarrier", "tools/testing/selftests/kselftest.h", "include/uapi/linux/membarrier.h"];
+
+/// The files the rseq selftests need, taken out into a folder of their own: their folder, `kselftest.h`,
+/// `tools/include` (their `linux/compiler.h`) and the kernel's own `linux/auxvec.h` (the cross toolchain's
+/// Linux 6.1 headers lack `AT_RSEQ_FEATURE_SIZE` and `AT_RSEQ_ALIGN`).
+const RSEQ_SELFTEST_MEMBERS: [&str; 4] = [
+    "tools/testing/selftests/rseq",
+    "tools/testing/selftests/kselftest.h",
+    "tools/include",
+    "include/uapi/linux/auxvec.h",
+];
 
 /// Installs or fetches what is missing; prints one line per thing it fetches.
 pub fn ensure_tools() -> Result<Tools> {
@@ -79,10 +91,11 @@ pub fn ensure_tools() -> Result<Tools> {
     apt.fetch_and_unpack(&["busybox-static:arm64"], &busybox_root)?;
     let busybox = busybox_root.join("bin/busybox");
     ensure!(busybox.is_file(), "{} is missing from the unpacked busybox-static", busybox.display());
-    let linux_source = fetch_membarrier_selftests(&apt, &cache)?;
+    let linux_source = fetch_selftests(&apt, &cache, "membarrier", &SELFTEST_MEMBERS)?;
+    let rseq_source = fetch_selftests(&apt, &cache, "rseq", &RSEQ_SELFTEST_MEMBERS)?;
     let liburcu_root = cache.join("liburcu-dev-arm64");
     apt.fetch_and_unpack(&["liburcu-dev:arm64"], &liburcu_root)?;
-    Ok(Tools { musl_root, qemu_user, busybox, linux_source, liburcu_root })
+    Ok(Tools { musl_root, qemu_user, busybox, linux_source, rseq_source, liburcu_root })
 }
 
 /// What the liburcu bench program (user/linux/urcu_bench.c) needs, and only that: the cross toolchain and the
@@ -95,25 +108,26 @@ pub fn ensure_liburcu() -> Result<PathBuf> {
     Ok(liburcu_root)
 }
 
-/// Linux's membarrier selftests: `linux-source-6.12` is unpacked into a staging folder (its .deb holds one
-/// `usr/src/linux-source-6.12.tar.xz`), only [`SELFTEST_MEMBERS`] are taken out of the tarball, and the staging
-/// folder (about 150 MB) is removed. Returns the root of the extracted files.
-fn fetch_membarrier_selftests(apt: &PrivateApt, cache: &Path) -> Result<PathBuf> {
-    let root = cache.join(format!("{LINUX_SOURCE_PACKAGE}-membarrier-selftests"));
+/// Linux's `suite` selftests (membarrier, rseq): `linux-source-6.12` is unpacked into a staging folder (its .deb
+/// holds one `usr/src/linux-source-6.12.tar.xz`), only `members` are taken out of the tarball, and the staging
+/// folder (about 150 MB) is removed. Returns the root of the extracted files (one per suite, each with its own
+/// marker, so that adding a suite leaves the others' folders alone).
+fn fetch_selftests(apt: &PrivateApt, cache: &Path, suite: &str, members: &[&str]) -> Result<PathBuf> {
+    let root = cache.join(format!("{LINUX_SOURCE_PACKAGE}-{suite}-selftests"));
     let marker = root.join(".extracted-from");
-    let extracted = format!("{LINUX_SOURCE_PACKAGE}\n{}\n", SELFTEST_MEMBERS.join("\n"));
+    let extracted = format!("{LINUX_SOURCE_PACKAGE}\n{}\n", members.join("\n"));
     if std::fs::read_to_string(&marker).is_ok_and(|text| text == extracted) {
         return Ok(root);
     }
-    let staging = cache.join(format!("{LINUX_SOURCE_PACKAGE}-staging"));
+    let staging = cache.join(format!("{LINUX_SOURCE_PACKAGE}-{suite}-staging"));
     apt.fetch_and_unpack(&[LINUX_SOURCE_PACKAGE], &staging)?;
     let tarball = staging.join(format!("usr/src/{LINUX_SOURCE_PACKAGE}.tar.xz"));
     ensure!(tarball.is_file(), "{} is missing from the unpacked {LINUX_SOURCE_PACKAGE}", tarball.display());
-    eprintln!("==> extracting the membarrier selftests from {}", tarball.display());
+    eprintln!("==> extracting the {suite} selftests from {}", tarball.display());
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     // The tarball's members start with `linux-source-6.12/`: strip it.
-    let members = SELFTEST_MEMBERS.map(|member| format!("{LINUX_SOURCE_PACKAGE}/{member}"));
+    let members: Vec<String> = members.iter().map(|member| format!("{LINUX_SOURCE_PACKAGE}/{member}")).collect();
     command::run(
         Command::new("tar").arg("-xJf").arg(&tarball).arg("-C").arg(&root).arg("--strip-components=1").args(&members),
     )?;

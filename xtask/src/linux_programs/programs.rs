@@ -30,6 +30,9 @@ pub enum Binary {
     MembarrierSelftest(&'static str),
     /// A C program with static glibc and liburcu's memb flavour, its `syscall()` wrapped (-Wl,--wrap=syscall).
     GlibcLiburcuMemb(&'static str),
+    /// A test of Linux's tools/testing/selftests/rseq/ (`<name>.c` with `rseq.c` linked in, as the Makefile's
+    /// librseq.so), static glibc.
+    RseqSelftest(&'static str),
 }
 
 impl Binary {
@@ -43,6 +46,18 @@ impl Binary {
             Binary::Busybox => "busybox".into(),
             Binary::MembarrierSelftest(name) => name.into(),
             Binary::GlibcLiburcuMemb(source) => format!("glibc-{source}"),
+            Binary::RseqSelftest(name) => name.into(),
+        }
+    }
+
+    /// What the reference run under qemu-aarch64-static must show when it differs from the kernel run's
+    /// expectation: Debian's qemu-user 7.2 has no rseq (ENOSYS, so glibc leaves it unregistered), and the rseq
+    /// selftests then stop at their registration with status 255 (their "Error: rseq_register_current_thread
+    /// (...) failed(38)" line lands inside qemu's strace line of the `write`, so no line is required).
+    pub fn reference_expectation(self) -> Option<(i32, &'static str)> {
+        match self {
+            Binary::RseqSelftest(_) => Some((255, "")),
+            _ => None,
         }
     }
 }
@@ -103,6 +118,33 @@ const MEMBARRIER_SELFTESTS: [(&str, &str); 2] = [
     ("membarrier_test_multi_thread", "# Totals: pass:16 fail:0 xfail:0 xpass:0 skip:0 error:0"),
 ];
 
+/// Linux's rseq selftests and the line each prints last on success (they exit 0).
+const RSEQ_SELFTESTS: [(&str, &str); 2] =
+    [("basic_test", "testing current cpu"), ("basic_percpu_ops_test", "percpu_list")];
+
+/// Linux's rseq `param_test`, one run per test as `run_param_test.sh` runs it with its default parameters on
+/// four CPUs (`-r 1000 -t 24`, 6 threads per CPU), verbose: (the test's letter, the name it prints).
+const RSEQ_PARAM_TESTS: [(&str, &str); 6] = [
+    ("s", "spinlock"),
+    ("l", "linked list"),
+    ("b", "buffer"),
+    ("m", "memcpy buffer"),
+    ("i", "counter increment"),
+    ("r", "membarrier"),
+];
+
+/// Runs that may take longer than the per-program limit, and by what factor: `basic_percpu_ops_test` makes 20
+/// million `sched_yield` calls from 200 threads (its per-CPU list test), minutes under QEMU's emulation.
+const SLOW_RUNS: [(&str, u64); 1] = [("basic_percpu_ops_test", 10)];
+
+impl LinuxProgram {
+    /// The time this run may take, given the per-program limit.
+    pub fn time_limit_secs(&self, program_timeout: u64) -> u64 {
+        let factor = SLOW_RUNS.iter().find(|(name, _)| *name == self.name).map_or(1, |&(_, factor)| factor);
+        program_timeout.saturating_mul(factor)
+    }
+}
+
 /// Every run of the suite, in order.
 pub fn all() -> Vec<LinuxProgram> {
     let mut programs = Vec::new();
@@ -140,6 +182,24 @@ pub fn all() -> Vec<LinuxProgram> {
             name: name.into(),
             binary: Binary::MembarrierSelftest(name),
             arguments: Vec::new(),
+            expected_status: 0,
+            expected_line,
+        });
+    }
+    for (name, expected_line) in RSEQ_SELFTESTS {
+        programs.push(LinuxProgram {
+            name: name.into(),
+            binary: Binary::RseqSelftest(name),
+            arguments: Vec::new(),
+            expected_status: 0,
+            expected_line,
+        });
+    }
+    for (test, expected_line) in RSEQ_PARAM_TESTS {
+        programs.push(LinuxProgram {
+            name: format!("param_test-{}", expected_line.replace(' ', "_")),
+            binary: Binary::RseqSelftest("param_test"),
+            arguments: vec!["-T", test, "-r", "1000", "-t", "24", "-v"],
             expected_status: 0,
             expected_line,
         });
@@ -194,6 +254,7 @@ pub fn build_all(programs: &[LinuxProgram], tools: &Tools) -> Result<()> {
             }
             Binary::MembarrierSelftest(name) => compile_membarrier_selftest(name, &output, &tools.linux_source)?,
             Binary::GlibcLiburcuMemb(source) => compile_glibc_liburcu_memb(source, &output, &tools.liburcu_root)?,
+            Binary::RseqSelftest(name) => compile_rseq_selftest(name, &output, &tools.rseq_source)?,
         }
     }
     Ok(())
@@ -225,6 +286,29 @@ fn compile_membarrier_selftest(name: &str, output: &Path, linux_source: &Path) -
             .arg("-o")
             .arg(output)
             .arg(selftests.join("membarrier").join(format!("{name}.c"))),
+    )
+    .with_context(|| format!("building {}", output.display()))
+}
+
+/// A test of Linux's rseq selftests, unmodified, with the Makefile's flags (`-O2 -Wall -g -I./`, the kernel's
+/// uapi headers first, `tools/include`, `-lpthread -ldl`) but static: `rseq.c` (the Makefile's librseq.so) is
+/// linked in, and its weak references to glibc's `__rseq_offset`/`__rseq_size`/`__rseq_flags` then find static
+/// glibc's own, so the tests use glibc's registration as they do when dynamically linked.
+fn compile_rseq_selftest(name: &str, output: &Path, linux_source: &Path) -> Result<()> {
+    let rseq = linux_source.join("tools/testing/selftests/rseq");
+    command::run(
+        Command::new(CROSS_GCC)
+            .args(["-O2", "-Wall", "-g", "-static", "-pthread", "-isystem"])
+            .arg(linux_source.join("include/uapi"))
+            .arg("-I")
+            .arg(&rseq)
+            .arg("-I")
+            .arg(linux_source.join("tools/include"))
+            .arg("-o")
+            .arg(output)
+            .arg(rseq.join(format!("{name}.c")))
+            .arg(rseq.join("rseq.c"))
+            .args(["-lpthread", "-ldl"]),
     )
     .with_context(|| format!("building {}", output.display()))
 }
@@ -324,7 +408,14 @@ mod tests {
         assert_eq!(names.len(), programs.len());
         assert_eq!(
             programs.len(),
-            2 * C_PROGRAMS.len() + 1 + 2 * RUST_MODES.len() + MEMBARRIER_SELFTESTS.len() + 1 + BUSYBOX_APPLETS.len()
+            2 * C_PROGRAMS.len()
+                + 1
+                + 2 * RUST_MODES.len()
+                + MEMBARRIER_SELFTESTS.len()
+                + RSEQ_SELFTESTS.len()
+                + RSEQ_PARAM_TESTS.len()
+                + 1
+                + BUSYBOX_APPLETS.len()
         );
         assert_eq!(Binary::RustStd("aarch64-unknown-linux-gnu").file_name(), "linux-std-gnu");
         assert_eq!(Binary::GlibcStaticPie("hello").file_name(), "glibc-hello-static-pie");
