@@ -47,7 +47,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 
-use crate::arch::{membarrier_state_requires_barrier, Arch, IpiKind};
+use crate::arch::{membarrier_state_requires_barrier, Arch, ClearedAt, IpiKind};
 use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
@@ -379,6 +379,7 @@ impl<A: Arch> Scheduler<A> {
             if mm.is_some() {
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
+                A::trace_published_mm_cleared(ClearedAt::ExitMm);
             }
             mm
         });
@@ -420,6 +421,7 @@ impl<A: Arch> Scheduler<A> {
         if let Some(old) = old_active {
             old.mmdrop();
         }
+        A::trace_kthread_user_accesses_begin();
     }
 
     /// Ends [`Scheduler::kthread_use_mm`]: full barrier, stop publishing the mm, keep it lazily as
@@ -438,6 +440,7 @@ impl<A: Arch> Scheduler<A> {
                 assert!(mm.is_some(), "kthread_unuse_mm without kthread_use_mm");
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
+                A::trace_published_mm_cleared(ClearedAt::KthreadUnuseMm);
             }
         });
     }
