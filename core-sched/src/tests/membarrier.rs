@@ -408,3 +408,44 @@ fn registration_orders_state_bits_refresh_and_ready_with_barriers() {
     assert_eq!(call(sched, &b, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0), Ok(0));
     assert_eq!(barrier_order(&take_log()), [(2, Event::SmpMb)]);
 }
+
+/// The state bits are Linux's (include/linux/sched/mm.h): distinct single bits, in this order. The code only
+/// combines and tests them, so a value that collapsed to 0 or onto another bit (which no command test sees for
+/// the rseq bits, never set here) would silently disable or alias a registration.
+#[test]
+fn state_bits_are_linuxs_distinct_single_bits() {
+    let bits = [
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED,
+        MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY,
+        MEMBARRIER_STATE_GLOBAL_EXPEDITED,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ,
+    ];
+    assert_eq!(bits, [1, 2, 4, 8, 16, 32, 64, 128]);
+}
+
+/// GET_REGISTRATIONS reports a REGISTER_* command when its plain bit or its READY bit is set, each on its own
+/// (a registration that timed out leaves the plain bit only), the rseq pair included.
+#[test]
+fn get_registrations_reports_each_plain_or_ready_bit_on_its_own() {
+    let sched = setup(1);
+    let cases = [
+        (MEMBARRIER_STATE_GLOBAL_EXPEDITED, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+        (MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ),
+    ];
+    for (index, (bit, registration)) in cases.into_iter().enumerate() {
+        let mm = new_mm(index as u32 + 1);
+        let t = user(index as u32 + 1, mm.clone(), CpuSet::single(0));
+        mm.membarrier_state_or(bit);
+        assert_eq!(call(sched, &t, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0), Ok(registration as i64), "bit {bit}");
+    }
+}

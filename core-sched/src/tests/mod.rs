@@ -9,6 +9,7 @@ mod mm;
 mod mock;
 mod model;
 mod property;
+mod runqueue;
 mod scenarios;
 mod switch;
 mod wait;

@@ -382,3 +382,30 @@ fn cpu_time_split_follows_linux_cputime_adjust() {
     assert_eq!(CpuTime::split(900, 2, 1), CpuTime { user_ns: 600, system_ns: 300 });
     assert_eq!(CpuTime::split(u64::MAX, 1, 1).total_ns(), u64::MAX, "no overflow in the ratio");
 }
+
+/// A switch into a task whose mm registered PRIVATE_EXPEDITED_SYNC_CORE serializes the core before user mode
+/// (after the hook, before the switch), and a switch into an mm without it does not (Linux's
+/// `membarrier_mm_sync_core_before_usermode`).
+#[test]
+fn switch_into_a_sync_core_mm_serializes_the_core_after_the_hook() {
+    let sched = setup(1);
+    let sync_core = new_mm(4);
+    let plain = new_mm(5);
+    let t1 = user(1, sync_core.clone(), CpuSet::single(0));
+    let t2 = user(2, plain.clone(), CpuSet::single(0));
+    sched.spawn(t1.clone(), None).unwrap();
+    run_on(sched, 0, &t1);
+    sched.membarrier(&t1, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0).unwrap();
+    sched.spawn(t2.clone(), None).unwrap();
+    clear_log();
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &t2));
+    assert!(!events().contains(&Event::SyncCore), "no SYNC_CORE registration for mm 5");
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &t1));
+    let log = events();
+    let hook = log.iter().position(|e| matches!(e, Event::Hook { .. })).expect("hook");
+    let sync_core_at = log.iter().position(|e| *e == Event::SyncCore).expect("no core serialization");
+    let context = log.iter().position(|e| matches!(e, Event::SwitchContext { .. })).expect("switch");
+    assert!(hook < sync_core_at && sync_core_at < context, "{log:?}");
+}
