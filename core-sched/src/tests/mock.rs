@@ -51,6 +51,8 @@ std::thread_local! {
     static CPU: Cell<usize> = const { Cell::new(0) };
     static LOG: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
     static NOW: Cell<u64> = const { Cell::new(0) };
+    /// How far each `now_ns` reading advances the clock.
+    static TIME_STEP: Cell<u64> = const { Cell::new(1_000_000) };
     static SCHED: Cell<Option<&'static Scheduler<Mock>>> = const { Cell::new(None) };
     static DELIVERY: Cell<IpiDelivery> = const { Cell::new(IpiDelivery::Immediate) };
     static HOOK_IS_NOOP: Cell<bool> = const { Cell::new(false) };
@@ -125,9 +127,10 @@ impl Arch for Mock {
         IRQS_ENABLED.with(|e| e.set(state.0 != 0));
     }
     fn now_ns() -> u64 {
-        // Each reading advances time by 1 ms, so a wait for a lost IPI times out after ~100 readings.
+        // Each reading advances time by a step (1 ms unless a test sets another), so a wait for a lost IPI times
+        // out after a bounded number of readings.
         NOW.with(|n| {
-            n.set(n.get() + 1_000_000);
+            n.set(n.get() + TIME_STEP.with(Cell::get));
             n.get()
         })
     }
@@ -182,6 +185,7 @@ pub fn setup_cpus(cpus: impl IntoIterator<Item = usize>) -> &'static Scheduler<M
     set_before_irq_restore(None);
     set_on_cpu_relax(None);
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
+    TIME_STEP.with(|step| step.set(1_000_000));
     for cpu in cpus {
         set_cpu(cpu);
         sched.init_cpu(Task::new_kernel_thread(TaskId(1000 + cpu as u32), CpuSet::single(cpu), ()));
@@ -220,6 +224,16 @@ pub fn set_on_cpu_relax(hook: Option<Box<dyn Fn()>>) {
 
 pub fn set_hook_noop(noop: bool) {
     HOOK_IS_NOOP.with(|h| h.set(noop));
+}
+
+/// How far each `now_ns` reading advances the mock clock (1 ms after `setup`).
+pub fn set_time_step(nanoseconds: u64) {
+    TIME_STEP.with(|step| step.set(nanoseconds));
+}
+
+/// The mock clock, without advancing it.
+pub fn now() -> u64 {
+    NOW.with(Cell::get)
 }
 
 pub fn set_delivery(delivery: IpiDelivery) {
