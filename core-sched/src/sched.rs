@@ -58,7 +58,7 @@ use crate::runqueue::{bump, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{CpuTime, Task, TaskState};
 
 /// Queue slots a drained run queue keeps (more than any ordinary load needs; see `pick_next`).
-const RUN_QUEUE_KEPT_CAPACITY: usize = 64;
+pub(crate) const RUN_QUEUE_KEPT_CAPACITY: usize = 64;
 
 /// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
 pub struct Scheduler<A: Arch> {

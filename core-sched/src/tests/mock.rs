@@ -66,9 +66,15 @@ std::thread_local! {
     /// Whether interrupts were enabled at the last `mm_release_user_pages`.
     static RELEASE_WITH_IRQS_ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
     static ON_CPU_RELAX: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+    /// Called by `switch_context` with (prev, next) before it returns: lets a test act as the incoming task's
+    /// first code (a new task's entry code calls `finish_switch`).
+    static ON_SWITCH_CONTEXT: RefCell<Option<SwitchHook>> = const { RefCell::new(None) };
 }
 
 pub enum Mock {}
+
+/// What `switch_context` calls in a test that sets it: (prev, next).
+pub type SwitchHook = Box<dyn Fn(&Arc<Task<Mock>>, &Arc<Task<Mock>>)>;
 
 fn record(event: Event) {
     let cpu = CPU.with(Cell::get);
@@ -96,6 +102,11 @@ impl Arch for Mock {
     }
     fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
         record(Event::SwitchContext { prev: prev.id().0, next: next.id().0 });
+        ON_SWITCH_CONTEXT.with(|hook| {
+            if let Some(hook) = hook.borrow().as_ref() {
+                hook(&prev, &next);
+            }
+        });
     }
     fn send_ipi(cpus: CpuSet, kind: IpiKind) {
         record(Event::SendIpi { cpus, kind });
@@ -184,6 +195,7 @@ pub fn setup_cpus(cpus: impl IntoIterator<Item = usize>) -> &'static Scheduler<M
     CPU_ID_NEEDS_MASKED_IRQS.with(|c| c.set(false));
     set_before_irq_restore(None);
     set_on_cpu_relax(None);
+    set_on_switch_context(None);
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
     TIME_STEP.with(|step| step.set(1_000_000));
     for cpu in cpus {
@@ -220,6 +232,11 @@ pub fn take_release_with_irqs_enabled() -> Option<bool> {
 /// Runs `hook` at every `cpu_relax` (`None` removes it).
 pub fn set_on_cpu_relax(hook: Option<Box<dyn Fn()>>) {
     ON_CPU_RELAX.with(|h| *h.borrow_mut() = hook);
+}
+
+/// Runs `hook` in every `switch_context`, after recording it (`None` removes it).
+pub fn set_on_switch_context(hook: Option<SwitchHook>) {
+    ON_SWITCH_CONTEXT.with(|h| *h.borrow_mut() = hook);
 }
 
 pub fn set_hook_noop(noop: bool) {

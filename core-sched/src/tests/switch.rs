@@ -409,3 +409,44 @@ fn switch_into_a_sync_core_mm_serializes_the_core_after_the_hook() {
     let context = log.iter().position(|e| matches!(e, Event::SwitchContext { .. })).expect("switch");
     assert!(hook < sync_core_at && sync_core_at < context, "{log:?}");
 }
+
+/// A new task's first entry code calls `finish_switch` (its `switch_context` never returns into `schedule`):
+/// that call completes the switch at once, so the task switched away from is off its CPU before the new task
+/// runs; `schedule`'s own completion afterwards finds nothing left to do.
+#[test]
+fn finish_switch_from_a_new_tasks_entry_completes_the_pending_switch() {
+    let sched = setup(1);
+    let k = kthread(2, CpuSet::single(0));
+    sched.spawn(k.clone(), None).unwrap();
+    run_on(sched, 0, &k);
+    let checked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = checked.clone();
+    set_on_switch_context(Some(std::boxed::Box::new(move |prev, _next| {
+        sched.finish_switch();
+        assert!(!prev.is_on_cpu(), "finish_switch left the previous task on its CPU");
+        seen.set(true);
+    })));
+    sched.exit_current();
+    set_on_switch_context(None);
+    assert!(checked.get(), "no switch happened");
+    assert!(!k.is_on_cpu());
+}
+
+/// A burst of tasks grows a run queue; once it has drained, the way to idle gives the memory back down to
+/// the kept capacity.
+#[test]
+fn a_drained_run_queue_gives_back_a_burst_s_capacity() {
+    let sched = setup(1);
+    let burst: Vec<_> = (0..200).map(|id| kthread(10 + id, CpuSet::single(0))).collect();
+    for task in &burst {
+        sched.spawn(task.clone(), None).unwrap();
+    }
+    let capacity = || sched.run_queue(0).inner.lock().queue.capacity();
+    assert!(capacity() >= 200);
+    for _ in 0..burst.len() {
+        sched.schedule();
+        sched.exit_current();
+    }
+    assert_eq!(sched.run_queue(0).queued(), 0);
+    assert!(capacity() <= crate::sched::RUN_QUEUE_KEPT_CAPACITY, "capacity {}", capacity());
+}
