@@ -450,3 +450,31 @@ fn a_drained_run_queue_gives_back_a_burst_s_capacity() {
     assert_eq!(sched.run_queue(0).queued(), 0);
     assert!(capacity() <= crate::sched::RUN_QUEUE_KEPT_CAPACITY, "capacity {}", capacity());
 }
+
+/// The timer tick asks for a reschedule when a task waits in any online CPU's queue (its own, or another
+/// one it may steal from), and not when every queue is empty.
+#[test]
+fn tick_asks_for_a_reschedule_only_when_a_task_waits_in_some_queue() {
+    let sched = setup(2);
+    sched.tick();
+    assert!(!sched.need_resched(), "every queue is empty");
+    let k = kthread(1, CpuSet::single(1));
+    sched.spawn(k.clone(), Some(1)).unwrap();
+    sched.tick();
+    assert!(sched.need_resched(), "a task waits on CPU 1");
+    sched.schedule();
+    set_cpu(1);
+    run_on(sched, 1, &k);
+    set_cpu(0);
+    sched.tick();
+    assert!(!sched.need_resched(), "CPU 1 runs its task, nothing waits");
+    let k0 = kthread(2, CpuSet::single(0));
+    let k0b = kthread(3, CpuSet::single(0));
+    sched.spawn(k0.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &k0);
+    sched.spawn(k0b, Some(0)).unwrap();
+    sched.schedule();
+    assert_eq!(sched.run_queue(0).queued(), 1, "k0 waits behind k0b");
+    sched.tick();
+    assert!(sched.need_resched(), "a task waits on this CPU");
+}
