@@ -3,6 +3,7 @@
 //! model check of the post-switch barrier.
 
 pub(crate) mod barrier_mutant;
+mod cpuset;
 mod irq;
 mod membarrier;
 mod mm;

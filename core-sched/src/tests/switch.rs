@@ -380,6 +380,9 @@ fn cpu_time_split_follows_linux_cputime_adjust() {
     assert_eq!(CpuTime::split(900, 0, 0), CpuTime { user_ns: 900, system_ns: 0 });
     assert_eq!(CpuTime::split(900, 0, 5), CpuTime { user_ns: 0, system_ns: 900 });
     assert_eq!(CpuTime::split(900, 2, 1), CpuTime { user_ns: 600, system_ns: 300 });
+    assert_eq!(CpuTime::split(1000, 1, 3), CpuTime { user_ns: 250, system_ns: 750 });
+    let sum = CpuTime { user_ns: 5, system_ns: 7 } + CpuTime { user_ns: 3, system_ns: 2 };
+    assert_eq!(sum, CpuTime { user_ns: 8, system_ns: 9 });
     assert_eq!(CpuTime::split(u64::MAX, 1, 1).total_ns(), u64::MAX, "no overflow in the ratio");
 }
 
