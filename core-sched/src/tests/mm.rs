@@ -152,3 +152,10 @@ fn debug_form_shows_id_state_and_counts() {
     lazy.mmdrop();
     second.mmput();
 }
+
+/// The `Debug` form of a task in the same messages: id and kind.
+#[test]
+fn task_debug_form_shows_id_and_kind() {
+    let task = kthread(12, CpuSet::single(0));
+    assert_eq!(std::format!("{task:?}"), "Task { id: TaskId(12), kind: KernelThread }");
+}
