@@ -481,3 +481,41 @@ fn tick_asks_for_a_reschedule_only_when_a_task_waits_in_some_queue() {
     sched.tick();
     assert!(sched.need_resched(), "a task waits on this CPU");
 }
+
+/// A task running on another CPU whose new affinity excludes that CPU: that CPU gets a reschedule IPI (it
+/// must notice now, not at its next tick); the running task of the calling CPU only gets need-resched.
+#[test]
+fn affinity_change_of_a_running_task_reschedules_its_cpu() {
+    let sched = setup(2);
+    let remote = kthread(1, CpuSet::single(1));
+    sched.spawn(remote.clone(), Some(1)).unwrap();
+    run_on(sched, 1, &remote);
+    set_cpu(0);
+    clear_log();
+    sched.set_affinity(&remote, CpuSet::single(0)).unwrap();
+    assert!(events().contains(&Event::SendIpi { cpus: CpuSet::single(1), kind: IpiKind::Reschedule }));
+    let local = kthread(2, CpuSet::single(0));
+    sched.spawn(local.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &local);
+    clear_log();
+    sched.set_affinity(&local, CpuSet::single(1)).unwrap();
+    assert!(!events().iter().any(|event| matches!(event, Event::SendIpi { .. })), "no IPI to itself");
+    assert!(sched.need_resched());
+}
+
+/// Where `spawn` queues a task: without a hint on the allowed online CPU with the fewest queued tasks (the
+/// lowest on ties); with an allowed hint there; with a hint outside the affinity on the lowest allowed CPU.
+#[test]
+fn spawn_places_on_the_least_loaded_or_the_hinted_allowed_cpu() {
+    let sched = setup(3);
+    let queued_on = |cpu: usize| sched.run_queue(cpu).queued();
+    sched.spawn(kthread(1, CpuSet(0b111)), None).unwrap();
+    assert_eq!((queued_on(0), queued_on(1), queued_on(2)), (1, 0, 0), "lowest on ties");
+    sched.spawn(kthread(2, CpuSet(0b111)), None).unwrap();
+    sched.spawn(kthread(3, CpuSet(0b111)), None).unwrap();
+    assert_eq!((queued_on(0), queued_on(1), queued_on(2)), (1, 1, 1), "fewest queued");
+    sched.spawn(kthread(4, CpuSet(0b110)), Some(2)).unwrap();
+    assert_eq!(queued_on(2), 2, "the allowed hint");
+    sched.spawn(kthread(5, CpuSet(0b110)), Some(0)).unwrap();
+    assert_eq!(queued_on(1), 2, "a hint outside the affinity: the lowest allowed CPU");
+}
