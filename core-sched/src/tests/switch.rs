@@ -504,7 +504,8 @@ fn affinity_change_of_a_running_task_reschedules_its_cpu() {
 }
 
 /// Where `spawn` queues a task: without a hint on the allowed online CPU with the fewest queued tasks (the
-/// lowest on ties); with an allowed hint there; with a hint outside the affinity on the lowest allowed CPU.
+/// lowest on ties); with an allowed hint there; with a hint outside the affinity or offline on the lowest
+/// allowed online CPU.
 #[test]
 fn spawn_places_on_the_least_loaded_or_the_hinted_allowed_cpu() {
     let sched = setup(3);
@@ -518,4 +519,6 @@ fn spawn_places_on_the_least_loaded_or_the_hinted_allowed_cpu() {
     assert_eq!(queued_on(2), 2, "the allowed hint");
     sched.spawn(kthread(5, CpuSet(0b110)), Some(0)).unwrap();
     assert_eq!(queued_on(1), 2, "a hint outside the affinity: the lowest allowed CPU");
+    sched.spawn(kthread(6, CpuSet(0b1100)), Some(3)).unwrap();
+    assert_eq!((queued_on(2), queued_on(3)), (3, 0), "a hint to an offline CPU: an online one");
 }
