@@ -31,6 +31,16 @@ pub enum IpiKind {
     SyncCore,
 }
 
+/// Where the scheduler stops publishing a user mm while the CPU keeps running (the argument of
+/// [`Arch::trace_published_mm_cleared`]): each has a full barrier before the clearing store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClearedAt {
+    /// `exit_mm_current`: the exiting task drops its mm (Linux `exit_mm`).
+    ExitMm,
+    /// `kthread_unuse_mm`: a kernel thread ends its use of a user mm.
+    KthreadUnuseMm,
+}
+
 /// What the generic scheduler needs from an architecture. Associated functions only: implement it on an
 /// uninhabited type.
 pub trait Arch: 'static + Sized {
@@ -154,6 +164,19 @@ pub trait Arch: 'static + Sized {
     /// barrier audit uses to verify that a full barrier executes before the first user instruction. An
     /// override must not itself order memory (that would hide a missing hook barrier from the audit).
     fn trace_user_mm_published(_membarrier_state: u32) {}
+
+    /// Tracing point: the running kernel thread has just finished `kthread_use_mm` (its post-switch barrier
+    /// included), so its accesses to the user mm start here. Does nothing by default. arm64 emits a marker that
+    /// opens the QEMU audit window of [`Arch::trace_published_mm_cleared`]`(KthreadUnuseMm)`. Like every trace
+    /// point, an override must not itself order memory.
+    fn trace_kthread_user_accesses_begin() {}
+
+    /// Tracing point: the CPU has just stopped publishing a user mm (stored "no user mm"), at `point`; the full
+    /// barrier that orders the task's last user accesses before that store ran just before it. Does nothing by
+    /// default. arm64 emits one marker per point, which the QEMU barrier audit uses to verify that a full
+    /// barrier executed between the last user access (an EL0 instruction, or the start of a kernel thread's
+    /// `kthread_use_mm` accesses) and this point. An override must not itself order memory.
+    fn trace_published_mm_cleared(_point: ClearedAt) {}
 
     /// A monotonic count read on every context switch and timer tick for per-task CPU time
     /// ([`Scheduler::cpu_time`](crate::Scheduler::cpu_time)), converted to nanoseconds only when someone asks.

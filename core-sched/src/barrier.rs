@@ -1,7 +1,8 @@
 //! Every full barrier of core-sched, named: each call site passes its [`BarrierSite`] to [`smp_mb`], so that a
 //! test build can remove one site at a time (`cargo xtask mutants --barriers`) and show that some test catches
 //! the removal. In every other build the wrapper is exactly [`Arch::smp_mb`]: the site is a constant the
-//! compiler drops, and nothing is read at run time.
+//! compiler drops, and nothing is read at run time (two BROKEN kernel builds drop one site each, for the QEMU
+//! barrier audit: [`smp_mb`]).
 
 use crate::arch::Arch;
 
@@ -116,14 +117,27 @@ impl BarrierSite {
 }
 
 /// A full barrier at `site`: [`Arch::smp_mb`], except in a test build whose mutation switch removes this very
-/// site (see `tests::barrier_mutant`).
+/// site (see `tests::barrier_mutant`), and in the BROKEN kernel builds of the QEMU barrier audit, which remove
+/// one site for good (features `no-exit-mm-barrier`, `no-kthread-unuse-mm-barrier`).
 #[inline(always)]
 pub(crate) fn smp_mb<A: Arch>(site: BarrierSite) {
     #[cfg(test)]
     if crate::tests::barrier_mutant::is_removed(site) {
         return;
     }
-    #[cfg(not(test))]
-    let _ = site;
+    if is_removed_by_broken_build(site) {
+        return;
+    }
     A::smp_mb();
+}
+
+/// Whether a BROKEN build (a cargo feature, for the teeth of the QEMU barrier audit only; never the default)
+/// removes `site`. A constant for each call site, so the normal build has exactly the barrier.
+#[inline(always)]
+const fn is_removed_by_broken_build(site: BarrierSite) -> bool {
+    match site {
+        BarrierSite::ExitMm => cfg!(feature = "no-exit-mm-barrier"),
+        BarrierSite::KthreadUnuseMm => cfg!(feature = "no-kthread-unuse-mm-barrier"),
+        _ => false,
+    }
 }

@@ -47,7 +47,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 
-use crate::arch::{membarrier_state_requires_barrier, Arch, IpiKind};
+use crate::arch::{membarrier_state_requires_barrier, Arch, ClearedAt, IpiKind};
 use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
@@ -67,7 +67,7 @@ enum Stealing {
 }
 
 /// Queue slots a drained run queue keeps (more than any ordinary load needs; see `pick_next`).
-const RUN_QUEUE_KEPT_CAPACITY: usize = 64;
+pub(crate) const RUN_QUEUE_KEPT_CAPACITY: usize = 64;
 
 /// The scheduler of all CPUs. Built in a `static` with [`Scheduler::new`].
 pub struct Scheduler<A: Arch> {
@@ -406,6 +406,7 @@ impl<A: Arch> Scheduler<A> {
             if mm.is_some() {
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
+                A::trace_published_mm_cleared(ClearedAt::ExitMm);
             }
             mm
         });
@@ -447,6 +448,7 @@ impl<A: Arch> Scheduler<A> {
         if let Some(old) = old_active {
             old.mmdrop();
         }
+        A::trace_kthread_user_accesses_begin();
     }
 
     /// Ends [`Scheduler::kthread_use_mm`]: full barrier, stop publishing the mm, keep it lazily as
@@ -465,6 +467,7 @@ impl<A: Arch> Scheduler<A> {
                 assert!(mm.is_some(), "kthread_unuse_mm without kthread_use_mm");
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
+                A::trace_published_mm_cleared(ClearedAt::KthreadUnuseMm);
             }
         });
     }

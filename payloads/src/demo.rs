@@ -1,5 +1,9 @@
 //! The demo workload of `cargo xtask qemu`: several processes with several threads each on four cores.
 
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicI64, Ordering};
+
 use kernel::println;
 use kernel::process;
 use kernel::smp::wait_running_tasks;
@@ -28,7 +32,78 @@ pub fn run() -> i32 {
     if !(finished && all_zero) {
         return 1;
     }
+    if let Err(error) = kernel_thread_adopting_an_mm() {
+        println!("demo: kthread_use_mm: {error}");
+        return 1;
+    }
+    // The BROKEN builds of the barrier audit that remove the exit or the kthread_unuse_mm barrier need only the
+    // exits and adoptions above; KERNEL_DEMO_SWITCHING=off keeps their runs short.
+    if option_env!("KERNEL_DEMO_SWITCHING") == Some("off") {
+        println!("demo: switching workload skipped (KERNEL_DEMO_SWITCHING=off)");
+        return 0;
+    }
     switching_demo()
+}
+
+/// Times the demo's kernel thread adopts the mailbox process's mm (each one a `kthread_use_mm` /
+/// `kthread_unuse_mm` pair, so one check of the barrier audit's `kthread_unuse_mm` point).
+const ADOPTIONS: usize = 100;
+
+/// 1 when the adopting kernel thread is done and wrote the message, negative when it failed.
+static ADOPTING_THREAD_RESULT: AtomicI64 = AtomicI64::new(0);
+
+/// A kernel thread works on a process's memory through `kthread_use_mm` (as Linux's io_uring and vhost
+/// workers do), [`ADOPTIONS`] times: the mailbox program waits until the last adoption writes its message.
+fn kernel_thread_adopting_an_mm() -> Result<(), String> {
+    ADOPTING_THREAD_RESULT.store(0, Ordering::Relaxed);
+    let image = crate::user_programs::find("mailbox").ok_or("mailbox is not embedded")?;
+    let mailbox = process::spawn_process(image, &["mailbox", "waiting-for-kernel", "starting"], None)?;
+    // It says it runs in argv[2] (then its mm is live and published): a handshake, not a guessed delay.
+    let running_flag = mailbox.argv_addresses[2] as usize;
+    let reads_running = || {
+        let mut text = [0u8; 8];
+        mailbox.with_live_address_space(|space| space.copy_from_user(running_flag, &mut text).is_ok()) == Some(true)
+            && &text == b"running!"
+    };
+    if !wait_running_tasks(10_000, reads_running) {
+        return Err("mailbox did not start within 10 s".into());
+    }
+    process::spawn_kernel_thread(adopting_thread, mailbox.pid as usize, process::all_cpus())
+        .map_err(|error| format!("cannot start the kernel thread: {error:?}"))?;
+    if !wait_running_tasks(30_000, || mailbox.is_finished() && ADOPTING_THREAD_RESULT.load(Ordering::Acquire) != 0) {
+        return Err("mailbox or the kernel thread still running after 30 s".into());
+    }
+    let result = ADOPTING_THREAD_RESULT.load(Ordering::Acquire);
+    if result != 1 || mailbox.exit_status() != 0 {
+        return Err(format!("kernel thread result {result}, mailbox exit status {}", mailbox.exit_status()));
+    }
+    println!("demo: a kernel thread adopted the mm of mailbox {ADOPTIONS} times (kthread_use_mm), mailbox exited 0");
+    Ok(())
+}
+
+fn adopting_thread(pid: usize) {
+    let outcome = (|| {
+        let task = process::thread_task(pid as u32).ok_or(-3)?;
+        let mailbox = process::process_of(pid as u32).ok_or(-3)?;
+        let mm = task.mm().ok_or(-14)?.mmget();
+        let message = mailbox.argv_addresses[1] as usize;
+        let mut result = Ok(());
+        for adoption in 1..=ADOPTIONS {
+            process::kthread_use_mm(&mm);
+            let mut text = [0u8; 18];
+            result = mm.arch().copy_from_user(message, &mut text);
+            if result.is_ok() && adoption == ADOPTIONS {
+                result = mm.arch().write_through_ttbr0(message, b"written-by-kernel!");
+            }
+            process::kthread_unuse_mm();
+            if result.is_err() {
+                break;
+            }
+        }
+        mm.mmput();
+        result.map_err(|_| -14)
+    })();
+    ADOPTING_THREAD_RESULT.store(outcome.map_or_else(|code| code, |()| 1), Ordering::Release);
 }
 
 /// Litmus iterations per switching CPU in the demo.

@@ -3,7 +3,7 @@
 //! barrier-audit line. Pure functions on text, unit-tested with well-formed and malformed input, because a parser
 //! that silently reads 0 of something would turn a failure into a pass.
 
-use crate::Barrier;
+use crate::{Barrier, RemovedBarrier};
 use std::collections::BTreeMap;
 
 /// The number right before `marker` in `text`, e.g. `12` in "ok. 12 passed; 0 failed".
@@ -176,6 +176,44 @@ pub fn judge_barrier_audit(barrier: Barrier, checked: u64, violations: u64) -> R
         (Barrier::NoneBroken, 0) => Err("the audit did not catch the BROKEN variant".to_string()),
         (Barrier::NoneBroken, _) | (_, 0) => Ok(()),
         (_, violations) => Err(format!("{violations} switches without the post-switch barrier")),
+    }
+}
+
+/// The plugin's audit line of the point where `barrier` sits (`barrier-audit-exit-mm: ...`): (clearings of
+/// the published mm checked, those without a full barrier since the last user access).
+pub fn parse_clearing_audit(plugin_report: &str, barrier: RemovedBarrier) -> Option<(u64, u64)> {
+    let prefix = format!("barrier-audit-{}: ", barrier.audit_point());
+    plugin_report.lines().find_map(|line| {
+        let fields = fields(line.strip_prefix(prefix.as_str())?);
+        let number = |key: &str| fields.get(key)?.parse::<u64>().ok();
+        Some((number("checked")?, number("violations")?))
+    })
+}
+
+/// Fewest clearings an audited demo must show: task exits (the demo's processes have a dozen threads and more),
+/// and the demo's `kthread_use_mm` adoptions (payloads/src/demo.rs, `ADOPTIONS`).
+fn clearing_audit_minimum(barrier: RemovedBarrier) -> u64 {
+    match barrier {
+        RemovedBarrier::ExitMm => 10,
+        RemovedBarrier::KthreadUnuseMm => 100,
+    }
+}
+
+/// The verdict of the audit of the point where `barrier` sits: with the barrier in place (`removed` false)
+/// every clearing must have a full barrier since the last user access; the BROKEN build without it must be
+/// caught (at least one violation). `Err` holds the reason the test line shows.
+pub fn judge_clearing_audit(
+    barrier: RemovedBarrier,
+    removed: bool,
+    checked: u64,
+    violations: u64,
+) -> Result<(), String> {
+    let point = barrier.audit_point();
+    match (removed, violations) {
+        _ if checked < clearing_audit_minimum(barrier) => Err(format!("only {checked} {point} clearings checked")),
+        (true, 0) => Err(format!("the {point} audit did not catch the build without its barrier")),
+        (true, _) | (false, 0) => Ok(()),
+        (false, violations) => Err(format!("{violations} {point} clearings without a full barrier")),
     }
 }
 
@@ -386,6 +424,24 @@ mod tests {
         ] {
             assert_eq!(parse_barrier_audit(malformed), None, "{malformed:?}");
         }
+    }
+
+    #[test]
+    fn parses_and_judges_the_clearing_audits() {
+        let report = "barrier-audit: checked=4211 violations=0\n\
+                      barrier-audit-exit-mm: checked=31 violations=0\n\
+                      barrier-audit-kthread-unuse-mm: checked=100 violations=97\n";
+        assert_eq!(parse_clearing_audit(report, RemovedBarrier::ExitMm), Some((31, 0)));
+        assert_eq!(parse_clearing_audit(report, RemovedBarrier::KthreadUnuseMm), Some((100, 97)));
+        assert_eq!(parse_clearing_audit("barrier-audit: checked=1 violations=0", RemovedBarrier::ExitMm), None);
+        assert_eq!(parse_clearing_audit("barrier-audit-exit-mm: checked=x violations=0", RemovedBarrier::ExitMm), None);
+        assert_eq!(judge_clearing_audit(RemovedBarrier::ExitMm, false, 31, 0), Ok(()));
+        assert!(judge_clearing_audit(RemovedBarrier::ExitMm, false, 31, 1).is_err());
+        assert_eq!(judge_clearing_audit(RemovedBarrier::ExitMm, true, 31, 5), Ok(()));
+        assert!(judge_clearing_audit(RemovedBarrier::ExitMm, true, 31, 0).is_err());
+        assert!(judge_clearing_audit(RemovedBarrier::ExitMm, false, 3, 0).is_err());
+        assert!(judge_clearing_audit(RemovedBarrier::KthreadUnuseMm, true, 50, 50).is_err());
+        assert_eq!(judge_clearing_audit(RemovedBarrier::KthreadUnuseMm, true, 100, 100), Ok(()));
     }
 
     #[test]

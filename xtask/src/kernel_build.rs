@@ -4,7 +4,7 @@
 //! nowhere else, so `cargo xtask check` lints exactly the feature sets that builds use.
 
 use crate::user::UserCommand;
-use crate::{setup, user, workspace_root, Barrier, Board, Payload, VariantArgs, KERNEL_TARGET};
+use crate::{setup, user, workspace_root, Barrier, Board, Payload, RemovedBarrier, VariantArgs, KERNEL_TARGET};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
@@ -28,11 +28,26 @@ pub struct KernelBuild {
     /// Compile-time settings (`KERNEL_*` variables the kernel reads with `option_env!`). They go into the
     /// environment of this build's cargo only; cargo rebuilds the kernel when one changes.
     pub settings: Vec<(&'static str, String)>,
+    /// A BROKEN build of the barrier audit: this core-sched barrier removed.
+    pub removed_barrier: Option<RemovedBarrier>,
 }
 
 impl KernelBuild {
     pub fn new(variant: VariantArgs, payload: Payload) -> Self {
-        Self { variant, payload, hardware: false, user_commands: Vec::new(), settings: Vec::new() }
+        Self {
+            variant,
+            payload,
+            hardware: false,
+            user_commands: Vec::new(),
+            settings: Vec::new(),
+            removed_barrier: None,
+        }
+    }
+
+    /// The BROKEN build without `barrier` (the barrier audit shows it catches the removal).
+    pub fn without_barrier(mut self, barrier: RemovedBarrier) -> Self {
+        self.removed_barrier = Some(barrier);
+        self
     }
 
     /// The build for a real Raspberry Pi 4 (`rpi4-sd`).
@@ -82,7 +97,8 @@ impl KernelBuild {
             Payload::Bench => Some("bench"),
         };
         let hardware = self.hardware.then_some("hardware");
-        [barrier, payload, hardware].into_iter().flatten().collect()
+        let removed = self.removed_barrier.map(RemovedBarrier::feature);
+        [barrier, removed, payload, hardware].into_iter().flatten().collect()
     }
 
     /// The output folder's name: `<board>-<barrier>-<payload>[-hardware][-debug]`. Debug and release builds of a
@@ -90,6 +106,9 @@ impl KernelBuild {
     fn label(&self) -> String {
         let variant = self.variant;
         let mut label = format!("{}-{}-{}", variant.board.name(), variant.barrier.name(), self.payload.name());
+        if let Some(removed) = self.removed_barrier {
+            label = format!("{label}-{}-BROKEN", removed.feature());
+        }
         if self.hardware {
             label.push_str("-hardware");
         }
@@ -108,8 +127,11 @@ impl KernelBuild {
         let (user_programs, user_run) = user::prepare(&self.user_commands)?;
         let label = self.label();
         let release = self.variant.release;
-        let broken =
-            if self.variant.barrier == Barrier::NoneBroken { " (BROKEN barrier variant, for tests only)" } else { "" };
+        let broken = if self.variant.barrier == Barrier::NoneBroken || self.removed_barrier.is_some() {
+            " (BROKEN barrier variant, for tests only)"
+        } else {
+            ""
+        };
         eprintln!("==> building {label}{broken} ({})", if release { "release" } else { "debug" });
         let started = Instant::now();
         let mut cargo = Command::new(env!("CARGO"));
@@ -165,5 +187,9 @@ mod tests {
         assert_eq!(sd_card.package(), "board-rpi4");
         assert_eq!(sd_card.features(), ["hardware"]);
         assert_eq!(sd_card.label(), "rpi4-arm64-demo-hardware-debug");
+        let exit = KernelBuild::new(variant(Board::QemuVirt, Barrier::Arm64, true), Payload::Demo)
+            .without_barrier(RemovedBarrier::ExitMm);
+        assert_eq!(exit.features(), ["no-exit-mm-barrier"]);
+        assert_eq!(exit.label(), "qemu-virt-arm64-demo-no-exit-mm-barrier-BROKEN");
     }
 }

@@ -73,6 +73,10 @@ enum Commands {
         /// Also run the real-program suite (`linux-programs`), which is not yet part of the default run.
         #[arg(long)]
         linux_programs: bool,
+        /// Run only the QEMU barrier audits (the last part of the run): each barrier variant's demo under the
+        /// insn-counter plugin, and the BROKEN builds they must catch.
+        #[arg(long, conflicts_with_all = ["long", "linux_programs"])]
+        audits_only: bool,
     },
     /// Real static Linux programs (C with glibc and musl, a static PIE, Rust std for musl and gnu; sources in
     /// user/linux and user/linux-std; busybox applets): fetches the toolchains and busybox (cached in
@@ -95,13 +99,19 @@ enum Commands {
     /// variant and payload, both boards, the rpi4 hardware build), for the EL0 programs and for the Rust std
     /// program of `linux-programs` (user/linux-std); and docs/syscalls.md against the dispatcher.
     Check,
-    /// Mutation runs on core-sched. `--barriers`: remove each full barrier (`smp_mb` call site) in turn, run the
-    /// host tests that can see it (one test binary, the site switched at run time), print each site with the
-    /// litmus it guards and the tests that caught its removal; fails if any removal goes unnoticed.
+    /// Mutation runs on core-sched. By default (or `--core-sched`): the `cargo-mutants` tool (installed on
+    /// demand) over core-sched's host tests, one mutant at a time; prints the missed mutants per module and
+    /// fails if one is missed in the code that must have none (membarrier.rs, sched.rs's switch path, mm.rs,
+    /// runqueue.rs) and is not listed as equivalent in docs/testing.md. Long: half an hour or more on two
+    /// cores. `--barriers`: remove each full barrier (`smp_mb` call site) in turn, run the host tests that can
+    /// see it (one test binary, the site switched at run time), print each site with the litmus it guards and
+    /// the tests that caught its removal; fails if any removal goes unnoticed (about 15 s).
     Mutants {
-        /// Remove each full barrier of core-sched in turn (the only mode so far).
-        #[arg(long)]
+        /// Remove each full barrier of core-sched in turn.
+        #[arg(long, conflicts_with = "core_sched")]
         barriers: bool,
+        #[command(flatten)]
+        options: mutants::CoreSchedOptions,
     },
     /// Measure one barrier variant under QEMU virt with the insn-counter plugin: guest instructions per yield,
     /// context switch and membarrier, host time, the litmus, and the code at the post-switch hook.
@@ -178,6 +188,35 @@ pub enum Barrier {
     Generic,
     /// BROKEN on purpose: no post-switch barrier at all (only for showing that the ordering tests catch it).
     NoneBroken,
+}
+
+/// A full barrier of core-sched that a BROKEN build of the barrier audit removes (a core-sched feature), to show
+/// that the audit of its publication point catches the removal. Not a `--barrier` choice: only `cargo xtask
+/// test` builds these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovedBarrier {
+    /// The full barrier before task exit clears the published mm (`exit_mm_current`).
+    ExitMm,
+    /// The full barrier before `kthread_unuse_mm` clears the published mm.
+    KthreadUnuseMm,
+}
+
+impl RemovedBarrier {
+    /// The board feature that removes it, also the build folder's suffix.
+    pub fn feature(self) -> &'static str {
+        match self {
+            RemovedBarrier::ExitMm => "no-exit-mm-barrier",
+            RemovedBarrier::KthreadUnuseMm => "no-kthread-unuse-mm-barrier",
+        }
+    }
+
+    /// The name of its publication point in the plugin's audit line (`barrier-audit-<name>: ...`).
+    pub fn audit_point(self) -> &'static str {
+        match self {
+            RemovedBarrier::ExitMm => "exit-mm",
+            RemovedBarrier::KthreadUnuseMm => "kthread-unuse-mm",
+        }
+    }
 }
 
 /// What the kernel does after boot.
@@ -259,15 +298,22 @@ fn run(cli: Cli) -> Result<()> {
                 None => bail!("QEMU was killed by a signal"),
             }
         }
-        Commands::Test { long, linux_programs } => {
-            test::run_all(long, linux_programs || linux_programs::IN_DEFAULT_TEST)
+        Commands::Test { long, linux_programs, audits_only } => {
+            if audits_only {
+                test::run_audits_only()
+            } else {
+                test::run_all(long, linux_programs || linux_programs::IN_DEFAULT_TEST)
+            }
         }
         Commands::LinuxPrograms { options } => linux_programs::run(&options),
         Commands::SyscallTable { check } => syscall_table::run(check),
         Commands::Check => check::check(),
-        Commands::Mutants { barriers } => {
-            ensure!(barriers, "choose a mutation run: --barriers");
-            mutants::barriers()
+        Commands::Mutants { barriers, options } => {
+            if barriers {
+                mutants::barriers()
+            } else {
+                mutants::core_sched(&options)
+            }
         }
         Commands::Bench { barrier, options } => compare::bench(barrier, options),
         Commands::Compare { options, linux } => compare::compare(options, linux),

@@ -3,7 +3,7 @@
 
 use crate::console::{self, BrokenVariantRun};
 use crate::qemu::QemuRun;
-use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, VariantArgs};
+use crate::{workspace_root, Barrier, Board, KernelBuild, Payload, RemovedBarrier, VariantArgs};
 use anyhow::{bail, Result};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -41,6 +41,9 @@ struct Totals {
     litmus_lines: Vec<String>,
 }
 
+/// The litmus time budget of a default (not `--long`) run, in milliseconds.
+const DEFAULT_LITMUS_BUDGET_MS: u64 = 300_000;
+
 /// Host tests, then every QEMU suite (with the real-program suite when `linux_programs`); one summary line at
 /// the end. Fails if anything failed.
 pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
@@ -57,7 +60,7 @@ pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
     // the iterations it got through (and fails below 2% of them). A quiet two-core host needs about 70 s for a
     // million iterations on virt, so the budget (4x that) only cuts a run on a busy host.
     // Every kernel build of the run gets it (the demo of the audits runs the switching litmus too).
-    let litmus_budget_ms: u64 = if long { 1_200_000 } else { 300_000 };
+    let litmus_budget_ms: u64 = if long { 1_200_000 } else { DEFAULT_LITMUS_BUDGET_MS };
     let suite = |board, barrier, payload, expect, litmus_iterations| Suite {
         variant: variant(board, barrier),
         payload,
@@ -108,6 +111,26 @@ pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
     );
     if totals.failed > 0 {
         bail!("{} test(s) failed", totals.failed);
+    }
+    Ok(())
+}
+
+/// `cargo xtask test --audits-only`: the barrier audits alone, with the default run's litmus budget.
+pub fn run_audits_only() -> Result<()> {
+    let started = Instant::now();
+    let mut totals = Totals::default();
+    run_barrier_audits(DEFAULT_LITMUS_BUDGET_MS, &mut totals)?;
+    for failure in &totals.failures {
+        println!("FAILED: {failure}");
+    }
+    println!(
+        "barrier audits: {} passed, {} failed ({:.0} s)",
+        totals.passed,
+        totals.failed,
+        started.elapsed().as_secs_f64()
+    );
+    if totals.failed > 0 {
+        bail!("{} audit(s) failed", totals.failed);
     }
     Ok(())
 }
@@ -266,19 +289,40 @@ fn run_qemu_suite(suite: &Suite, litmus_budget_ms: u64, totals: &mut Totals) -> 
     Ok(())
 }
 
-/// The barrier audit: boots the demo (processes, threads, and the T1 -> K -> T2 switching workload) of each
-/// barrier variant under the insn-counter plugin with `audit=on`, which checks on the real switch path that a full
-/// barrier executes between the publication of a user mm (the kernel's `hint #0x62`) and the first EL0
-/// instruction. The arm64 and generic variants must pass every check; the BROKEN variant must be caught.
+/// The barrier audit: boots the demo (processes, threads, a kernel thread adopting a process's mm, and the
+/// T1 -> K -> T2 switching workload) of each barrier variant under the insn-counter plugin with `audit=on`,
+/// which checks on the real code paths the three publication points with a hardware-visible window:
+/// - a switch into a registered user mm: a full barrier between the publication (the kernel's `hint #0x62`)
+///   and the first EL0 instruction (the post-switch hook);
+/// - task exit and `kthread_unuse_mm`: a full barrier between the last user access (the last EL0 instruction,
+///   or the end of `kthread_use_mm`, `hint #0x65`) and the clearing of the published mm (`hint #0x63`,
+///   `hint #0x64`).
+///
+/// The arm64 and generic variants must pass every check. Each BROKEN build (no post-switch barrier; no exit
+/// barrier; no `kthread_unuse_mm` barrier) must be caught by the audit of its own point, and pass the others.
 fn run_barrier_audits(litmus_budget_ms: u64, totals: &mut Totals) -> Result<()> {
     let plugin = crate::compare::build_plugin()?;
-    for barrier in [Barrier::Arm64, Barrier::Generic, Barrier::NoneBroken] {
+    let runs = [
+        (Barrier::Arm64, None),
+        (Barrier::Generic, None),
+        (Barrier::NoneBroken, None),
+        (Barrier::Arm64, Some(RemovedBarrier::ExitMm)),
+        (Barrier::Arm64, Some(RemovedBarrier::KthreadUnuseMm)),
+    ];
+    for (barrier, removed) in runs {
         let variant = VariantArgs { board: Board::QemuVirt, barrier, release: true };
-        let image = KernelBuild::new(variant, Payload::Demo)
-            .with_setting("KERNEL_LITMUS_BUDGET_MS", litmus_budget_ms)
-            .build()?;
-        let label = format!("qemu-virt/{}/audit", barrier.name());
-        let report = workspace_root().join("out").join(format!("barrier-audit-{}.txt", barrier.name()));
+        let mut build =
+            KernelBuild::new(variant, Payload::Demo).with_setting("KERNEL_LITMUS_BUDGET_MS", litmus_budget_ms);
+        let mut name = barrier.name().to_string();
+        if let Some(removed) = removed {
+            // Only the exits and adoptions of the demo: the switching workload (and its switch audit) is the
+            // other runs' business, and would double the time of these.
+            build = build.without_barrier(removed).with_setting("KERNEL_DEMO_SWITCHING", "off");
+            name = format!("{}-BROKEN", removed.feature());
+        }
+        let image = build.build()?;
+        let label = format!("qemu-virt/{name}/audit");
+        let report = workspace_root().join("out").join(format!("barrier-audit-{name}.txt"));
         let _ = std::fs::remove_file(&report);
         let run = QemuRun {
             board: Board::QemuVirt,
@@ -293,33 +337,68 @@ fn run_barrier_audits(litmus_budget_ms: u64, totals: &mut Totals) -> Result<()> 
         };
         let outcome = run.run(&image)?;
         let text = std::fs::read_to_string(&report).unwrap_or_default();
-        let audit = console::parse_barrier_audit(&text);
-        let result = match (audit, outcome.exit_code) {
-            (Some((checked, violations)), Some(0)) => {
-                let line = format!("[{label}] barrier audit: {checked} switches into a user mm checked, {violations} without a full barrier before the first user instruction");
-                println!("  {line}");
-                totals.litmus_lines.push(line);
-                console::judge_barrier_audit(barrier, checked, violations)
-            }
-            (None, _) => Err(format!("no audit report from the plugin\n{}", outcome.tail(40))),
-            (_, status) => Err(format!("the demo exited with {status:?}\n{}", outcome.tail(40))),
+        let failed_run = match outcome.exit_code {
+            Some(0) => None,
+            status => Some(format!("the demo exited with {status:?}\n{}", outcome.tail(40))),
         };
-        let name = if barrier == Barrier::NoneBroken {
-            "barrier_audit_catches_missing_barrier"
-        } else {
-            "barrier_audit_finds_barrier_on_every_switch"
-        };
-        match result {
-            Ok(()) => {
-                totals.passed += 1;
-                println!("  [{label}] test {name} ... ok");
-            }
-            Err(why) => {
-                totals.failed += 1;
-                println!("  [{label}] test {name} ... FAILED: {why}");
-                totals.failures.push(format!("{label}: {why}"));
-            }
+        if let Some(why) = failed_run {
+            record_audit(totals, &label, "barrier_audit_demo_runs", Err(why));
+            continue;
+        }
+        // The switch audit (the runs without the switching workload have too few switches for a verdict).
+        if removed.is_none() {
+            let result = match console::parse_barrier_audit(&text) {
+                None => Err(format!("no audit report from the plugin\n{}", outcome.tail(40))),
+                Some((checked, violations)) => {
+                    let line = format!("[{label}] barrier audit: {checked} switches into a user mm checked, {violations} without a full barrier before the first user instruction");
+                    println!("  {line}");
+                    totals.litmus_lines.push(line);
+                    console::judge_barrier_audit(barrier, checked, violations)
+                }
+            };
+            let test_name = if barrier == Barrier::NoneBroken {
+                "barrier_audit_catches_missing_barrier"
+            } else {
+                "barrier_audit_finds_barrier_on_every_switch"
+            };
+            record_audit(totals, &label, test_name, result);
+        }
+        for point in [RemovedBarrier::ExitMm, RemovedBarrier::KthreadUnuseMm] {
+            let is_removed = removed == Some(point);
+            let result = match console::parse_clearing_audit(&text, point) {
+                None => Err(format!("no {} audit line from the plugin", point.audit_point())),
+                Some((checked, violations)) => {
+                    let line = format!("[{label}] barrier audit: {checked} {} clearings of the published mm checked, {violations} without a full barrier since the last user access", point.audit_point());
+                    println!("  {line}");
+                    totals.litmus_lines.push(line);
+                    console::judge_clearing_audit(point, is_removed, checked, violations)
+                }
+            };
+            let test_name = match (point, is_removed) {
+                (RemovedBarrier::ExitMm, true) => "barrier_audit_catches_missing_exit_mm_barrier",
+                (RemovedBarrier::ExitMm, false) => "barrier_audit_finds_barrier_before_every_exit_mm_clearing",
+                (RemovedBarrier::KthreadUnuseMm, true) => "barrier_audit_catches_missing_kthread_unuse_mm_barrier",
+                (RemovedBarrier::KthreadUnuseMm, false) => {
+                    "barrier_audit_finds_barrier_before_every_kthread_unuse_mm_clearing"
+                }
+            };
+            record_audit(totals, &label, test_name, result);
         }
     }
     Ok(())
+}
+
+/// Counts one audit verdict and prints its test line.
+fn record_audit(totals: &mut Totals, label: &str, test_name: &str, result: Result<(), String>) {
+    match result {
+        Ok(()) => {
+            totals.passed += 1;
+            println!("  [{label}] test {test_name} ... ok");
+        }
+        Err(why) => {
+            totals.failed += 1;
+            println!("  [{label}] test {test_name} ... FAILED: {why}");
+            totals.failures.push(format!("{label}: {why}"));
+        }
+    }
 }

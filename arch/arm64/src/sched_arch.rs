@@ -103,6 +103,37 @@ impl Arch for Arm64 {
         unsafe { core::arch::asm!("hint #0x62", options(nostack, preserves_flags)) };
     }
 
+    /// Marks the start of a kernel thread's accesses to the user mm it just adopted (after `kthread_use_mm`)
+    /// with `hint #0x65`: a NOP on hardware; the QEMU barrier audit opens the window that its
+    /// `kthread_unuse_mm` marker (`hint #0x64`) closes.
+    #[inline(always)]
+    fn trace_kthread_user_accesses_begin() {
+        // SAFETY: an unallocated HINT executes as a NOP: no register, flag or memory effect. Not `nomem`: it
+        // stays in program order before the thread's accesses to the mm, which is the point of the marker; it
+        // orders nothing at run time.
+        unsafe { core::arch::asm!("hint #0x65", options(nostack, preserves_flags)) };
+    }
+
+    /// Marks the clearing of the published mm with `hint #0x63` (task exit) or `hint #0x64`
+    /// (`kthread_unuse_mm`): NOPs on hardware; the QEMU barrier audit checks that a full barrier executed
+    /// between the last user access (the last EL0 instruction, or the `hint #0x65` of `kthread_use_mm`) and
+    /// the marker. Unconditional, as the barriers are: the exit and unuse paths are not hot.
+    #[inline(always)]
+    fn trace_published_mm_cleared(point: core_sched::ClearedAt) {
+        match point {
+            // SAFETY: an unallocated HINT executes as a NOP: no register, flag or memory effect. Not `nomem`:
+            // it stays in program order after the clearing store, which is the point of the marker; it orders
+            // nothing at run time.
+            core_sched::ClearedAt::ExitMm => unsafe {
+                core::arch::asm!("hint #0x63", options(nostack, preserves_flags))
+            },
+            // SAFETY: as above.
+            core_sched::ClearedAt::KthreadUnuseMm => unsafe {
+                core::arch::asm!("hint #0x64", options(nostack, preserves_flags))
+            },
+        }
+    }
+
     /// The arm64 override: an explicit `dmb ish` when the mm is registered for an expedited membarrier.
     /// `dmb ish` orders all earlier loads and stores before all later ones for every observer in the
     /// inner-shareable domain (all cores), which is exactly the full barrier the hook must provide: it orders the

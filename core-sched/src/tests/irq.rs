@@ -15,6 +15,7 @@ fn guard_masks_for_its_lifetime_and_restores_the_mask() {
     {
         let mut value = lock.lock();
         assert!(!irqs_enabled());
+        assert!(lock.is_locked());
         *value += 1;
     }
     assert!(irqs_enabled());

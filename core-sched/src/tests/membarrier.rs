@@ -417,3 +417,92 @@ fn registration_orders_state_bits_refresh_and_ready_with_barriers() {
     assert_eq!(call(sched, &b, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0), Ok(0));
     assert_eq!(barrier_order(&take_log()), [(2, Event::SmpMb)]);
 }
+
+/// The state bits are Linux's (include/linux/sched/mm.h): distinct single bits, in this order. The code only
+/// combines and tests them, so a value that collapsed to 0 or onto another bit (which no command test sees for
+/// the rseq bits, never set here) would silently disable or alias a registration.
+#[test]
+fn state_bits_are_linuxs_distinct_single_bits() {
+    let bits = [
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED,
+        MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY,
+        MEMBARRIER_STATE_GLOBAL_EXPEDITED,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY,
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ,
+    ];
+    assert_eq!(bits, [1, 2, 4, 8, 16, 32, 64, 128]);
+}
+
+/// GET_REGISTRATIONS reports a REGISTER_* command when its plain bit or its READY bit is set, each on its own
+/// (a registration that timed out leaves the plain bit only), the rseq pair included.
+#[test]
+fn get_registrations_reports_each_plain_or_ready_bit_on_its_own() {
+    let sched = setup(1);
+    let cases = [
+        (MEMBARRIER_STATE_GLOBAL_EXPEDITED, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+        (MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ),
+        (MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ),
+    ];
+    for (index, (bit, registration)) in cases.into_iter().enumerate() {
+        let mm = new_mm(index as u32 + 1);
+        let t = user(index as u32 + 1, mm.clone(), CpuSet::single(0));
+        mm.membarrier_state_or(bit);
+        assert_eq!(call(sched, &t, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0), Ok(registration as i64), "bit {bit}");
+    }
+}
+
+/// PRIVATE_EXPEDITED returns at once, without a barrier, when the caller's thread is the mm's only user or
+/// the CPU the only one online (the system call itself orders the only thread). SYNC_CORE never takes that
+/// shortcut (as in Linux): it runs its two barriers even then.
+#[test]
+fn private_expedited_shortcut_is_for_one_user_or_one_cpu_and_never_for_sync_core() {
+    let barriers_of = |sched: &Scheduler<Mock>, t: &Task<Mock>, cmd: i32| {
+        clear_log();
+        assert_eq!(call(sched, t, cmd, 0, 0), Ok(0));
+        events().iter().filter(|event| **event == Event::SmpMb).count()
+    };
+    // One user, two CPUs.
+    let sched = setup(2);
+    let t = user(1, new_mm(1), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    assert_eq!(barriers_of(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED), 0);
+    assert_eq!(barriers_of(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE), 2);
+    // Two users, one CPU online.
+    let sched = setup(1);
+    let mm = new_mm(2);
+    let t = user(2, mm.clone(), CpuSet::single(0));
+    let sibling = user(3, mm.mmget(), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    sched.spawn(sibling, None).unwrap();
+    run_on(sched, 0, &t);
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0), Ok(0));
+    assert_eq!(barriers_of(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED), 0);
+    assert_eq!(barriers_of(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE), 2);
+}
+
+/// The wait for a lost acknowledgement ends as soon as the clock passes the deadline, also when no reading
+/// falls exactly on it (a 3 ms step does not divide the timeout): within one step after it, not before.
+#[test]
+fn lost_ipi_wait_ends_within_one_clock_step_after_the_deadline() {
+    let Layout { sched, a0, .. } = layout();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    let step = 3_000_000;
+    set_time_step(step);
+    set_delivery(IpiDelivery::Dropped);
+    let started = now();
+    assert_eq!(call(sched, &a0, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::ETIMEDOUT));
+    let waited = now() - started;
+    assert!(waited > IPI_ACK_TIMEOUT_NS && waited <= IPI_ACK_TIMEOUT_NS + 2 * step, "waited {waited} ns");
+}

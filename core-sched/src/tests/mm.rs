@@ -141,3 +141,21 @@ fn mmget_not_zero_refuses_an_mm_whose_users_are_gone() {
     assert_eq!(mm.users(), 0);
     lazy.mmdrop();
 }
+
+/// The `Debug` form the scheduler's assertion messages print: id, state and both counts.
+#[test]
+fn debug_form_shows_id_state_and_counts() {
+    let mm = new_mm(9);
+    let second = mm.mmget();
+    let lazy = mm.mmgrab();
+    assert_eq!(std::format!("{mm:?}"), "Mm { id: MmId(9), membarrier_state: 0, users: 2, count: 2 }");
+    lazy.mmdrop();
+    second.mmput();
+}
+
+/// The `Debug` form of a task in the same messages: id and kind.
+#[test]
+fn task_debug_form_shows_id_and_kind() {
+    let task = kthread(12, CpuSet::single(0));
+    assert_eq!(std::format!("{task:?}"), "Task { id: TaskId(12), kind: KernelThread }");
+}

@@ -51,6 +51,8 @@ std::thread_local! {
     static CPU: Cell<usize> = const { Cell::new(0) };
     static LOG: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
     static NOW: Cell<u64> = const { Cell::new(0) };
+    /// How far each `now_ns` reading advances the clock.
+    static TIME_STEP: Cell<u64> = const { Cell::new(1_000_000) };
     static SCHED: Cell<Option<&'static Scheduler<Mock>>> = const { Cell::new(None) };
     static DELIVERY: Cell<IpiDelivery> = const { Cell::new(IpiDelivery::Immediate) };
     static HOOK_IS_NOOP: Cell<bool> = const { Cell::new(false) };
@@ -64,9 +66,15 @@ std::thread_local! {
     /// Whether interrupts were enabled at the last `mm_release_user_pages`.
     static RELEASE_WITH_IRQS_ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
     static ON_CPU_RELAX: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+    /// Called by `switch_context` with (prev, next) before it returns: lets a test act as the incoming task's
+    /// first code (a new task's entry code calls `finish_switch`).
+    static ON_SWITCH_CONTEXT: RefCell<Option<SwitchHook>> = const { RefCell::new(None) };
 }
 
 pub enum Mock {}
+
+/// What `switch_context` calls in a test that sets it: (prev, next).
+pub type SwitchHook = Box<dyn Fn(&Arc<Task<Mock>>, &Arc<Task<Mock>>)>;
 
 fn record(event: Event) {
     let cpu = CPU.with(Cell::get);
@@ -94,6 +102,11 @@ impl Arch for Mock {
     }
     fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
         record(Event::SwitchContext { prev: prev.id().0, next: next.id().0 });
+        ON_SWITCH_CONTEXT.with(|hook| {
+            if let Some(hook) = hook.borrow().as_ref() {
+                hook(&prev, &next);
+            }
+        });
     }
     fn send_ipi(cpus: CpuSet, kind: IpiKind) {
         record(Event::SendIpi { cpus, kind });
@@ -125,9 +138,10 @@ impl Arch for Mock {
         IRQS_ENABLED.with(|e| e.set(state.0 != 0));
     }
     fn now_ns() -> u64 {
-        // Each reading advances time by 1 ms, so a wait for a lost IPI times out after ~100 readings.
+        // Each reading advances time by a step (1 ms unless a test sets another), so a wait for a lost IPI times
+        // out after a bounded number of readings.
         NOW.with(|n| {
-            n.set(n.get() + 1_000_000);
+            n.set(n.get() + TIME_STEP.with(Cell::get));
             n.get()
         })
     }
@@ -181,7 +195,9 @@ pub fn setup_cpus(cpus: impl IntoIterator<Item = usize>) -> &'static Scheduler<M
     CPU_ID_NEEDS_MASKED_IRQS.with(|c| c.set(false));
     set_before_irq_restore(None);
     set_on_cpu_relax(None);
+    set_on_switch_context(None);
     DELIVERY.with(|d| d.set(IpiDelivery::Immediate));
+    TIME_STEP.with(|step| step.set(1_000_000));
     for cpu in cpus {
         set_cpu(cpu);
         sched.init_cpu(Task::new_kernel_thread(TaskId(1000 + cpu as u32), CpuSet::single(cpu), ()));
@@ -223,8 +239,23 @@ pub fn set_on_cpu_relax(hook: Option<Box<dyn Fn()>>) {
     ON_CPU_RELAX.with(|h| *h.borrow_mut() = hook);
 }
 
+/// Runs `hook` in every `switch_context`, after recording it (`None` removes it).
+pub fn set_on_switch_context(hook: Option<SwitchHook>) {
+    ON_SWITCH_CONTEXT.with(|h| *h.borrow_mut() = hook);
+}
+
 pub fn set_hook_noop(noop: bool) {
     HOOK_IS_NOOP.with(|h| h.set(noop));
+}
+
+/// How far each `now_ns` reading advances the mock clock (1 ms after `setup`).
+pub fn set_time_step(nanoseconds: u64) {
+    TIME_STEP.with(|step| step.set(nanoseconds));
+}
+
+/// The mock clock, without advancing it.
+pub fn now() -> u64 {
+    NOW.with(Cell::get)
 }
 
 pub fn set_delivery(delivery: IpiDelivery) {

@@ -3,6 +3,7 @@
 //! model check of the post-switch barrier.
 
 pub(crate) mod barrier_mutant;
+mod cpuset;
 mod irq;
 mod membarrier;
 mod mm;
@@ -10,6 +11,7 @@ mod mock;
 mod model;
 mod property;
 mod rseq;
+mod runqueue;
 mod scenarios;
 mod switch;
 mod wait;

@@ -380,6 +380,9 @@ fn cpu_time_split_follows_linux_cputime_adjust() {
     assert_eq!(CpuTime::split(900, 0, 0), CpuTime { user_ns: 900, system_ns: 0 });
     assert_eq!(CpuTime::split(900, 0, 5), CpuTime { user_ns: 0, system_ns: 900 });
     assert_eq!(CpuTime::split(900, 2, 1), CpuTime { user_ns: 600, system_ns: 300 });
+    assert_eq!(CpuTime::split(1000, 1, 3), CpuTime { user_ns: 250, system_ns: 750 });
+    let sum = CpuTime { user_ns: 5, system_ns: 7 } + CpuTime { user_ns: 3, system_ns: 2 };
+    assert_eq!(sum, CpuTime { user_ns: 8, system_ns: 9 });
     assert_eq!(CpuTime::split(u64::MAX, 1, 1).total_ns(), u64::MAX, "no overflow in the ratio");
 }
 
@@ -426,4 +429,141 @@ fn queued_task_runs_at_the_next_yield_or_tick_and_hints_follow_the_queues() {
     assert!(sched.need_resched());
     sched.yield_now();
     assert!(Arc::ptr_eq(&sched.current(), &late));
+}
+
+/// A switch into a task whose mm registered PRIVATE_EXPEDITED_SYNC_CORE serializes the core before user mode
+/// (after the hook, before the switch), and a switch into an mm without it does not (Linux's
+/// `membarrier_mm_sync_core_before_usermode`).
+#[test]
+fn switch_into_a_sync_core_mm_serializes_the_core_after_the_hook() {
+    let sched = setup(1);
+    let sync_core = new_mm(4);
+    let plain = new_mm(5);
+    let t1 = user(1, sync_core.clone(), CpuSet::single(0));
+    let t2 = user(2, plain.clone(), CpuSet::single(0));
+    sched.spawn(t1.clone(), None).unwrap();
+    run_on(sched, 0, &t1);
+    sched.membarrier(&t1, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0).unwrap();
+    sched.spawn(t2.clone(), None).unwrap();
+    clear_log();
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &t2));
+    assert!(!events().contains(&Event::SyncCore), "no SYNC_CORE registration for mm 5");
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &t1));
+    let log = events();
+    let hook = log.iter().position(|e| matches!(e, Event::Hook { .. })).expect("hook");
+    let sync_core_at = log.iter().position(|e| *e == Event::SyncCore).expect("no core serialization");
+    let context = log.iter().position(|e| matches!(e, Event::SwitchContext { .. })).expect("switch");
+    assert!(hook < sync_core_at && sync_core_at < context, "{log:?}");
+}
+
+/// A new task's first entry code calls `finish_switch` (its `switch_context` never returns into `schedule`):
+/// that call completes the switch at once, so the task switched away from is off its CPU before the new task
+/// runs; `schedule`'s own completion afterwards finds nothing left to do.
+#[test]
+fn finish_switch_from_a_new_tasks_entry_completes_the_pending_switch() {
+    let sched = setup(1);
+    let k = kthread(2, CpuSet::single(0));
+    sched.spawn(k.clone(), None).unwrap();
+    run_on(sched, 0, &k);
+    let checked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = checked.clone();
+    set_on_switch_context(Some(std::boxed::Box::new(move |prev, _next| {
+        sched.finish_switch();
+        assert!(!prev.is_on_cpu(), "finish_switch left the previous task on its CPU");
+        seen.set(true);
+    })));
+    sched.exit_current();
+    set_on_switch_context(None);
+    assert!(checked.get(), "no switch happened");
+    assert!(!k.is_on_cpu());
+}
+
+/// A burst of tasks grows a run queue; once it has drained, the way to idle gives the memory back down to
+/// the kept capacity.
+#[test]
+fn a_drained_run_queue_gives_back_a_burst_s_capacity() {
+    let sched = setup(1);
+    let burst: Vec<_> = (0..200).map(|id| kthread(10 + id, CpuSet::single(0))).collect();
+    for task in &burst {
+        sched.spawn(task.clone(), None).unwrap();
+    }
+    let capacity = || sched.run_queue(0).inner.lock().queue.capacity();
+    assert!(capacity() >= 200);
+    for _ in 0..burst.len() {
+        sched.schedule();
+        sched.exit_current();
+    }
+    assert_eq!(sched.run_queue(0).queued(), 0);
+    assert!(capacity() <= crate::sched::RUN_QUEUE_KEPT_CAPACITY, "capacity {}", capacity());
+}
+
+/// The timer tick asks for a reschedule when a task waits in any online CPU's queue (its own, or another
+/// one it may steal from), and not when every queue is empty.
+#[test]
+fn tick_asks_for_a_reschedule_only_when_a_task_waits_in_some_queue() {
+    let sched = setup(2);
+    sched.tick();
+    assert!(!sched.need_resched(), "every queue is empty");
+    let k = kthread(1, CpuSet::single(1));
+    sched.spawn(k.clone(), Some(1)).unwrap();
+    sched.tick();
+    assert!(sched.need_resched(), "a task waits on CPU 1");
+    sched.schedule();
+    set_cpu(1);
+    run_on(sched, 1, &k);
+    set_cpu(0);
+    sched.tick();
+    assert!(!sched.need_resched(), "CPU 1 runs its task, nothing waits");
+    let k0 = kthread(2, CpuSet::single(0));
+    let k0b = kthread(3, CpuSet::single(0));
+    sched.spawn(k0.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &k0);
+    sched.spawn(k0b, Some(0)).unwrap();
+    sched.schedule();
+    assert_eq!(sched.run_queue(0).queued(), 1, "k0 waits behind k0b");
+    sched.tick();
+    assert!(sched.need_resched(), "a task waits on this CPU");
+}
+
+/// A task running on another CPU whose new affinity excludes that CPU: that CPU gets a reschedule IPI (it
+/// must notice now, not at its next tick); the running task of the calling CPU only gets need-resched.
+#[test]
+fn affinity_change_of_a_running_task_reschedules_its_cpu() {
+    let sched = setup(2);
+    let remote = kthread(1, CpuSet::single(1));
+    sched.spawn(remote.clone(), Some(1)).unwrap();
+    run_on(sched, 1, &remote);
+    set_cpu(0);
+    clear_log();
+    sched.set_affinity(&remote, CpuSet::single(0)).unwrap();
+    assert!(events().contains(&Event::SendIpi { cpus: CpuSet::single(1), kind: IpiKind::Reschedule }));
+    let local = kthread(2, CpuSet::single(0));
+    sched.spawn(local.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &local);
+    clear_log();
+    sched.set_affinity(&local, CpuSet::single(1)).unwrap();
+    assert!(!events().iter().any(|event| matches!(event, Event::SendIpi { .. })), "no IPI to itself");
+    assert!(sched.need_resched());
+}
+
+/// Where `spawn` queues a task: without a hint on the allowed online CPU with the fewest queued tasks (the
+/// lowest on ties); with an allowed hint there; with a hint outside the affinity or offline on the lowest
+/// allowed online CPU.
+#[test]
+fn spawn_places_on_the_least_loaded_or_the_hinted_allowed_cpu() {
+    let sched = setup(3);
+    let queued_on = |cpu: usize| sched.run_queue(cpu).queued();
+    sched.spawn(kthread(1, CpuSet(0b111)), None).unwrap();
+    assert_eq!((queued_on(0), queued_on(1), queued_on(2)), (1, 0, 0), "lowest on ties");
+    sched.spawn(kthread(2, CpuSet(0b111)), None).unwrap();
+    sched.spawn(kthread(3, CpuSet(0b111)), None).unwrap();
+    assert_eq!((queued_on(0), queued_on(1), queued_on(2)), (1, 1, 1), "fewest queued");
+    sched.spawn(kthread(4, CpuSet(0b110)), Some(2)).unwrap();
+    assert_eq!(queued_on(2), 2, "the allowed hint");
+    sched.spawn(kthread(5, CpuSet(0b110)), Some(0)).unwrap();
+    assert_eq!(queued_on(1), 2, "a hint outside the affinity: the lowest allowed CPU");
+    sched.spawn(kthread(6, CpuSet(0b1100)), Some(3)).unwrap();
+    assert_eq!((queued_on(2), queued_on(3)), (3, 0), "a hint to an offline CPU: an online one");
 }

@@ -149,9 +149,11 @@ fn wake_one_wakes_the_first_waiter_only() {
     queue.waiters_for_test().push_back(waiter.clone());
     let other = user(2, new_mm(2), CpuSet::single(0));
     queue.waiters_for_test().push_back(other.clone());
+    assert!(!queue.is_empty());
     assert!(queue.wake_one(sched));
     assert_eq!(waiter.state(), TaskState::Runnable);
     assert_eq!(queue.len(), 1);
+    assert!(!queue.is_empty());
 }
 
 // --- The exhaustive interleaving check ---

@@ -35,6 +35,14 @@
 //! task's first accesses (the litmus in docs/membarrier.md; core-sched's model checker shows the outcome
 //! becomes reachable). Each such window is one check; a window with no barrier is a violation. EL0 code is
 //! recognised by its address (below 2^39, TTBR0's range), checked at the first instruction of each block.
+//!
+//! With `audit=on` it also checks the two points where a running CPU stops publishing a user mm: task exit
+//! (`exit_mm_current`, marker `hint #0x63` right after the clearing store) and `kthread_unuse_mm` (`hint
+//! #0x64`). A full barrier must have executed on that vCPU between the last user access and the marker, or a
+//! membarrier caller that reads "no user mm" and skips the CPU is not ordered after those accesses (the `exit`
+//! and `kthread_use_and_unuse_mm` scenarios of core-sched's model checker). The last user access is the last
+//! EL0 instruction, or for a kernel thread the `hint #0x65` that `kthread_use_mm` executes when it is done
+//! (the thread's accesses to the mm come after it). Each marker is one check; reported per point.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -52,6 +60,12 @@ const END_MARKER: u32 = 0xd503_201f | (0x61 << 5);
 
 /// `hint #0x62`: the kernel published a user mm as this CPU's current one (start of an audit window).
 const AUDIT_MARKER: u32 = 0xd503_201f | (0x62 << 5);
+/// `hint #0x63`: task exit has just cleared the published mm (end of an exit window).
+const EXIT_MM_CLEARED_MARKER: u32 = 0xd503_201f | (0x63 << 5);
+/// `hint #0x64`: `kthread_unuse_mm` has just cleared the published mm (end of an unuse window).
+const KTHREAD_UNUSE_MM_CLEARED_MARKER: u32 = 0xd503_201f | (0x64 << 5);
+/// `hint #0x65`: a kernel thread finished `kthread_use_mm`; its accesses to the user mm follow.
+const KTHREAD_USER_ACCESSES_MARKER: u32 = 0xd503_201f | (0x65 << 5);
 /// User (EL0) code lives below this address (TTBR0, T0SZ = 25).
 const USER_ADDRESS_LIMIT: u64 = 1 << 39;
 
@@ -72,6 +86,42 @@ static AUDIT_VIOLATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomi
 fn audit_state(vcpu: u32) -> &'static std::sync::atomic::AtomicU8 {
     &AUDIT_STATE[(vcpu as usize).min(MAX_VCPUS - 1)]
 }
+
+/// Per vCPU: a user access (an EL0 block, or a kernel thread's `hint #0x65`) executed since its last full
+/// barrier. A clearing marker that finds it set is a violation.
+static USER_ACCESS_SINCE_BARRIER: [std::sync::atomic::AtomicBool; MAX_VCPUS] =
+    [const { std::sync::atomic::AtomicBool::new(false) }; MAX_VCPUS];
+
+fn user_access_since_barrier(vcpu: u32) -> &'static std::sync::atomic::AtomicBool {
+    &USER_ACCESS_SINCE_BARRIER[(vcpu as usize).min(MAX_VCPUS - 1)]
+}
+
+/// Checks and violations of one clearing point.
+struct ClearingAudit {
+    /// Its name in the report line: `barrier-audit-<name>: checked=N violations=N`.
+    name: &'static str,
+    checked: std::sync::atomic::AtomicU64,
+    violations: std::sync::atomic::AtomicU64,
+}
+
+impl ClearingAudit {
+    const fn new(name: &'static str) -> Self {
+        Self { name, checked: std::sync::atomic::AtomicU64::new(0), violations: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// The clearing marker executed on `vcpu`: one check, a violation if no full barrier ran since the last
+    /// user access.
+    fn check(&self, vcpu: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.checked.fetch_add(1, Relaxed);
+        if user_access_since_barrier(vcpu).load(Relaxed) {
+            self.violations.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+static EXIT_MM_AUDIT: ClearingAudit = ClearingAudit::new("exit-mm");
+static KTHREAD_UNUSE_MM_AUDIT: ClearingAudit = ClearingAudit::new("kthread-unuse-mm");
 
 /// vCPUs the report covers (QEMU virt has at most a few hundred; the kernel uses four).
 const MAX_VCPUS: usize = 64;
@@ -203,24 +253,43 @@ impl HasCallbacks for InsnCounter {
                 let flags = qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS;
                 if word == AUDIT_MARKER {
                     instruction.register_execute_callback_flags(move |vcpu| audit_state(vcpu).store(1, Relaxed), flags);
+                } else if word == EXIT_MM_CLEARED_MARKER {
+                    instruction.register_execute_callback_flags(move |vcpu| EXIT_MM_AUDIT.check(vcpu), flags);
+                } else if word == KTHREAD_UNUSE_MM_CLEARED_MARKER {
+                    instruction.register_execute_callback_flags(move |vcpu| KTHREAD_UNUSE_MM_AUDIT.check(vcpu), flags);
+                } else if word == KTHREAD_USER_ACCESSES_MARKER {
+                    instruction.register_execute_callback_flags(
+                        move |vcpu| user_access_since_barrier(vcpu).store(true, Relaxed),
+                        flags,
+                    );
                 } else if is_full_barrier(word) {
+                    // Only the kernel's barriers close a clearing window: a user program's own barrier may come
+                    // before its last accesses of the same block.
+                    let in_kernel = instruction.vaddr() >= USER_ADDRESS_LIMIT;
                     instruction.register_execute_callback_flags(
                         move |vcpu| {
                             let _ = audit_state(vcpu).compare_exchange(1, 2, Relaxed, Relaxed);
+                            if in_kernel {
+                                user_access_since_barrier(vcpu).store(false, Relaxed);
+                            }
                         },
                         flags,
                     );
-                } else if index == 0 && instruction.vaddr() < USER_ADDRESS_LIMIT {
+                }
+                if index == 0 && instruction.vaddr() < USER_ADDRESS_LIMIT {
                     instruction.register_execute_callback_flags(
-                        move |vcpu| match audit_state(vcpu).swap(0, Relaxed) {
-                            1 => {
-                                AUDIT_CHECKED.fetch_add(1, Relaxed);
-                                AUDIT_VIOLATIONS.fetch_add(1, Relaxed);
+                        move |vcpu| {
+                            user_access_since_barrier(vcpu).store(true, Relaxed);
+                            match audit_state(vcpu).swap(0, Relaxed) {
+                                1 => {
+                                    AUDIT_CHECKED.fetch_add(1, Relaxed);
+                                    AUDIT_VIOLATIONS.fetch_add(1, Relaxed);
+                                }
+                                2 => {
+                                    AUDIT_CHECKED.fetch_add(1, Relaxed);
+                                }
+                                _ => {}
                             }
-                            2 => {
-                                AUDIT_CHECKED.fetch_add(1, Relaxed);
-                            }
-                            _ => {}
                         },
                         flags,
                     );
@@ -309,6 +378,15 @@ fn report(counter: Counter, outfile: Option<&str>) {
         AUDIT_CHECKED.load(std::sync::atomic::Ordering::Relaxed),
         AUDIT_VIOLATIONS.load(std::sync::atomic::Ordering::Relaxed)
     );
+    for audit in [&EXIT_MM_AUDIT, &KTHREAD_UNUSE_MM_AUDIT] {
+        let _ = writeln!(
+            text,
+            "barrier-audit-{}: checked={} violations={}",
+            audit.name,
+            audit.checked.load(std::sync::atomic::Ordering::Relaxed),
+            audit.violations.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     match outfile {
         Some(path) => {
             if let Err(error) = std::fs::write(path, &text) {
