@@ -87,13 +87,6 @@ const EQUIVALENT: &[Equivalent] = &[
         description: "replace << with >>",
         source_line_contains: "= 1 << 0;",
     },
-    // Without the RSEQ arm the commands fall to the wildcard arm, which answers EINVAL as well.
-    Equivalent {
-        file: "core-sched/src/membarrier.rs",
-        description: "delete match arm MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ | \
-                      MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ in Scheduler<A>::membarrier",
-        source_line_contains: "MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ",
-    },
     // The two plain bits SYNC_CORE registration sets are distinct single bits: `|` and `^` agree.
     Equivalent {
         file: "core-sched/src/membarrier.rs",
