@@ -227,7 +227,7 @@ fn fp_registers_survive(seed: u64, fpcr: u64, hold: FpHold) -> bool {
             "mov x2, {mask}",
             "svc #0",
             "orr {failed}, {failed}, x0",
-            "add {mask}, {mask}, {stride}",
+            "add {mask}, {mask}, {stride:x}",
             "subs {count}, {count}, #1",
             "b.ne 2b",
             "stp q0, q1, [{output}, #0]", "stp q2, q3, [{output}, #32]", "stp q4, q5, [{output}, #64]",
@@ -300,7 +300,7 @@ const FPCR_CLONE_CHECK: u64 = (3 << 22) | (1 << 24);
 const FP_CLONE_CHECK_Q: [u128; 4] = [
     0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
     0x1111_2222_3333_4444_5555_6666_7777_8888,
-    0xdead_beef_0bad_f00d_cafe_babe_8badf00d,
+    0xdead_beef_0bad_f00d_cafe_babe_8bad_f00d,
     0x0f0f_0f0f_f0f0_f0f0_a5a5_a5a5_5a5a_5a5a,
 ];
 /// What the clone check's child found at its start: q0, q1, q30, q31, then FPCR in the low half.
@@ -360,7 +360,7 @@ fn fp_clone_copies_saved_state() -> bool {
             flags = in(reg) abi::clone::THREAD_FLAGS,
             stack_top = in(reg) stack_top,
             seen = in(reg) core::ptr::addr_of_mut!(FP_CLONE_SEEN) as *mut u128,
-            in("x9") fp_clone_child as usize,
+            in("x9") fp_clone_child as *const () as usize,
             out("x0") result, out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x8") _,
             out("v0") _, out("v1") _, out("v30") _, out("v31") _,
             options(nostack)
@@ -375,10 +375,17 @@ fn fp_clone_copies_saved_state() -> bool {
     }
     // SAFETY: the child wrote it before its release store, seen by the acquire load above; nothing writes it now.
     let seen = unsafe { *core::ptr::addr_of!(FP_CLONE_SEEN) };
-    let expected =
-        [FP_CLONE_CHECK_Q[0], FP_CLONE_CHECK_Q[1], FP_CLONE_CHECK_Q[2], FP_CLONE_CHECK_Q[3], u128::from(FPCR_CLONE_CHECK)];
+    let expected = [
+        FP_CLONE_CHECK_Q[0],
+        FP_CLONE_CHECK_Q[1],
+        FP_CLONE_CHECK_Q[2],
+        FP_CLONE_CHECK_Q[3],
+        u128::from(FPCR_CLONE_CHECK),
+    ];
     if seen != expected {
-        println!("threads: fp: a thread cloned while the FP/SIMD registers were not live got {seen:x?}, not {expected:x?}");
+        println!(
+            "threads: fp: a thread cloned while the FP/SIMD registers were not live got {seen:x?}, not {expected:x?}"
+        );
     }
     seen == expected
 }
