@@ -2,11 +2,13 @@
 //! for a while; each reports the CPUs it ran on. Exits 0 when every thread finished and the shared counter is
 //! exact. Other modes: `preempt N`, `exit-group`, `limit MIN` (clone until the kernel's thread limit), `fp N`
 //! (N threads and the main one keep distinct values in all FP/SIMD registers and FPCR across many yields, and
-//! each new thread starts with the FPCR its creator had: the kernel's lazy FP/SIMD switching).
+//! each new thread starts with the FPCR its creator had, also when cloned while its creator's registers were not
+//! live; the main one keeps them across migrations: the kernel's lazy FP/SIMD switching).
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use abi::syscalls as nr;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use ulib::{println, sys, ThreadStack};
 
 const MAX_THREADS: usize = 8;
@@ -179,10 +181,21 @@ const FP_YIELDS: u64 = 300;
 const FPCR_ROUND_UP: u64 = 1 << 22;
 static FP_FAILURES: AtomicUsize = AtomicUsize::new(0);
 
-/// Fills q0-q31 with values derived from `seed`, yields FP_YIELDS times with them in the registers, then stores
-/// them; returns whether every register (and FPCR, set to `fpcr` with them) came back unchanged. All in one
-/// `asm!` block, so no compiler-generated code can use the registers in between.
-fn fp_registers_survive_yields(seed: u64, fpcr: u64) -> bool {
+/// What `fp_registers_survive` holds the registers across: sched_yield calls, or sched_setaffinity(0, 8, &mask)
+/// calls that move the thread to each CPU of `masks` in turn (each a migration unless already there).
+enum FpHold<'a> {
+    Yields(u64),
+    Migrations(&'a [u64]),
+}
+
+/// Fills q0-q31 with values derived from `seed`, makes the `hold` system calls with them in the registers, then
+/// stores them; returns whether every register (and FPCR, set to `fpcr` with them) came back unchanged and every
+/// call succeeded. All in one `asm!` block, so no compiler-generated code can use the registers in between.
+fn fp_registers_survive(seed: u64, fpcr: u64, hold: FpHold) -> bool {
+    let (number, masks, mask_stride, count) = match hold {
+        FpHold::Yields(count) => (nr::SCHED_YIELD, [0u64].as_slice(), 0, count),
+        FpHold::Migrations(masks) => (nr::SCHED_SETAFFINITY, masks, 8, masks.len() as u64),
+    };
     let mut expected = [0u128; 32];
     for (index, value) in expected.iter_mut().enumerate() {
         let low = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(index as u64);
@@ -190,10 +203,13 @@ fn fp_registers_survive_yields(seed: u64, fpcr: u64) -> bool {
     }
     let mut seen = [0u128; 32];
     let fpcr_after: u64;
-    // SAFETY: loads q0-q31 from `expected`, makes FP_YIELDS sched_yield system calls (x8 = 124; x0 takes the
-    // result), stores q0-q31 into `seen` and reads FPCR; both arrays are 32 x 16 bytes and live across the block.
-    // Every FP/SIMD register, x0, x8, x9 and FPCR (restored by the caller's thread exit or main's end: nothing
-    // else in this program depends on the rounding mode) are clobbered or written as declared.
+    let failed_calls: u64;
+    // SAFETY: loads q0-q31 from `expected`, makes `count` system calls `number`(0, 8, mask), each with the next
+    // 8-byte mask of `masks` (or the same one when the stride is 0; sched_yield ignores its arguments) and ORs
+    // their results (0 on success) into `failed_calls`, stores q0-q31 into `seen` and reads FPCR; both arrays
+    // are 32 x 16 bytes and `masks` holds `count` masks, all live across the block. Every FP/SIMD register,
+    // x0-x2, x8 and FPCR (restored by the caller's thread exit or main's end: nothing else in this program
+    // depends on the rounding mode) are clobbered or written as declared.
     unsafe {
         core::arch::asm!(
             "msr fpcr, {fpcr}",
@@ -203,9 +219,15 @@ fn fp_registers_survive_yields(seed: u64, fpcr: u64) -> bool {
             "ldp q18, q19, [{input}, #288]", "ldp q20, q21, [{input}, #320]", "ldp q22, q23, [{input}, #352]",
             "ldp q24, q25, [{input}, #384]", "ldp q26, q27, [{input}, #416]", "ldp q28, q29, [{input}, #448]",
             "ldp q30, q31, [{input}, #480]",
+            "mov {failed}, #0",
             "2:",
-            "mov x8, #124",
+            "mov x8, {number}",
+            "mov x0, #0",
+            "mov x1, #8",
+            "mov x2, {mask}",
             "svc #0",
+            "orr {failed}, {failed}, x0",
+            "add {mask}, {mask}, {stride:x}",
             "subs {count}, {count}, #1",
             "b.ne 2b",
             "stp q0, q1, [{output}, #0]", "stp q2, q3, [{output}, #32]", "stp q4, q5, [{output}, #64]",
@@ -218,9 +240,13 @@ fn fp_registers_survive_yields(seed: u64, fpcr: u64) -> bool {
             fpcr = in(reg) fpcr,
             input = in(reg) expected.as_ptr(),
             output = in(reg) seen.as_mut_ptr(),
-            count = inout(reg) FP_YIELDS => _,
+            number = in(reg) number as u64,
+            mask = inout(reg) masks.as_ptr() => _,
+            stride = in(reg) mask_stride,
+            count = inout(reg) count => _,
+            failed = out(reg) failed_calls,
             fpcr_after = lateout(reg) fpcr_after,
-            out("x0") _, out("x8") _,
+            out("x0") _, out("x1") _, out("x2") _, out("x8") _,
             out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
             out("v8") _, out("v9") _, out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _,
             out("v15") _, out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _,
@@ -229,7 +255,7 @@ fn fp_registers_survive_yields(seed: u64, fpcr: u64) -> bool {
             options(nostack)
         );
     }
-    seen == expected && fpcr_after == fpcr
+    seen == expected && fpcr_after == fpcr && failed_calls == 0
 }
 
 fn read_fpcr() -> u64 {
@@ -244,7 +270,7 @@ extern "C" fn fp_worker(index: usize) -> ! {
     let inherited = read_fpcr() & (3 << 22) == FPCR_ROUND_UP;
     // Each thread its own rounding mode from here on, so a mix-up between threads shows.
     let fpcr = ((index as u64 + 1) % 4) << 22;
-    if !inherited || !fp_registers_survive_yields(index as u64 + 1, fpcr) {
+    if !inherited || !fp_registers_survive(index as u64 + 1, fpcr, FpHold::Yields(FP_YIELDS)) {
         println!("threads: fp thread {index}: inherited FPCR {inherited}, registers or FPCR changed across yields");
         FP_FAILURES.fetch_add(1, Ordering::Relaxed);
     }
@@ -252,8 +278,121 @@ extern "C" fn fp_worker(index: usize) -> ! {
     sys::exit(0)
 }
 
+/// Migrations in the `fp` mode's migration check: CPUs 1, 2, 3 in turn (the last one ends the cycle on CPU 3).
+const FP_MIGRATION_MASKS: [u64; 12] = [2, 4, 8, 2, 4, 8, 2, 4, 8, 2, 4, 8];
+
+/// The main thread holds distinct values in every FP/SIMD register and FPCR while sched_setaffinity moves it
+/// over CPUs 1-3 (each move switches it out on one CPU, saving the registers, and in on another, which must load
+/// that saved state); then it may run anywhere again.
+fn fp_state_survives_migrations() -> bool {
+    let kept = fp_registers_survive(0x5eed, 2 << 22, FpHold::Migrations(&FP_MIGRATION_MASKS));
+    let last_cpu = sys::getcpu();
+    sys::sched_setaffinity(0, u64::MAX);
+    if !kept || last_cpu != 3 {
+        println!("threads: fp: registers, FPCR or affinity calls broken across migrations (ended on CPU {last_cpu})");
+    }
+    kept && last_cpu == 3
+}
+
+/// FPCR (rounding towards zero, flush-to-zero) the clone check's parent holds when it creates the child.
+const FPCR_CLONE_CHECK: u64 = (3 << 22) | (1 << 24);
+/// q0, q1, q30, q31 of the clone check's parent.
+const FP_CLONE_CHECK_Q: [u128; 4] = [
+    0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+    0x1111_2222_3333_4444_5555_6666_7777_8888,
+    0xdead_beef_0bad_f00d_cafe_babe_8bad_f00d,
+    0x0f0f_0f0f_f0f0_f0f0_a5a5_a5a5_5a5a_5a5a,
+];
+/// What the clone check's child found at its start: q0, q1, q30, q31, then FPCR in the low half.
+static mut FP_CLONE_SEEN: [u128; 5] = [0; 5];
+static FP_CLONE_CHILD_DONE: AtomicBool = AtomicBool::new(false);
+static mut FP_CLONE_STACK: ThreadStack = ThreadStack([0; 16384]);
+
+extern "C" fn fp_clone_child(_: usize) -> ! {
+    // Orders the asm's stores of FP_CLONE_SEEN before the flag; the parent's acquire load pairs with it.
+    FP_CLONE_CHILD_DONE.store(true, Ordering::Release);
+    sys::exit(0)
+}
+
+/// Clone while the parent's FP/SIMD registers are not live: the parent sets FPCR and q0, q1, q30, q31, sleeps
+/// (switched out, its state saved, FPEN trapping again when it wakes) and clones without an FP/SIMD
+/// instruction in between, so the kernel must copy the child's state from the parent's saved frame. The child
+/// stores what it finds before any other instruction of it can touch FP/SIMD.
+fn fp_clone_copies_saved_state() -> bool {
+    let sleep = [0u64, 2_000_000];
+    // SAFETY: the stack is used by this check's child only, created once.
+    let stack = unsafe { &mut *core::ptr::addr_of_mut!(FP_CLONE_STACK) };
+    let stack_top = stack.0.as_mut_ptr() as usize + stack.0.len();
+    let result: i64;
+    // SAFETY: sets FPCR and loads q0, q1, q30, q31 from FP_CLONE_CHECK_Q (64 bytes), nanosleep(&sleep, NULL)
+    // (x8 = 101; the 16-byte timespec lives across the block), then a raw clone onto the unused FP_CLONE_STACK.
+    // The child (x0 == 0) has the parent's x registers: it stores q0, q1, q30, q31 and FPCR into FP_CLONE_SEEN
+    // (80 bytes, written by it alone; the parent reads it after the child's release flag) and calls
+    // `fp_clone_child`, which never returns, so nothing of this frame runs on its stack. The parent gets the
+    // thread id in x0; x1-x4, x8, v0, v1, v30, v31 and FPCR are written as declared (FPCR: the caller's rounding
+    // mode is set again by `fp_test` afterwards).
+    unsafe {
+        core::arch::asm!(
+            "msr fpcr, {fpcr}",
+            "ldp q0, q1, [{values}]",
+            "ldp q30, q31, [{values}, #32]",
+            "mov x8, #101",
+            "mov x0, {sleep}",
+            "mov x1, #0",
+            "svc #0",
+            "mov x8, #220",
+            "mov x0, {flags}",
+            "mov x1, {stack_top}",
+            "mov x2, #0",
+            "mov x3, #0",
+            "mov x4, #0",
+            "svc #0",
+            "cbnz x0, 1f",
+            "stp q0, q1, [{seen}]",
+            "stp q30, q31, [{seen}, #32]",
+            "mrs x0, fpcr",
+            "str x0, [{seen}, #64]",
+            "blr x9",
+            "1:",
+            fpcr = in(reg) FPCR_CLONE_CHECK,
+            values = in(reg) FP_CLONE_CHECK_Q.as_ptr(),
+            sleep = in(reg) sleep.as_ptr(),
+            flags = in(reg) abi::clone::THREAD_FLAGS,
+            stack_top = in(reg) stack_top,
+            seen = in(reg) core::ptr::addr_of_mut!(FP_CLONE_SEEN) as *mut u128,
+            in("x9") fp_clone_child as *const () as usize,
+            out("x0") result, out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x8") _,
+            out("v0") _, out("v1") _, out("v30") _, out("v31") _,
+            options(nostack)
+        );
+    }
+    if result < 0 {
+        println!("threads: fp: clone failed: {result}");
+        return false;
+    }
+    while !FP_CLONE_CHILD_DONE.load(Ordering::Acquire) {
+        sys::sched_yield();
+    }
+    // SAFETY: the child wrote it before its release store, seen by the acquire load above; nothing writes it now.
+    let seen = unsafe { *core::ptr::addr_of!(FP_CLONE_SEEN) };
+    let expected = [
+        FP_CLONE_CHECK_Q[0],
+        FP_CLONE_CHECK_Q[1],
+        FP_CLONE_CHECK_Q[2],
+        FP_CLONE_CHECK_Q[3],
+        u128::from(FPCR_CLONE_CHECK),
+    ];
+    if seen != expected {
+        println!(
+            "threads: fp: a thread cloned while the FP/SIMD registers were not live got {seen:x?}, not {expected:x?}"
+        );
+    }
+    seen == expected
+}
+
 fn fp_test(threads: usize) -> i32 {
     let threads = threads.clamp(1, MAX_THREADS);
+    let clone_copied = fp_clone_copies_saved_state();
     // SAFETY: sets FPCR's rounding mode for this thread; no memory effects.
     unsafe { core::arch::asm!("msr fpcr, {value}", value = in(reg) FPCR_ROUND_UP, options(nomem, nostack)) };
     for index in 0..threads {
@@ -263,13 +402,18 @@ fn fp_test(threads: usize) -> i32 {
             return 1;
         }
     }
-    let main_kept = fp_registers_survive_yields(0xabcd, 0);
+    let main_kept = fp_registers_survive(0xabcd, 0, FpHold::Yields(FP_YIELDS));
     while FINISHED.load(Ordering::Acquire) < threads {
         sys::sched_yield();
     }
-    let failures = FP_FAILURES.load(Ordering::Relaxed) + usize::from(!main_kept);
+    let migrations_kept = fp_state_survives_migrations();
+    let failures = FP_FAILURES.load(Ordering::Relaxed)
+        + usize::from(!main_kept)
+        + usize::from(!migrations_kept)
+        + usize::from(!clone_copied);
     println!(
-        "threads: fp: {} threads and main kept their FP/SIMD state across {FP_YIELDS} yields each: {}",
+        "threads: fp: {} threads and main kept their FP/SIMD state across {FP_YIELDS} yields each, main across \
+         migrations, and a clone copied the saved state: {}",
         threads,
         if failures == 0 { "yes" } else { "NO" }
     );
