@@ -237,10 +237,15 @@ impl Process {
 
     /// The CPU time of every thread, the exited ones included.
     pub fn cpu_time(&self) -> core_sched::CpuTime {
+        // Held across the list and the sum, so that an exiting thread's time is either still live here or
+        // already in the exited sum, never neither (the total would go back) nor both. Lock order:
+        // exited_threads_cpu_time, then THREADS (released again before the sum), then run-queue locks; nothing
+        // takes this lock under either of the others.
+        let exited = self.exited_threads_cpu_time.lock();
         let live = threads_of(self.pid)
             .iter()
             .fold(core_sched::CpuTime::default(), |sum, (_, task, _)| sum + SCHED.cpu_time(task));
-        *self.exited_threads_cpu_time.lock() + live
+        *exited + live
     }
 }
 
@@ -360,14 +365,19 @@ pub(crate) fn clone_thread(
 /// Ends the running user thread; the process finishes with its last thread. Never returns.
 pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
     let tid = SCHED.current().id().0;
-    // Taken out first: the lock's guard must not live through the `if let` body.
-    let entry = THREADS.lock().remove(&tid);
-    if let Some(ThreadEntry { process, task, state }) = entry {
-        let spent = SCHED.cpu_time(&task);
-        {
-            let mut exited = process.exited_threads_cpu_time.lock();
-            *exited = *exited + spent;
+    let process = THREADS.lock().get(&tid).map(|entry| entry.process.clone());
+    // The thread leaves the table and its time moves into the exited sum under the process's CPU-time lock, as
+    // one step for Process::cpu_time (same lock order: this lock, THREADS, then this CPU's run-queue lock).
+    let entry = process.and_then(|process| {
+        let mut exited = process.exited_threads_cpu_time.lock();
+        // Taken out first: THREADS' guard must not live on while the run-queue lock is taken.
+        let entry = THREADS.lock().remove(&tid);
+        if let Some(entry) = &entry {
+            *exited = *exited + SCHED.cpu_time(&entry.task);
         }
+        entry
+    });
+    if let Some(ThreadEntry { process, task, state }) = entry {
         // --- threads: robust futexes and the clear-child-tid word (futex.rs), while the thread owns its mm ---
         if let Some(mm) = task.mm() {
             crate::futex::exit_robust_list(&mm, state.robust_list_head.load(Ordering::Relaxed), tid);

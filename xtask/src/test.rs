@@ -20,6 +20,8 @@ enum Expect {
     KernelStackOverflowReported,
     /// The BROKEN barrier variant: every test but the ordering one must pass; the ordering result is reported.
     BrokenVariantRuns,
+    /// The demo, what `cargo xtask qemu` runs (a debug build by default): exit status 0 and no kernel panic.
+    DemoRuns,
 }
 
 struct Suite {
@@ -40,6 +42,10 @@ struct Totals {
     /// The litmus result lines of every suite, for the summary.
     litmus_lines: Vec<String>,
 }
+
+/// Litmus iterations of the debug demo's run: it checks that the debug kernel runs the demo, not the ordering
+/// (the release suites do that with a million).
+const DEBUG_DEMO_LITMUS_ITERATIONS: u64 = 20_000;
 
 /// The litmus time budget of a default (not `--long`) run, in milliseconds.
 const DEFAULT_LITMUS_BUDGET_MS: u64 = 300_000;
@@ -68,7 +74,13 @@ pub fn run_all(long: bool, linux_programs: bool) -> Result<()> {
         timeout_secs: if long { 3600 } else { 900 },
         litmus_iterations,
     };
+    // `cargo xtask qemu` as a user first runs it: the debug build (its larger frames must fit the kernel stacks).
+    let debug_demo = Suite {
+        variant: VariantArgs { board: Board::QemuVirt, barrier: Barrier::Arm64, release: false },
+        ..suite(Board::QemuVirt, Barrier::Arm64, Payload::Demo, Expect::DemoRuns, Some(DEBUG_DEMO_LITMUS_ITERATIONS))
+    };
     let suites = [
+        debug_demo,
         suite(Board::QemuVirt, Barrier::Arm64, Payload::Tests, Expect::SuitePasses, Some(virt_iterations)),
         suite(Board::QemuVirt, Barrier::Generic, Payload::Tests, Expect::SuitePasses, Some(virt_iterations)),
         // The deliberately BROKEN variant: the same suite without a post-switch barrier; what its litmus shows is
@@ -264,6 +276,21 @@ fn run_qemu_suite(suite: &Suite, litmus_budget_ms: u64, totals: &mut Totals) -> 
                     format!("{failed} failed, exit {:?}", outcome.exit_code)
                 };
                 totals.failures.push(format!("{label}: {why}\n{}", outcome.tail(25)));
+            }
+        }
+        Expect::DemoRuns => {
+            let panicked = outcome.console.iter().any(|line| line.contains("KERNEL PANIC"));
+            if !outcome.timed_out && outcome.exit_code == Some(0) && !panicked {
+                totals.passed += 1;
+                println!("  [{label}] test debug_kernel_runs_the_demo ... ok");
+            } else {
+                totals.failed += 1;
+                totals.failures.push(format!(
+                    "{label}: debug_kernel_runs_the_demo: exit {:?}{}\n{}",
+                    outcome.exit_code,
+                    if outcome.timed_out { " (hung)" } else { "" },
+                    outcome.tail(25)
+                ));
             }
         }
         Expect::KernelFaultReported | Expect::KernelStackOverflowReported => {

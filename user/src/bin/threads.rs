@@ -3,7 +3,8 @@
 //! exact. Other modes: `preempt N`, `exit-group`, `limit MIN` (clone until the kernel's thread limit), `fp N`
 //! (N threads and the main one keep distinct values in all FP/SIMD registers and FPCR across many yields, and
 //! each new thread starts with the FPCR its creator had, also when cloned while its creator's registers were not
-//! live; the main one keeps them across migrations: the kernel's lazy FP/SIMD switching).
+//! live; the main one keeps them across migrations: the kernel's lazy FP/SIMD switching), `cputime ROUNDS` (the
+//! process's CPU time never goes back while threads burn CPU and exit).
 #![no_std]
 #![no_main]
 
@@ -104,6 +105,58 @@ fn exit_group_test() -> i32 {
     }
     sys::nanosleep(20_000_000);
     sys::exit_group(7)
+}
+
+/// Threads per round of `threads cputime`: each round uses one half of STACKS, so a stack is reused only two
+/// rounds later, long after its thread left user mode.
+const CPUTIME_BURNERS: usize = MAX_THREADS / 2;
+
+extern "C" fn cpu_burner(_index: usize) -> ! {
+    let mut spin = 0u64;
+    for step in 0..20_000u64 {
+        spin = spin.wrapping_mul(31).wrapping_add(step);
+    }
+    core::hint::black_box(spin);
+    FINISHED.fetch_add(1, Ordering::Release);
+    sys::exit(0)
+}
+
+/// The process's CPU time (CLOCK_PROCESS_CPUTIME_ID) in nanoseconds.
+fn process_cpu_time_ns() -> u64 {
+    let mut time = [0u64; 2];
+    let clock = abi::clock::CLOCK_PROCESS_CPUTIME_ID as u64;
+    let result = sys::syscall(nr::CLOCK_GETTIME, [clock, time.as_mut_ptr() as u64, 0, 0, 0, 0]);
+    assert!(result == 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed: {result}");
+    time[0] * 1_000_000_000 + time[1]
+}
+
+/// `threads cputime ROUNDS`: rounds of CPU-burning threads start and exit while the main thread reads the
+/// process's CPU time without pause; a thread's time must move into the process's total as the thread leaves,
+/// never be missing for a moment (the total would go back).
+fn cpu_time_test(name: &str, rounds: usize) -> i32 {
+    let mut last = process_cpu_time_ns();
+    let (mut reads, mut backwards) = (0u64, 0u64);
+    for round in 0..rounds {
+        let first_stack = (round % 2) * CPUTIME_BURNERS;
+        for index in first_stack..first_stack + CPUTIME_BURNERS {
+            // SAFETY: this half of STACKS was last used two rounds ago, by threads that have all finished.
+            let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[index]) };
+            if ulib::spawn_thread(stack, cpu_burner, index) < 0 {
+                return 1;
+            }
+        }
+        while FINISHED.load(Ordering::Acquire) < (round + 1) * CPUTIME_BURNERS {
+            let now = process_cpu_time_ns();
+            reads += 1;
+            if now < last {
+                backwards += 1;
+                println!("{name}: cputime: process CPU time went back from {last} ns to {now} ns in round {round}");
+            }
+            last = now;
+        }
+    }
+    println!("{name}: cputime: {rounds} rounds of {CPUTIME_BURNERS} threads, {reads} reads, {backwards} went back");
+    i32::from(backwards != 0)
 }
 
 /// What each thread of `threads limit` sleeps for, in a loop: 1000 s (a `timespec`).
@@ -429,6 +482,9 @@ fn main(args: ulib::Args) -> i32 {
     }
     if args.get(1) == "exit-group" {
         return exit_group_test();
+    }
+    if args.get(1) == "cputime" {
+        return cpu_time_test(args.get(0), parse(args.get(2)).unwrap_or(96));
     }
     if args.get(1) == "preempt" {
         return preemption_test(args.get(0), parse(args.get(2)).unwrap_or(6));
