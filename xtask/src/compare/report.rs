@@ -220,6 +220,27 @@ pub fn print_call_sites(results: &[VariantResult]) {
     }
 }
 
+/// The CSV columns a measured scenario fills the same way on both kernels, `n` to `repetitions`: iterations,
+/// switches per iteration, instructions per iteration (median, min, max), per switch, host ns (median, min, max)
+/// and the number of repetitions.
+fn measured_columns(samples: &Samples) -> String {
+    let instructions = spread(&samples.instructions).expect("at least one sample");
+    let host = spread(&samples.host_ns).expect("at least one sample");
+    let per_switch = per_switch(samples, &samples.instructions).map_or(String::new(), |s| format!("{:.1}", s.median));
+    format!(
+        "{},{},{:.1},{:.1},{:.1},{per_switch},{:.1},{:.1},{:.1},{}",
+        samples.iterations,
+        samples.switches_per_iteration,
+        instructions.median,
+        instructions.min,
+        instructions.max,
+        host.median,
+        host.min,
+        host.max,
+        samples.instructions.len(),
+    )
+}
+
 /// out/compare/results.csv: one row per variant and scenario, then (with `linux`) one per Linux scenario
 /// (variant `linux`; `note` holds the kernel package, or why the row has no figure). `insns_per_op_median` is
 /// per switch, or per iteration for a scenario without switches; `ratio_to_linux` is ours / Linux's.
@@ -227,13 +248,10 @@ pub fn write_csv(results: &[VariantResult], linux: Option<&LinuxRun>, path: &Pat
     let mut text = String::from(
         "variant,scenario,mm,n,switches_per_iteration,insns_per_iteration_median,insns_per_iteration_min,insns_per_iteration_max,insns_per_switch_median,host_ns_per_iteration_median,host_ns_per_iteration_min,host_ns_per_iteration_max,repetitions,litmus_iterations,litmus_forbidden,hook_site_instructions,hook_site_dmb,insns_per_op_median,linux_insns_per_op_median,ratio_to_linux,note\n",
     );
+    let one_decimal = |value: Option<f64>| value.map_or(String::new(), |value| format!("{value:.1}"));
     let linux_value = |key: &ScenarioKey| linux.and_then(|linux| linux_cell(linux, key).1);
     for result in results {
         for (key, samples) in &result.scenarios {
-            let instructions = spread(&samples.instructions).expect("at least one sample");
-            let host = spread(&samples.host_ns).expect("at least one sample");
-            let per_switch =
-                per_switch(samples, &samples.instructions).map_or(String::new(), |s| format!("{:.1}", s.median));
             let (litmus_iterations, forbidden) = result
                 .litmus
                 .as_ref()
@@ -246,26 +264,15 @@ pub fn write_csv(results: &[VariantResult], linux: Option<&LinuxRun>, path: &Pat
             };
             let _ = writeln!(
                 text,
-                "{},{},{},{},{},{:.1},{:.1},{:.1},{},{:.1},{:.1},{:.1},{},{},{},{},{},{},{},{ratio},",
+                "{},{},{},{},{litmus_iterations},{forbidden},{},{},{},{},{ratio},",
                 result.barrier.name(),
                 key.name,
                 key.mm,
-                samples.iterations,
-                samples.switches_per_iteration,
-                instructions.median,
-                instructions.min,
-                instructions.max,
-                per_switch,
-                host.median,
-                host.min,
-                host.max,
-                samples.instructions.len(),
-                litmus_iterations,
-                forbidden,
+                measured_columns(samples),
                 result.call_site.instructions,
                 result.call_site.barriers,
-                ours.map_or(String::new(), |value| format!("{value:.1}")),
-                theirs.map_or(String::new(), |value| format!("{value:.1}")),
+                one_decimal(ours),
+                one_decimal(theirs),
             );
         }
     }
@@ -274,29 +281,18 @@ pub fn write_csv(results: &[VariantResult], linux: Option<&LinuxRun>, path: &Pat
             let note = |text: &str| format!("\"{}\"", text.replace('"', "'"));
             let _ = match row {
                 LinuxRow::Measured(samples, caveat) => {
-                    let instructions = spread(&samples.instructions).expect("at least one sample");
-                    let host = spread(&samples.host_ns).expect("at least one sample");
-                    let per_switch = per_switch(samples, &samples.instructions)
-                        .map_or(String::new(), |s| format!("{:.1}", s.median));
-                    let per_op = per_operation(samples).map_or(String::new(), |value| format!("{value:.1}"));
+                    let per_op = one_decimal(per_operation(samples));
+                    let caveat = match caveat {
+                        Some(caveat) => format!("{caveat} ({})", linux.kernel),
+                        None => linux.kernel.clone(),
+                    };
                     writeln!(
                         text,
-                        "linux,{},{},{},{},{:.1},{:.1},{:.1},{per_switch},{:.1},{:.1},{:.1},{},,,,,{per_op},{per_op},1.000,{}",
+                        "linux,{},{},{},,,,,{per_op},{per_op},1.000,{}",
                         key.name,
                         key.mm,
-                        samples.iterations,
-                        samples.switches_per_iteration,
-                        instructions.median,
-                        instructions.min,
-                        instructions.max,
-                        host.median,
-                        host.min,
-                        host.max,
-                        samples.instructions.len(),
-                        note(&match caveat {
-                            Some(caveat) => format!("{caveat} ({})", linux.kernel),
-                            None => linux.kernel.clone(),
-                        })
+                        measured_columns(samples),
+                        note(&caveat)
                     )
                 }
                 LinuxRow::Unavailable(reason) => writeln!(
@@ -358,4 +354,53 @@ pub fn write_markdown(results: &[VariantResult], linux: Option<&LinuxRun>, path:
     text.push_str("\n![guest instructions per switch](switch-cost.svg)\n");
     text.push_str("\n![what registering the mm adds per switch](hook-cost.svg)\n");
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Litmus;
+    use std::collections::BTreeMap;
+
+    fn samples(switches_per_iteration: u64) -> Samples {
+        Samples { iterations: 1000, switches_per_iteration, instructions: vec![980.0, 990.0], host_ns: vec![5.0, 6.0] }
+    }
+
+    #[test]
+    fn every_csv_row_has_the_header_columns() {
+        let key = |order, name: &str| ScenarioKey { order, name: name.to_string(), mm: "same".to_string() };
+        let scenarios = BTreeMap::from([(key(0, "user-user"), samples(2)), (key(1, "getpid"), samples(0))]);
+        let result = VariantResult {
+            barrier: Barrier::Arm64,
+            scenarios,
+            litmus: Some(Litmus { variant: "membarrier".to_string(), iterations: 100, forbidden: 0, requested: None }),
+            audit: None,
+            call_site: Default::default(),
+        };
+        let linux = LinuxRun {
+            kernel: "linux-image \"6.12\"".to_string(),
+            rows: BTreeMap::from([
+                (key(0, "user-user"), LinuxRow::Measured(samples(2), None)),
+                (key(1, "getpid"), LinuxRow::Unavailable("not comparable".to_string())),
+            ]),
+        };
+        let path = std::env::temp_dir().join(format!("xtask-csv-test-{}.csv", std::process::id()));
+        write_csv(&[result], Some(&linux), &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut lines = text.lines();
+        let columns = lines.next().unwrap().split(',').count();
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 4);
+        for row in rows {
+            // The notes are quoted and hold no comma here, so a plain split counts the columns.
+            assert_eq!(row.split(',').count(), columns, "{row}");
+        }
+        assert!(
+            text.contains(
+                "arm64,user-user,same,1000,2,985.0,980.0,990.0,492.5,5.5,5.0,6.0,2,100,0,0,0,492.5,492.5,1.000,"
+            ),
+            "{text}"
+        );
+    }
 }
