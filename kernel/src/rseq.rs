@@ -73,8 +73,10 @@ impl RseqUserMemory for CurrentUserMemory<'_> {
 pub(crate) fn registration_changed(registered: bool) {
     if registered {
         REGISTERED_THREADS.fetch_add(1, Ordering::Relaxed);
+        crate::user_return::add_slow_path_reason();
     } else {
         REGISTERED_THREADS.fetch_sub(1, Ordering::Relaxed);
+        crate::user_return::remove_slow_path_reason();
     }
 }
 

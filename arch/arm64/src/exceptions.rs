@@ -5,6 +5,8 @@
 //! argument register or tests SPSR itself. Anything unexpected in kernel mode is a kernel bug and panics with
 //! CPU, exception class, ELR and FAR.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
 
 use crate::interrupts::Interrupt;
@@ -86,7 +88,7 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
 pub(crate) const KIND_STACK_OVERFLOW: u64 = 16;
 
 /// The vector slot of a synchronous exception from EL0 (AArch64): system calls and user faults.
-const USER_SYNC_SLOT: u64 = 8;
+pub(crate) const USER_SYNC_SLOT: u64 = 8;
 
 /// Which vector slot was taken (the `kind` vectors.s passes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +235,7 @@ impl core::fmt::Display for UserTrap {
 
 // ESR_EL1.EC values this file decodes.
 const EC_UNKNOWN: u8 = 0x00;
-const EC_SVC64: u8 = 0x15;
+pub(crate) const EC_SVC64: u8 = 0x15;
 /// An FP/SIMD access trapped by CPACR_EL1.FPEN (lazy FP/SIMD, switch.s).
 const EC_FP_ACCESS: u8 = 0x07;
 const EC_INSTRUCTION_ABORT_LOWER: u8 = 0x20;
@@ -331,9 +333,9 @@ impl core::fmt::Display for KernelStackOverflow {
 pub struct Handlers {
     /// An interrupt (end-of-interrupt has already been sent, so the handler may switch tasks).
     pub irq: fn(interrupt: Interrupt, frame: &mut TrapFrame),
-    /// A system call from EL0 (SVC), the fast path: number and arguments are read from the frame, the
-    /// result written back into it.
-    pub syscall: fn(frame: &mut TrapFrame),
+    /// A system call from EL0 (SVC), the fast path: vectors.s calls it directly (so the C calling convention),
+    /// it reads the number and arguments from the frame and writes the result back into it.
+    pub syscall: extern "C" fn(frame: &mut TrapFrame),
     /// Any other synchronous exception from EL0 (faults, undefined instructions).
     pub user_trap: fn(trap: UserTrap, frame: &mut TrapFrame),
     /// A kernel stack overflow: reports it (naming the task) and ends the run; runs on an emergency stack.
@@ -342,28 +344,24 @@ pub struct Handlers {
 
 static HANDLERS: spin::Once<Handlers> = spin::Once::new();
 
+/// `Handlers::syscall` as an address, for vectors.s's system-call path (a load and an indirect call, no
+/// `Once` state test); 0 until the handlers are registered.
+pub(crate) static SYSCALL_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
 /// Registers the kernel's handlers; the first registration wins.
 pub fn set_handlers(handlers: Handlers) {
-    HANDLERS.call_once(|| handlers);
+    let registered = HANDLERS.call_once(|| handlers);
+    // Release: pairs with nothing in Rust; vectors.s loads it plainly. It is stored on the boot core before any
+    // EL0 code runs (the kernel registers its handlers before it starts a process), and until then an SVC
+    // takes the common path, which reports it.
+    SYSCALL_HANDLER.store(registered.syscall as usize, Ordering::Release);
 }
 
-/// Called from vectors.s with the saved frame on the current stack.
+/// Called from vectors.s with the saved frame on the current stack, for every exception but a system call
+/// (vectors.s sends those to `Handlers::syscall` directly once it is registered).
+/// Interrupts, user faults, kernel faults.
 #[unsafe(no_mangle)]
 extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
-    // The system-call fast path, tested first: an SVC from EL0 goes straight to the kernel's system-call
-    // handler, which reads the number and arguments from the frame (no decoded `UserTrap` built and copied).
-    // The rest is out of line, so this path keeps a frame-less prologue and ends in a tail call.
-    if slot == USER_SYNC_SLOT && Syndrome::read().class == EC_SVC64 {
-        if let Some(handlers) = HANDLERS.get() {
-            return (handlers.syscall)(frame);
-        }
-    }
-    handle_other_exception(frame, slot);
-}
-
-/// Every exception but a system call: interrupts, user faults, kernel faults.
-#[inline(never)]
-fn handle_other_exception(frame: &mut TrapFrame, slot: u64) {
     match VectorKind::from_slot(slot) {
         VectorKind::KernelIrq | VectorKind::UserIrq => handle_irq(frame),
         // The lazy FP/SIMD trap: the running task's first FP/SIMD instruction since it was switched in.

@@ -18,6 +18,9 @@
 .equ STACK_GUARD_BIT,     {stack_guard_bit}
 .equ EMERGENCY_STACK_SHIFT, {emergency_stack_shift}
 .equ KIND_STACK_OVERFLOW, {kind_stack_overflow}
+// exceptions.rs: ESR_EL1.EC of an SVC from AArch64 and the slot number of the lower-EL synchronous vector.
+.equ EC_SVC64,            {ec_svc64}
+.equ USER_SYNC_SLOT,      {user_sync_slot}
 
 // Each vector slot is 0x80 bytes: make room, save x0/x1, load the kind, branch to the common path.
 .macro VECTOR kind
@@ -48,6 +51,46 @@
     b       exception_common
 .endm
 
+// The user synchronous vector tests for a system call before anything else (x0 and x1 are saved, so they are
+// free): ESR_EL1.EC (bits [31:26]; the ISS2 bits above 32 are not looked at) == SVC from AArch64 goes to
+// `syscall_entry`, which calls the kernel's handler directly; anything else (faults, the lazy FP/SIMD trap) takes
+// the common path with its slot number. The flags this compare sets are dead afterwards (SPSR holds the user's).
+.macro VECTOR_USER_SYNC
+    .balign 0x80
+    sub     sp, sp, #TRAP_FRAME_SIZE
+    stp     x0, x1, [sp, #(TRAP_FRAME_X + 0 * 8)]
+    mrs     x0, esr_el1
+    ubfx    x0, x0, #26, #6                   // ESR_EL1.EC
+    cmp     x0, #EC_SVC64
+    b.eq    syscall_entry
+    mov     x1, #USER_SYNC_SLOT
+    b       exception_common
+.endm
+
+// Saves x2-x30, SP_EL0, ELR_EL1 and SPSR_EL1 into the frame at sp (x0 and x1 are already saved by the vector).
+// Clobbers x21-x23 after saving them (they carry the special registers into the frame).
+.macro SAVE_FRAME_REST
+    stp     x2, x3, [sp, #(TRAP_FRAME_X + 2 * 8)]
+    stp     x4, x5, [sp, #(TRAP_FRAME_X + 4 * 8)]
+    stp     x6, x7, [sp, #(TRAP_FRAME_X + 6 * 8)]
+    stp     x8, x9, [sp, #(TRAP_FRAME_X + 8 * 8)]
+    stp     x10, x11, [sp, #(TRAP_FRAME_X + 10 * 8)]
+    stp     x12, x13, [sp, #(TRAP_FRAME_X + 12 * 8)]
+    stp     x14, x15, [sp, #(TRAP_FRAME_X + 14 * 8)]
+    stp     x16, x17, [sp, #(TRAP_FRAME_X + 16 * 8)]
+    stp     x18, x19, [sp, #(TRAP_FRAME_X + 18 * 8)]
+    stp     x20, x21, [sp, #(TRAP_FRAME_X + 20 * 8)]
+    stp     x22, x23, [sp, #(TRAP_FRAME_X + 22 * 8)]
+    stp     x24, x25, [sp, #(TRAP_FRAME_X + 24 * 8)]
+    stp     x26, x27, [sp, #(TRAP_FRAME_X + 26 * 8)]
+    stp     x28, x29, [sp, #(TRAP_FRAME_X + 28 * 8)]
+    mrs     x21, sp_el0
+    stp     x30, x21, [sp, #(TRAP_FRAME_X + 30 * 8)]
+    mrs     x22, elr_el1
+    mrs     x23, spsr_el1
+    stp     x22, x23, [sp, #TRAP_FRAME_ELR]
+.endm
+
 .section .text
 .balign 0x800
 .global exception_vectors
@@ -63,7 +106,7 @@ exception_vectors:
     VECTOR 6                                  // FIQ
     VECTOR 7                                  // SError
     // Lower EL, AArch64: user code.
-    VECTOR 8                                  // synchronous (svc, faults)
+    VECTOR_USER_SYNC                          // synchronous (svc, faults)
     VECTOR 9                                  // IRQ
     VECTOR 10                                 // FIQ
     VECTOR 11                                 // SError
@@ -91,28 +134,32 @@ kernel_stack_overflow:
     mov     x1, #KIND_STACK_OVERFLOW
     b       exception_common
 
+// An SVC before the kernel registered its handlers (x0 = the frame): `arch_handle_exception` reports it.
+syscall_before_handlers:
+    mov     x1, #USER_SYNC_SLOT
+    bl      arch_handle_exception
+    b       exception_return
+
 exception_common:
-    stp     x2, x3, [sp, #(TRAP_FRAME_X + 2 * 8)]
-    stp     x4, x5, [sp, #(TRAP_FRAME_X + 4 * 8)]
-    stp     x6, x7, [sp, #(TRAP_FRAME_X + 6 * 8)]
-    stp     x8, x9, [sp, #(TRAP_FRAME_X + 8 * 8)]
-    stp     x10, x11, [sp, #(TRAP_FRAME_X + 10 * 8)]
-    stp     x12, x13, [sp, #(TRAP_FRAME_X + 12 * 8)]
-    stp     x14, x15, [sp, #(TRAP_FRAME_X + 14 * 8)]
-    stp     x16, x17, [sp, #(TRAP_FRAME_X + 16 * 8)]
-    stp     x18, x19, [sp, #(TRAP_FRAME_X + 18 * 8)]
-    stp     x20, x21, [sp, #(TRAP_FRAME_X + 20 * 8)]
-    stp     x22, x23, [sp, #(TRAP_FRAME_X + 22 * 8)]
-    stp     x24, x25, [sp, #(TRAP_FRAME_X + 24 * 8)]
-    stp     x26, x27, [sp, #(TRAP_FRAME_X + 26 * 8)]
-    stp     x28, x29, [sp, #(TRAP_FRAME_X + 28 * 8)]
-    mrs     x21, sp_el0
-    stp     x30, x21, [sp, #(TRAP_FRAME_X + 30 * 8)]
-    mrs     x22, elr_el1
-    mrs     x23, spsr_el1
-    stp     x22, x23, [sp, #TRAP_FRAME_ELR]
+    SAVE_FRAME_REST
     mov     x0, sp
     bl      arch_handle_exception             // (frame: &mut TrapFrame, kind: u64)
+    b       exception_return
+
+// A system call from EL0 (from VECTOR_USER_SYNC: x0/x1 saved, the frame made). The kernel's handler
+// (`extern "C" fn(&mut TrapFrame)`, registered with `set_handlers`) is called through SYSCALL_HANDLER without
+// `arch_handle_exception` in between; while none is registered (0, before boot finished: no EL0 code can run
+// then, but a stray SVC must still be reported) the common path takes the exception as a user trap. The
+// handler reads the number and arguments from the frame, writes the result into its x0 and does the
+// return-to-user work; then the frame is restored like any other.
+syscall_entry:
+    SAVE_FRAME_REST
+    mov     x0, sp
+    adrp    x9, {syscall_handler}
+    ldr     x9, [x9, :lo12:{syscall_handler}] // plain load: written once at boot, before any EL0 code runs
+    cbz     x9, syscall_before_handlers
+    blr     x9                                // (frame: &mut TrapFrame)
+    // falls through to the return
 
 .global exception_return
 exception_return:

@@ -26,37 +26,26 @@ use abi::{syscall_return_value, Errno};
 use arch_arm64::exceptions::{TrapFrame, UserTrap};
 
 use crate::println;
-use crate::process::{self, SCHED};
+use crate::process;
 pub use user_memory::{UserCString, UserPtr, UserSlice};
 
 /// Entry from the exception vectors for a synchronous exception taken from EL0 other than a system call (those
 /// take [`handle_syscall`]; a decoded system call that still comes here runs the same way).
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
     match trap {
-        UserTrap::Syscall { number, arguments } => run_syscall(number, arguments, frame),
+        UserTrap::Syscall { .. } => handle_syscall(frame),
         _ => handle_user_fault(trap, frame),
     }
 }
 
-/// A system call from EL0, from the arch's fast path (the SVC test comes before any other decoding).
-pub fn handle_syscall(frame: &mut TrapFrame) {
-    run_syscall(frame.syscall_number(), frame.syscall_arguments(), frame);
-}
-
-#[inline(always)]
-fn run_syscall(number: usize, arguments: [u64; 6], frame: &mut TrapFrame) {
+/// A system call from EL0, called by the arch's vector assembly directly (the SVC test comes before any other
+/// decoding): the number and arguments are read from the frame, the result goes into its x0.
+pub extern "C" fn handle_syscall(frame: &mut TrapFrame) {
     arch_arm64::cpu::irq_enable();
-    let result = dispatch(number, arguments, frame);
-    frame.set_syscall_return(syscall_return_value(result));
+    let result = dispatch(frame.syscall_number(), frame);
+    frame.set_syscall_return(result);
     arch_arm64::cpu::irq_disable();
-    // A reschedule requested during the call (a task queued here, an affinity change) happens now rather than at
-    // the next tick, as Linux does on its way back to user mode.
-    if SCHED.need_resched() {
-        SCHED.schedule();
-    }
-    process::exit_if_process_exiting();
-    // rseq hook: refresh a registered thread's ids, restart its critical section if it was preempted.
-    crate::rseq::before_return_to_user(frame);
+    crate::user_return::before_return_to_user(frame);
 }
 
 /// Every other exception from EL0. A page fault may be a first touch (vm.rs: inside a region that allows the
@@ -81,10 +70,11 @@ fn handle_user_fault(trap: UserTrap, frame: &mut TrapFrame) {
     process::kill_current_for_fault(&trap, frame.return_address())
 }
 
-/// The handler of system call `number`, by number.
-fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usize, Errno> {
-    let [a0, a1, a2, a3, a4, a5] = arguments;
-    match number {
+/// The handler of system call `number` with its arguments in `frame`, by number (a jump table), and its result
+/// as the value for x0 (`-errno` on failure): encoded here, once, so that no `Result` goes through memory.
+fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
+    let [a0, a1, a2, a3, a4, a5] = frame.syscall_arguments();
+    let result = match number {
         // Descriptors (the console as 0, 1, 2).
         nr::WRITE => fd::write(a0, UserSlice::new(a1, a2)),
         nr::WRITEV => fd::writev(a0, a1, a2),
@@ -160,7 +150,8 @@ fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usi
         nr::MEMBARRIER => membarrier::membarrier(a0, a1, a2),
         nr::RSEQ => rseq::rseq(a0, a1, a2, a3),
         _ => unimplemented(number),
-    }
+    };
+    syscall_return_value(result)
 }
 
 /// ENOSYS, reported on the console the first time the calling process uses `number`.
