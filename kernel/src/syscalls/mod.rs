@@ -104,8 +104,8 @@ fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
         nr::MREMAP => syscall_return_value(memory::mremap(a0, a1, a2, a3, a4)),
         nr::MINCORE => syscall_return_value(memory::mincore(a0, a1, UserSlice::new(a2, a1.div_ceil(4096)))),
         // Processes, threads and the system.
-        nr::EXIT => syscall_return_value(thread::exit(a0 as i32)),
-        nr::EXIT_GROUP => syscall_return_value(thread::exit_group(a0 as i32)),
+        nr::EXIT => thread::exit(a0 as i32),
+        nr::EXIT_GROUP => thread::exit_group(a0 as i32),
         nr::SET_TID_ADDRESS => syscall_return_value(thread::set_tid_address(a0)),
         nr::SET_ROBUST_LIST => syscall_return_value(thread::set_robust_list(a0, a1)),
         nr::GET_ROBUST_LIST => syscall_return_value(thread::get_robust_list(a0, UserPtr::new(a1), UserPtr::new(a2))),
