@@ -342,7 +342,7 @@ fn unimplemented(number: usize) -> Result<usize, Errno> { Err(Errno::ENOSYS) }
     #[test]
     fn renders_rows_by_number_with_linux_names_modules_and_differences() {
         let table = render(&parse_dispatcher(SAMPLE).unwrap()).unwrap();
-        assert!(table.contains("7 calls, each with"), "{table}");
+        assert!(table.contains("8 calls, each with"), "{table}");
         assert!(table.contains("in 5 modules"), "{table}");
         assert!(table.contains("| 64 | `write` | [`fd::write`](../kernel/src/syscalls/fd.rs) |  |\n"), "{table}");
         assert!(table.contains("| 98 | `futex` | [`futex::futex`](../kernel/src/syscalls/futex.rs) | PI futexes"));
