@@ -13,7 +13,8 @@ use crate::interrupts::Interrupt;
 
 /// Registers saved on exception entry, in the order vectors.s stores them. Opaque outside this crate: the kernel
 /// sets a system call's result, asks where the exception returns to, and copies the frame for a new thread,
-/// all through methods.
+/// all through methods. The frame of a system call other than clone has no x19-x28 (their slots are stale:
+/// [`FULL_FRAME_SYSCALL`]); no method reads or writes them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapFrame {
@@ -55,7 +56,8 @@ impl TrapFrame {
     }
 
     /// The user context of a new thread made by clone() from this (the caller's) frame: the same registers
-    /// and return address, 0 as its system call's result and `stack` as its stack pointer.
+    /// and return address, 0 as its system call's result and `stack` as its stack pointer. Only clone may call
+    /// it: its frame is the only system-call frame saved whole ([`FULL_FRAME_SYSCALL`]).
     pub(crate) fn cloned_for_new_thread(&self, stack: u64) -> TrapFrame {
         let mut frame = *self;
         frame.set_syscall_return(0);
@@ -86,6 +88,12 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
 
 /// The `kind` vectors.s passes for a kernel stack overflow (beyond the 16 vector slots).
 pub(crate) const KIND_STACK_OVERFLOW: u64 = 16;
+
+/// The one system call whose frame vectors.s saves and restores whole (x19-x28 included): clone, whose child
+/// starts from a copy of the caller's frame ([`TrapFrame::cloned_for_new_thread`]). Every other system call
+/// runs on a partial frame (vectors.s, `syscall_entry`, says why that is sound): a system call added later
+/// that reads or replaces the whole frame must be tested for there too.
+pub(crate) const FULL_FRAME_SYSCALL: usize = abi::syscalls::CLONE;
 
 /// The vector slot of a synchronous exception from EL0 (AArch64): system calls and user faults.
 pub(crate) const USER_SYNC_SLOT: u64 = 8;
