@@ -359,15 +359,15 @@ pub(crate) static SYSCALL_HANDLER: AtomicUsize = AtomicUsize::new(0);
 /// Registers the kernel's handlers; the first registration wins.
 pub fn set_handlers(handlers: Handlers) {
     let registered = HANDLERS.call_once(|| handlers);
-    // Release: pairs with nothing in Rust; vectors.s loads it plainly. It is stored on the boot core before any
-    // EL0 code runs (the kernel registers its handlers before it starts a process), and until then an SVC
-    // takes the common path, which reports it.
-    SYSCALL_HANDLER.store(registered.syscall as usize, Ordering::Release);
+    // Relaxed, and vectors.s loads it plainly: it is a code address (nothing it points to is ever written), stored
+    // on the boot core before any EL0 code runs (the kernel registers its handlers before it starts a process);
+    // until then an SVC takes the common path, which reports it.
+    SYSCALL_HANDLER.store(registered.syscall as usize, Ordering::Relaxed);
 }
 
 /// Called from vectors.s with the saved frame on the current stack, for every exception but a system call
-/// (vectors.s sends those to `Handlers::syscall` directly once it is registered).
-/// Interrupts, user faults, kernel faults.
+/// (interrupts, user faults, kernel faults): vectors.s sends those to `Handlers::syscall` directly once it is
+/// registered.
 #[unsafe(no_mangle)]
 extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
     match VectorKind::from_slot(slot) {

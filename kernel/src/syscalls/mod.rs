@@ -1,6 +1,6 @@
 //! System calls with Linux's arm64 ABI. The arch crate decodes the trap into a number and six arguments and
 //! takes the result back through `TrapFrame::set_syscall_return`; here the number selects a handler, one module
-//! per area, each returning `Result<usize, Errno>` (the `-errno` encoding happens once, at the end). Handlers
+//! per area, each returning `Result<usize, Errno>` (each arm encodes its result as `-errno` or the value). Handlers
 //! reach user memory only through [`UserPtr`] and [`UserSlice`], whose only way in is the checked copy: a bad
 //! pointer is EFAULT, never a kernel fault.
 //!
@@ -141,6 +141,8 @@ fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
         nr::GETCPU => syscall_return_value(sched::getcpu(UserPtr::new(a0), UserPtr::new(a1))),
         nr::GETPID => syscall_return_value(thread::getpid()),
         nr::GETTID => syscall_return_value(thread::gettid()),
+        // The one call that reads the whole frame (x19-x28 too): the arch saves it whole for this number only
+        // (vectors.s, `syscall_entry`); a new call that reads or replaces the frame must be added there.
         nr::CLONE => syscall_return_value(thread::clone(frame, a0, a1, a2, a3, a4)),
         nr::FUTEX => syscall_return_value(futex::futex(a0, a1, a2, a3, a4, a5)),
         nr::SCHED_GETSCHEDULER => syscall_return_value(sched::sched_getscheduler(a0)),
