@@ -26,6 +26,7 @@ mod signals;
 pub mod smp;
 mod syscalls;
 mod timer_queue;
+mod user_return;
 mod vm;
 
 use arch_arm64::BootInfo;

@@ -403,6 +403,7 @@ pub(crate) fn exit_current_thread(status: i32, whole_process: bool) -> ! {
             // EXITING_PROCESSES cannot stay raised by a process with no thread to lower it.
             if process.exiting.swap(true, Ordering::Relaxed) {
                 EXITING_PROCESSES.fetch_sub(1, Ordering::Relaxed);
+                crate::user_return::remove_slow_path_reason();
             }
         }
         drop(task);
@@ -428,6 +429,7 @@ impl Process {
         let already = self.exiting.swap(true, Ordering::Relaxed);
         if !already {
             EXITING_PROCESSES.fetch_add(1, Ordering::Relaxed);
+            crate::user_return::add_slow_path_reason();
             // --- threads: interruptible sleeps (futex waits) end; their wait loop sees `exiting` ---
             for (_, task, _) in threads_of(self.pid) {
                 SCHED.wake(&task);

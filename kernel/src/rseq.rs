@@ -5,7 +5,7 @@
 //! Every return to EL0 passes through [`before_return_to_user`]: after a system call, an interrupt (the
 //! preemption point: a task preempted in the interrupt handler comes back through it when switched in) and a
 //! resolved page fault. While no thread has rseq registered (programs without glibc, most tests), it costs one
-//! load; otherwise the current task's event flag decides.
+//! load; otherwise the current task's event flag decides, read through the core's published running task.
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -73,8 +73,10 @@ impl RseqUserMemory for CurrentUserMemory<'_> {
 pub(crate) fn registration_changed(registered: bool) {
     if registered {
         REGISTERED_THREADS.fetch_add(1, Ordering::Relaxed);
+        crate::user_return::add_slow_path_reason();
     } else {
         REGISTERED_THREADS.fetch_sub(1, Ordering::Relaxed);
+        crate::user_return::remove_slow_path_reason();
     }
 }
 
@@ -91,6 +93,12 @@ pub(crate) fn before_return_to_user(frame: &mut TrapFrame) {
 
 #[inline(never)]
 fn handle_notify_resume(frame: &mut TrapFrame) {
+    // The common case (an rseq thread with no event since its last return) is answered through the core's
+    // published running task: no run-queue lock, no reference count. Before a core's first switch (never a
+    // user thread) the lookup below decides.
+    if arch_arm64::context::with_running_task(|task| task.rseq.notify_pending()) == Some(false) {
+        return;
+    }
     let task = SCHED.current();
     if !task.rseq.notify_pending() {
         return;

@@ -155,6 +155,9 @@ pub fn parse_dispatcher(source: &str) -> Result<Vec<DispatchArm>> {
             })
             .collect::<Result<Vec<_>>>()?;
         let call = expression.trim_start_matches('{').trim_start();
+        // Each arm encodes its own result (`nr::GETPID => syscall_return_value(thread::getpid())`): the handler
+        // is the call inside.
+        let call = call.strip_prefix("syscall_return_value(").unwrap_or(call);
         let path_length = call.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(call.len());
         let handler = &call[..path_length];
         ensure!(
@@ -272,7 +275,7 @@ mod tests {
     use super::*;
 
     /// A dispatcher in the shapes rustfmt gives arms: one line, an or-pattern, a call broken over lines, a
-    /// block, comments (one holding `=>`), and the wildcard.
+    /// block, comments (one holding `=>`), a call wrapped in `syscall_return_value`, and the wildcard.
     const SAMPLE: &str = r#"
 fn handle_user_trap() { let x = match y { 1 => 2, _ => 3 }; }
 
@@ -294,6 +297,7 @@ fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usi
             futex::futex(a0, a1, a2, a3, a4, a5)
         }
         nr::CLONE => thread::clone(frame, a0, a1, a3), // threads only
+        nr::GETPID => syscall_return_value(thread::getpid()),
         _ => unimplemented(number),
     }
 }
@@ -316,6 +320,7 @@ fn unimplemented(number: usize) -> Result<usize, Errno> { Err(Errno::ENOSYS) }
                 arm(&["PSELECT6"], "poll::pselect6"),
                 arm(&["FUTEX"], "futex::futex"),
                 arm(&["CLONE"], "thread::clone"),
+                arm(&["GETPID"], "thread::getpid"),
             ]
         );
     }
@@ -337,7 +342,7 @@ fn unimplemented(number: usize) -> Result<usize, Errno> { Err(Errno::ENOSYS) }
     #[test]
     fn renders_rows_by_number_with_linux_names_modules_and_differences() {
         let table = render(&parse_dispatcher(SAMPLE).unwrap()).unwrap();
-        assert!(table.contains("7 calls, each with"), "{table}");
+        assert!(table.contains("8 calls, each with"), "{table}");
         assert!(table.contains("in 5 modules"), "{table}");
         assert!(table.contains("| 64 | `write` | [`fd::write`](../kernel/src/syscalls/fd.rs) |  |\n"), "{table}");
         assert!(table.contains("| 98 | `futex` | [`futex::futex`](../kernel/src/syscalls/futex.rs) | PI futexes"));

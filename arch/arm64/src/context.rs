@@ -3,8 +3,10 @@
 use crate::cpu::MAX_CPUS;
 use crate::exceptions::TrapFrame;
 use crate::kernel_stacks::{KernelStack, StackUnavailable};
+use crate::Arm64;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, Ordering};
+use core_sched::Task;
 
 /// Registers preserved across `switch_context`, in switch.s's layout.
 #[repr(C, align(16))]
@@ -54,8 +56,34 @@ unsafe extern "C" {
 /// Per core: the switch frame of the task running there, set by every switch before it happens. The lazy FP/SIMD
 /// trap loads the running task's state from it, and clone copies the parent's state from it when the registers
 /// do not hold it (switch.s explains the scheme). Only its own core reads or writes a slot, with interrupts
-/// masked (the switch path and exception handlers), so relaxed accesses suffice.
-static RUNNING_FRAME: [AtomicPtr<SwitchFrame>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+/// masked (the switch path and exception handlers), so relaxed accesses suffice. Next to the frame, the task
+/// itself, for [`with_running_task`] (stored together: one address computation per switch).
+static RUNNING: [RunningOnCore; MAX_CPUS] = [const {
+    RunningOnCore { frame: AtomicPtr::new(core::ptr::null_mut()), task: AtomicPtr::new(core::ptr::null_mut()) }
+}; MAX_CPUS];
+
+/// What one core runs (see [`RUNNING`]); null before the core's first switch.
+struct RunningOnCore {
+    frame: AtomicPtr<SwitchFrame>,
+    task: AtomicPtr<Task<Arm64>>,
+}
+
+/// Calls `f` with the task running this code, found without a lock or a reference count (Linux's `current`):
+/// the task the last switch on this core published. `None` before the core's first switch (the boot thread,
+/// which never returns to EL0). Interrupts are masked around the lookup, so the caller cannot migrate between
+/// reading the core's index and its slot.
+pub fn with_running_task<R>(f: impl FnOnce(&Task<Arm64>) -> R) -> Option<R> {
+    let state = crate::cpu::irq_save();
+    let task = RUNNING[crate::cpu::cpu_id()].task.load(Ordering::Relaxed);
+    // SAFETY: a non-null `task` was published by the switch that resumed the task running this code, on this
+    // core, with interrupts masked, and no switch has happened here since (interrupts are masked until the
+    // load above, and a switch publishes its `next` before it runs). So it is this very task, which stays alive
+    // while it runs (the run queue's `curr`, or whoever holds it while it blocks, keeps an `Arc`), for as long
+    // as `f` runs on its behalf, whatever core that ends up on.
+    let result = unsafe { task.as_ref() }.map(f);
+    crate::cpu::irq_restore(state);
+    result
+}
 
 /// CPACR_EL1.FPEN's high bit: set (FPEN 0b11) while the FP/SIMD registers hold the running task's live state.
 const CPACR_FPEN_EL0_ENABLED: u64 = 1 << 21;
@@ -75,7 +103,7 @@ fn fpsimd_live() -> bool {
 /// saves them. The trapped instruction runs again after the exception return. Called from the exception handler,
 /// interrupts masked.
 pub(crate) fn load_fpsimd_of_running_task() {
-    let frame = RUNNING_FRAME[crate::cpu::cpu_id()].load(Ordering::Relaxed);
+    let frame = RUNNING[crate::cpu::cpu_id()].frame.load(Ordering::Relaxed);
     assert!(!frame.is_null(), "FP/SIMD trap on a core that never switched to a task");
     // SAFETY: `frame` is the switch frame of the task running on this core (set by the switch that resumed it;
     // the task, and so its context, stays alive while it runs); only this core uses it while the task runs.
@@ -181,7 +209,7 @@ impl TaskContext {
             unsafe { arch_save_fpsimd(self.frame.get_mut()) };
         } else {
             // The running task has not used FP/SIMD since it was switched in: its saved state is its current one.
-            let running = RUNNING_FRAME[crate::cpu::cpu_id()].load(Ordering::Relaxed);
+            let running = RUNNING[crate::cpu::cpu_id()].frame.load(Ordering::Relaxed);
             assert!(!running.is_null(), "clone on a core that never switched to a task");
             // SAFETY: `running` is the frame of the task running on this core (the caller, alive while it runs);
             // no switch writes it while the task runs (interrupts are masked), so reading it races with nothing.
@@ -204,12 +232,15 @@ impl TaskContext {
 ///
 /// # Safety
 /// Both pointers must be valid contexts that stay alive until the switch has completed on the new stack
-/// (core-sched's `finish_switch`), `prev` the running task's.
-pub unsafe fn switch_context_raw(prev: *const TaskContext, next: *const TaskContext) {
+/// (core-sched's `finish_switch`), `prev` the running task's; `next_task` is the task `next` belongs to, alive
+/// while it runs (the run queue's `curr` holds it).
+pub unsafe fn switch_context_raw(prev: *const TaskContext, next: *const TaskContext, next_task: *const Task<Arm64>) {
     // SAFETY: the caller guarantees both contexts are alive for the whole switch.
     let (prev, next) = unsafe { (&*prev, &*next) };
     // From here on this core runs `next` (interrupts are masked until the switch completes).
-    RUNNING_FRAME[crate::cpu::cpu_id()].store(next.frame.get(), Ordering::Relaxed);
+    let running = &RUNNING[crate::cpu::cpu_id()];
+    running.frame.store(next.frame.get(), Ordering::Relaxed);
+    running.task.store(next_task.cast_mut(), Ordering::Relaxed);
     // SAFETY: `prev` is the context of the task running on this core (its frame is ours to write) and `next`'s
     // frame was saved by an earlier switch or built by `new_task` (core-sched's on_cpu handshake guarantees no
     // other core is still writing it). The assembly preserves the callee-saved registers of the caller's ABI by

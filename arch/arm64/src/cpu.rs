@@ -29,7 +29,13 @@ core::arch::global_asm!(
 /// Index of the running core, 0..MAX_CPUS (set from MPIDR_EL1.Aff0 by the boot path, kept in TPIDR_EL1).
 #[inline(always)]
 pub fn cpu_id() -> usize {
-    TPIDR_EL1.get() as usize
+    let id = TPIDR_EL1.get() as usize;
+    // SAFETY: boot.s writes TPIDR_EL1 once per core, before any Rust code runs there, with the core's index,
+    // which is below MAX_CPUS (a core with a larger Aff0 parks before it gets that far) and nothing writes it
+    // again. Telling the compiler so removes the bounds check of every per-CPU array indexed with it (the run
+    // queues on the system-call path, `getpid`'s published id): a compare and a branch to a panic each time.
+    unsafe { core::hint::assert_unchecked(id < MAX_CPUS) };
+    id
 }
 
 /// The raw MPIDR_EL1 of the running core.

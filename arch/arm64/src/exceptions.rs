@@ -5,13 +5,16 @@
 //! argument register or tests SPSR itself. Anything unexpected in kernel mode is a kernel bug and panics with
 //! CPU, exception class, ELR and FAR.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
 
 use crate::interrupts::Interrupt;
 
 /// Registers saved on exception entry, in the order vectors.s stores them. Opaque outside this crate: the kernel
 /// sets a system call's result, asks where the exception returns to, and copies the frame for a new thread,
-/// all through methods.
+/// all through methods. The frame of a system call other than clone has no x19-x28 (their slots are stale:
+/// [`FULL_FRAME_SYSCALL`]); no method reads or writes them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapFrame {
@@ -53,7 +56,8 @@ impl TrapFrame {
     }
 
     /// The user context of a new thread made by clone() from this (the caller's) frame: the same registers
-    /// and return address, 0 as its system call's result and `stack` as its stack pointer.
+    /// and return address, 0 as its system call's result and `stack` as its stack pointer. Only clone may call
+    /// it: its frame is the only system-call frame saved whole ([`FULL_FRAME_SYSCALL`]).
     pub(crate) fn cloned_for_new_thread(&self, stack: u64) -> TrapFrame {
         let mut frame = *self;
         frame.set_syscall_return(0);
@@ -85,8 +89,14 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
 /// The `kind` vectors.s passes for a kernel stack overflow (beyond the 16 vector slots).
 pub(crate) const KIND_STACK_OVERFLOW: u64 = 16;
 
+/// The one system call whose frame vectors.s saves and restores whole (x19-x28 included): clone, whose child
+/// starts from a copy of the caller's frame ([`TrapFrame::cloned_for_new_thread`]). Every other system call
+/// runs on a partial frame (vectors.s, `syscall_entry`, says why that is sound): a system call added later
+/// that reads or replaces the whole frame must be tested for there too.
+pub(crate) const FULL_FRAME_SYSCALL: usize = abi::syscalls::CLONE;
+
 /// The vector slot of a synchronous exception from EL0 (AArch64): system calls and user faults.
-const USER_SYNC_SLOT: u64 = 8;
+pub(crate) const USER_SYNC_SLOT: u64 = 8;
 
 /// Which vector slot was taken (the `kind` vectors.s passes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +243,7 @@ impl core::fmt::Display for UserTrap {
 
 // ESR_EL1.EC values this file decodes.
 const EC_UNKNOWN: u8 = 0x00;
-const EC_SVC64: u8 = 0x15;
+pub(crate) const EC_SVC64: u8 = 0x15;
 /// An FP/SIMD access trapped by CPACR_EL1.FPEN (lazy FP/SIMD, switch.s).
 const EC_FP_ACCESS: u8 = 0x07;
 const EC_INSTRUCTION_ABORT_LOWER: u8 = 0x20;
@@ -331,9 +341,9 @@ impl core::fmt::Display for KernelStackOverflow {
 pub struct Handlers {
     /// An interrupt (end-of-interrupt has already been sent, so the handler may switch tasks).
     pub irq: fn(interrupt: Interrupt, frame: &mut TrapFrame),
-    /// A system call from EL0 (SVC), the fast path: number and arguments are read from the frame, the
-    /// result written back into it.
-    pub syscall: fn(frame: &mut TrapFrame),
+    /// A system call from EL0 (SVC), the fast path: vectors.s calls it directly (so the C calling convention),
+    /// it reads the number and arguments from the frame and writes the result back into it.
+    pub syscall: extern "C" fn(frame: &mut TrapFrame),
     /// Any other synchronous exception from EL0 (faults, undefined instructions).
     pub user_trap: fn(trap: UserTrap, frame: &mut TrapFrame),
     /// A kernel stack overflow: reports it (naming the task) and ends the run; runs on an emergency stack.
@@ -342,28 +352,24 @@ pub struct Handlers {
 
 static HANDLERS: spin::Once<Handlers> = spin::Once::new();
 
+/// `Handlers::syscall` as an address, for vectors.s's system-call path (a load and an indirect call, no
+/// `Once` state test); 0 until the handlers are registered.
+pub(crate) static SYSCALL_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
 /// Registers the kernel's handlers; the first registration wins.
 pub fn set_handlers(handlers: Handlers) {
-    HANDLERS.call_once(|| handlers);
+    let registered = HANDLERS.call_once(|| handlers);
+    // Relaxed, and vectors.s loads it plainly: it is a code address (nothing it points to is ever written), stored
+    // on the boot core before any EL0 code runs (the kernel registers its handlers before it starts a process);
+    // until then an SVC takes the common path, which reports it.
+    SYSCALL_HANDLER.store(registered.syscall as usize, Ordering::Relaxed);
 }
 
-/// Called from vectors.s with the saved frame on the current stack.
+/// Called from vectors.s with the saved frame on the current stack, for every exception but a system call
+/// (interrupts, user faults, kernel faults): vectors.s sends those to `Handlers::syscall` directly once it is
+/// registered.
 #[unsafe(no_mangle)]
 extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
-    // The system-call fast path, tested first: an SVC from EL0 goes straight to the kernel's system-call
-    // handler, which reads the number and arguments from the frame (no decoded `UserTrap` built and copied).
-    // The rest is out of line, so this path keeps a frame-less prologue and ends in a tail call.
-    if slot == USER_SYNC_SLOT && Syndrome::read().class == EC_SVC64 {
-        if let Some(handlers) = HANDLERS.get() {
-            return (handlers.syscall)(frame);
-        }
-    }
-    handle_other_exception(frame, slot);
-}
-
-/// Every exception but a system call: interrupts, user faults, kernel faults.
-#[inline(never)]
-fn handle_other_exception(frame: &mut TrapFrame, slot: u64) {
     match VectorKind::from_slot(slot) {
         VectorKind::KernelIrq | VectorKind::UserIrq => handle_irq(frame),
         // The lazy FP/SIMD trap: the running task's first FP/SIMD instruction since it was switched in.

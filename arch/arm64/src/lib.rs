@@ -55,6 +55,10 @@ core::arch::global_asm!(
     stack_guard_bit = const layout::KERNEL_STACK_GUARD_BIT,
     emergency_stack_shift = const cpu::EMERGENCY_STACK_SHIFT,
     kind_stack_overflow = const exceptions::KIND_STACK_OVERFLOW,
+    ec_svc64 = const exceptions::EC_SVC64,
+    user_sync_slot = const exceptions::USER_SYNC_SLOT,
+    nr_full_frame_syscall = const exceptions::FULL_FRAME_SYSCALL,
+    syscall_handler = sym exceptions::SYSCALL_HANDLER,
 );
 core::arch::global_asm!(
     include_str!("switch.s"),

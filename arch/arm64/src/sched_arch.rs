@@ -38,13 +38,15 @@ impl Arch for Arm64 {
     fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
         let prev_context: *const TaskContext = prev.context();
         let next_context: *const TaskContext = next.context();
+        let next_task: *const Task<Self> = Arc::as_ptr(&next);
         // core-sched keeps both tasks alive until `finish_switch` runs after the switch (the run queue's `curr`
         // and its pending switch hold them), so these references can go now: an exited `prev` never comes back
         // to drop them.
         drop(prev);
         drop(next);
-        // SAFETY: both contexts outlive the switch, as argued above; `prev_context` is the running task's.
-        unsafe { context::switch_context_raw(prev_context, next_context) };
+        // SAFETY: both contexts outlive the switch, as argued above; `prev_context` is the running task's, and
+        // `next_task` is `next_context`'s task, which the run queue's `curr` keeps alive while it runs.
+        unsafe { context::switch_context_raw(prev_context, next_context, next_task) };
     }
 
     fn send_ipi(cpus: CpuSet, kind: IpiKind) {

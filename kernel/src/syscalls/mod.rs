@@ -1,6 +1,6 @@
 //! System calls with Linux's arm64 ABI. The arch crate decodes the trap into a number and six arguments and
 //! takes the result back through `TrapFrame::set_syscall_return`; here the number selects a handler, one module
-//! per area, each returning `Result<usize, Errno>` (the `-errno` encoding happens once, at the end). Handlers
+//! per area, each returning `Result<usize, Errno>` (each arm encodes its result as `-errno` or the value). Handlers
 //! reach user memory only through [`UserPtr`] and [`UserSlice`], whose only way in is the checked copy: a bad
 //! pointer is EFAULT, never a kernel fault.
 //!
@@ -26,37 +26,26 @@ use abi::{syscall_return_value, Errno};
 use arch_arm64::exceptions::{TrapFrame, UserTrap};
 
 use crate::println;
-use crate::process::{self, SCHED};
+use crate::process;
 pub use user_memory::{UserCString, UserPtr, UserSlice};
 
 /// Entry from the exception vectors for a synchronous exception taken from EL0 other than a system call (those
 /// take [`handle_syscall`]; a decoded system call that still comes here runs the same way).
 pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
     match trap {
-        UserTrap::Syscall { number, arguments } => run_syscall(number, arguments, frame),
+        UserTrap::Syscall { .. } => handle_syscall(frame),
         _ => handle_user_fault(trap, frame),
     }
 }
 
-/// A system call from EL0, from the arch's fast path (the SVC test comes before any other decoding).
-pub fn handle_syscall(frame: &mut TrapFrame) {
-    run_syscall(frame.syscall_number(), frame.syscall_arguments(), frame);
-}
-
-#[inline(always)]
-fn run_syscall(number: usize, arguments: [u64; 6], frame: &mut TrapFrame) {
+/// A system call from EL0, called by the arch's vector assembly directly (the SVC test comes before any other
+/// decoding): the number and arguments are read from the frame, the result goes into its x0.
+pub extern "C" fn handle_syscall(frame: &mut TrapFrame) {
     arch_arm64::cpu::irq_enable();
-    let result = dispatch(number, arguments, frame);
-    frame.set_syscall_return(syscall_return_value(result));
+    let result = dispatch(frame.syscall_number(), frame);
+    frame.set_syscall_return(result);
     arch_arm64::cpu::irq_disable();
-    // A reschedule requested during the call (a task queued here, an affinity change) happens now rather than at
-    // the next tick, as Linux does on its way back to user mode.
-    if SCHED.need_resched() {
-        SCHED.schedule();
-    }
-    process::exit_if_process_exiting();
-    // rseq hook: refresh a registered thread's ids, restart its critical section if it was preempted.
-    crate::rseq::before_return_to_user(frame);
+    crate::user_return::before_return_to_user(frame);
 }
 
 /// Every other exception from EL0. A page fault may be a first touch (vm.rs: inside a region that allows the
@@ -81,85 +70,90 @@ fn handle_user_fault(trap: UserTrap, frame: &mut TrapFrame) {
     process::kill_current_for_fault(&trap, frame.return_address())
 }
 
-/// The handler of system call `number`, by number.
-fn dispatch(number: usize, arguments: [u64; 6], frame: &TrapFrame) -> Result<usize, Errno> {
-    let [a0, a1, a2, a3, a4, a5] = arguments;
+/// The handler of system call `number` with its arguments in `frame`, by number (a jump table), and its result
+/// as the value for x0 (`-errno` on failure). Each arm encodes its own result: a handler inlined here (`getpid`)
+/// then hands its value over in a register, where one encoding after the `match` made every arm go through a
+/// `Result` in memory.
+fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
+    let [a0, a1, a2, a3, a4, a5] = frame.syscall_arguments();
     match number {
         // Descriptors (the console as 0, 1, 2).
-        nr::WRITE => fd::write(a0, UserSlice::new(a1, a2)),
-        nr::WRITEV => fd::writev(a0, a1, a2),
-        nr::READ => fd::read(a0, UserSlice::new(a1, a2)),
-        nr::READV => fd::readv(a0, a1, a2),
-        nr::CLOSE => fd::close(a0),
-        nr::DUP => fd::dup(a0),
-        nr::DUP3 => fd::dup3(a0, a1, a2),
-        nr::FCNTL => fd::fcntl(a0, a1, a2),
-        nr::IOCTL => fd::ioctl(a0, a1, a2),
-        nr::FSTAT => fd::fstat(a0, UserPtr::new(a1)),
-        nr::NEWFSTATAT => fd::newfstatat(a0, UserCString::new(a1), UserPtr::new(a2), a3),
-        nr::OPENAT => fd::openat(UserCString::new(a1)),
-        nr::READLINKAT => fd::readlinkat(UserCString::new(a1), a3),
-        nr::FACCESSAT => fd::faccessat(UserCString::new(a1), a2, 0),
-        nr::FACCESSAT2 => fd::faccessat(UserCString::new(a1), a2, a3),
-        nr::PPOLL => poll::ppoll(a0, a1, UserPtr::new(a2), a3, a4),
-        nr::PSELECT6 => poll::pselect6(a0, [a1, a2, a3], UserPtr::new(a4), a5),
+        nr::WRITE => syscall_return_value(fd::write(a0, UserSlice::new(a1, a2))),
+        nr::WRITEV => syscall_return_value(fd::writev(a0, a1, a2)),
+        nr::READ => syscall_return_value(fd::read(a0, UserSlice::new(a1, a2))),
+        nr::READV => syscall_return_value(fd::readv(a0, a1, a2)),
+        nr::CLOSE => syscall_return_value(fd::close(a0)),
+        nr::DUP => syscall_return_value(fd::dup(a0)),
+        nr::DUP3 => syscall_return_value(fd::dup3(a0, a1, a2)),
+        nr::FCNTL => syscall_return_value(fd::fcntl(a0, a1, a2)),
+        nr::IOCTL => syscall_return_value(fd::ioctl(a0, a1, a2)),
+        nr::FSTAT => syscall_return_value(fd::fstat(a0, UserPtr::new(a1))),
+        nr::NEWFSTATAT => syscall_return_value(fd::newfstatat(a0, UserCString::new(a1), UserPtr::new(a2), a3)),
+        nr::OPENAT => syscall_return_value(fd::openat(UserCString::new(a1))),
+        nr::READLINKAT => syscall_return_value(fd::readlinkat(UserCString::new(a1), a3)),
+        nr::FACCESSAT => syscall_return_value(fd::faccessat(UserCString::new(a1), a2, 0)),
+        nr::FACCESSAT2 => syscall_return_value(fd::faccessat(UserCString::new(a1), a2, a3)),
+        nr::PPOLL => syscall_return_value(poll::ppoll(a0, a1, UserPtr::new(a2), a3, a4)),
+        nr::PSELECT6 => syscall_return_value(poll::pselect6(a0, [a1, a2, a3], UserPtr::new(a4), a5)),
         // Memory (vm.rs).
-        nr::BRK => memory::brk(a0),
-        nr::MMAP => memory::mmap(a0, a1, a2, a3, a4, a5),
-        nr::MUNMAP => memory::munmap(a0, a1),
-        nr::MPROTECT => memory::mprotect(a0, a1, a2),
-        nr::MADVISE => memory::madvise(a0, a1, a2),
-        nr::MREMAP => memory::mremap(a0, a1, a2, a3, a4),
-        nr::MINCORE => memory::mincore(a0, a1, UserSlice::new(a2, a1.div_ceil(4096))),
+        nr::BRK => syscall_return_value(memory::brk(a0)),
+        nr::MMAP => syscall_return_value(memory::mmap(a0, a1, a2, a3, a4, a5)),
+        nr::MUNMAP => syscall_return_value(memory::munmap(a0, a1)),
+        nr::MPROTECT => syscall_return_value(memory::mprotect(a0, a1, a2)),
+        nr::MADVISE => syscall_return_value(memory::madvise(a0, a1, a2)),
+        nr::MREMAP => syscall_return_value(memory::mremap(a0, a1, a2, a3, a4)),
+        nr::MINCORE => syscall_return_value(memory::mincore(a0, a1, UserSlice::new(a2, a1.div_ceil(4096)))),
         // Processes, threads and the system.
         nr::EXIT => thread::exit(a0 as i32),
         nr::EXIT_GROUP => thread::exit_group(a0 as i32),
-        nr::SET_TID_ADDRESS => thread::set_tid_address(a0),
-        nr::SET_ROBUST_LIST => thread::set_robust_list(a0, a1),
-        nr::GET_ROBUST_LIST => thread::get_robust_list(a0, UserPtr::new(a1), UserPtr::new(a2)),
-        nr::UNAME => system::uname(UserPtr::new(a0)),
-        nr::GETPPID => system::getppid(),
-        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => system::root_id(),
-        nr::GETGROUPS => system::getgroups(a0),
-        nr::SYSINFO => system::sysinfo(UserPtr::new(a0)),
-        nr::GETRANDOM => system::getrandom(UserSlice::new(a0, a1), a2),
-        nr::PRLIMIT64 => resource::prlimit64(a0, a1, UserPtr::new(a2), UserPtr::new(a3)),
-        nr::GETRLIMIT => resource::getrlimit(a0, UserPtr::new(a1)),
-        nr::SETRLIMIT => resource::setrlimit(a0, UserPtr::new(a1)),
-        nr::GETRUSAGE => resource::getrusage(a0, UserPtr::new(a1)),
-        nr::TIMES => resource::times(UserPtr::new(a0)),
+        nr::SET_TID_ADDRESS => syscall_return_value(thread::set_tid_address(a0)),
+        nr::SET_ROBUST_LIST => syscall_return_value(thread::set_robust_list(a0, a1)),
+        nr::GET_ROBUST_LIST => syscall_return_value(thread::get_robust_list(a0, UserPtr::new(a1), UserPtr::new(a2))),
+        nr::UNAME => syscall_return_value(system::uname(UserPtr::new(a0))),
+        nr::GETPPID => syscall_return_value(system::getppid()),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => syscall_return_value(system::root_id()),
+        nr::GETGROUPS => syscall_return_value(system::getgroups(a0)),
+        nr::SYSINFO => syscall_return_value(system::sysinfo(UserPtr::new(a0))),
+        nr::GETRANDOM => syscall_return_value(system::getrandom(UserSlice::new(a0, a1), a2)),
+        nr::PRLIMIT64 => syscall_return_value(resource::prlimit64(a0, a1, UserPtr::new(a2), UserPtr::new(a3))),
+        nr::GETRLIMIT => syscall_return_value(resource::getrlimit(a0, UserPtr::new(a1))),
+        nr::SETRLIMIT => syscall_return_value(resource::setrlimit(a0, UserPtr::new(a1))),
+        nr::GETRUSAGE => syscall_return_value(resource::getrusage(a0, UserPtr::new(a1))),
+        nr::TIMES => syscall_return_value(resource::times(UserPtr::new(a0))),
         // Signals.
-        nr::RT_SIGACTION => signal::rt_sigaction(a0, UserPtr::new(a1), UserPtr::new(a2), a3),
-        nr::RT_SIGPROCMASK => signal::rt_sigprocmask(a0, UserPtr::new(a1), UserPtr::new(a2), a3),
-        nr::RT_SIGPENDING => signal::rt_sigpending(UserSlice::new(a0, a1), a1),
-        nr::SIGALTSTACK => signal::sigaltstack(UserPtr::new(a0), UserPtr::new(a1)),
-        nr::KILL => signal::kill(a0, a1),
-        nr::TGKILL => signal::tgkill(a0, a1, a2),
-        nr::TKILL => signal::tkill(a0, a1),
+        nr::RT_SIGACTION => syscall_return_value(signal::rt_sigaction(a0, UserPtr::new(a1), UserPtr::new(a2), a3)),
+        nr::RT_SIGPROCMASK => syscall_return_value(signal::rt_sigprocmask(a0, UserPtr::new(a1), UserPtr::new(a2), a3)),
+        nr::RT_SIGPENDING => syscall_return_value(signal::rt_sigpending(UserSlice::new(a0, a1), a1)),
+        nr::SIGALTSTACK => syscall_return_value(signal::sigaltstack(UserPtr::new(a0), UserPtr::new(a1))),
+        nr::KILL => syscall_return_value(signal::kill(a0, a1)),
+        nr::TGKILL => syscall_return_value(signal::tgkill(a0, a1, a2)),
+        nr::TKILL => syscall_return_value(signal::tkill(a0, a1)),
         // Time.
-        nr::NANOSLEEP => time::nanosleep(UserPtr::new(a0)),
-        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(a0, a1, UserPtr::new(a2)),
-        nr::CLOCK_GETTIME => time::clock_gettime(a0, UserPtr::new(a1)),
-        nr::CLOCK_GETRES => time::clock_getres(a0, UserPtr::new(a1)),
-        nr::GETTIMEOFDAY => time::gettimeofday(UserPtr::new(a0), UserPtr::new(a1)),
+        nr::NANOSLEEP => syscall_return_value(time::nanosleep(UserPtr::new(a0))),
+        nr::CLOCK_NANOSLEEP => syscall_return_value(time::clock_nanosleep(a0, a1, UserPtr::new(a2))),
+        nr::CLOCK_GETTIME => syscall_return_value(time::clock_gettime(a0, UserPtr::new(a1))),
+        nr::CLOCK_GETRES => syscall_return_value(time::clock_getres(a0, UserPtr::new(a1))),
+        nr::GETTIMEOFDAY => syscall_return_value(time::gettimeofday(UserPtr::new(a0), UserPtr::new(a1))),
         // Scheduling.
-        nr::SCHED_SETAFFINITY => sched::sched_setaffinity(a0, a1, a2),
-        nr::SCHED_GETAFFINITY => sched::sched_getaffinity(a0, a1, a2),
-        nr::SCHED_YIELD => sched::sched_yield(),
-        nr::GETCPU => sched::getcpu(UserPtr::new(a0), UserPtr::new(a1)),
-        nr::GETPID => thread::getpid(),
-        nr::GETTID => thread::gettid(),
-        nr::CLONE => thread::clone(frame, a0, a1, a2, a3, a4),
-        nr::FUTEX => futex::futex(a0, a1, a2, a3, a4, a5),
-        nr::SCHED_GETSCHEDULER => sched::sched_getscheduler(a0),
-        nr::SCHED_GETPARAM => sched::sched_getparam(a0, UserPtr::new(a1)),
-        nr::SCHED_GET_PRIORITY_MAX => sched::sched_get_priority_max(a0),
-        nr::SCHED_GET_PRIORITY_MIN => sched::sched_get_priority_min(a0),
-        nr::GETPRIORITY => sched::getpriority(a0, a1),
-        nr::SETPRIORITY => sched::setpriority(a0, a1, a2),
-        nr::MEMBARRIER => membarrier::membarrier(a0, a1, a2),
-        nr::RSEQ => rseq::rseq(a0, a1, a2, a3),
-        _ => unimplemented(number),
+        nr::SCHED_SETAFFINITY => syscall_return_value(sched::sched_setaffinity(a0, a1, a2)),
+        nr::SCHED_GETAFFINITY => syscall_return_value(sched::sched_getaffinity(a0, a1, a2)),
+        nr::SCHED_YIELD => syscall_return_value(sched::sched_yield()),
+        nr::GETCPU => syscall_return_value(sched::getcpu(UserPtr::new(a0), UserPtr::new(a1))),
+        nr::GETPID => syscall_return_value(thread::getpid()),
+        nr::GETTID => syscall_return_value(thread::gettid()),
+        // The one call that reads the whole frame (x19-x28 too): the arch saves it whole for this number only
+        // (vectors.s, `syscall_entry`); a new call that reads or replaces the frame must be added there.
+        nr::CLONE => syscall_return_value(thread::clone(frame, a0, a1, a2, a3, a4)),
+        nr::FUTEX => syscall_return_value(futex::futex(a0, a1, a2, a3, a4, a5)),
+        nr::SCHED_GETSCHEDULER => syscall_return_value(sched::sched_getscheduler(a0)),
+        nr::SCHED_GETPARAM => syscall_return_value(sched::sched_getparam(a0, UserPtr::new(a1))),
+        nr::SCHED_GET_PRIORITY_MAX => syscall_return_value(sched::sched_get_priority_max(a0)),
+        nr::SCHED_GET_PRIORITY_MIN => syscall_return_value(sched::sched_get_priority_min(a0)),
+        nr::GETPRIORITY => syscall_return_value(sched::getpriority(a0, a1)),
+        nr::SETPRIORITY => syscall_return_value(sched::setpriority(a0, a1, a2)),
+        nr::MEMBARRIER => syscall_return_value(membarrier::membarrier(a0, a1, a2)),
+        nr::RSEQ => syscall_return_value(rseq::rseq(a0, a1, a2, a3)),
+        _ => syscall_return_value(unimplemented(number)),
     }
 }
 
