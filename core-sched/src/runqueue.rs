@@ -20,8 +20,22 @@ pub(crate) struct PendingSwitch<A: Arch> {
     /// The lazy `active_mm` reference of a kernel thread (or exited task) switched away from, dropped only
     /// after the switch: the mm's page tables were loaded until `switch_mm` replaced them.
     pub(crate) lazy_mm_to_drop: Option<Arc<Mm<A>>>,
-    /// A runnable `prev` whose affinity excludes this CPU is queued on this CPU once its stack is free.
-    pub(crate) migrate_to: Option<usize>,
+    /// Where `prev` is queued once its stack is free.
+    pub(crate) requeue: Requeue,
+}
+
+/// Where [`Scheduler::finish_switch`](crate::Scheduler::finish_switch) queues the task switched away from.
+///
+/// A runnable `prev` is queued only there, after its `on_cpu` is cleared, not by `schedule`: the run queue's
+/// reference moves from the pending switch to the queue, so a switch takes no reference count for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Requeue {
+    /// Nowhere: it blocked or exited, or it is the idle task (never queued).
+    Nowhere,
+    /// At the tail of this CPU's queue: it yielded or was preempted and may still run here.
+    Here,
+    /// On that CPU: its affinity no longer includes this one.
+    On(usize),
 }
 
 impl<A: Arch> RunQueueInner<A> {

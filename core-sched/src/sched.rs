@@ -47,14 +47,14 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 
-use crate::arch::{membarrier_state_requires_barrier, Arch, ClearedAt, IpiKind};
+use crate::arch::{membarrier_state_requires_barrier, Arch, ClearedAt, IpiKind, SwitchingTask};
 use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
 use crate::irq::{without_interrupts, IrqsMasked};
 use crate::membarrier::{MembarrierRequest, MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE};
 use crate::mm::Mm;
-use crate::runqueue::{bump, bump_local, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
+use crate::runqueue::{bump, bump_local, PendingSwitch, Requeue, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{CpuTime, Task, TaskState};
 
 /// Whether `schedule` may take a task from another CPU's queue.
@@ -521,24 +521,21 @@ impl<A: Arch> Scheduler<A> {
                 None => inner.idle.clone().expect("schedule() before init_cpu on this CPU"),
             };
 
-            let mut migrate_to = None;
-            let mut prev_for_queue = None;
-            if prev_runnable && !prev_is_idle {
+            // Where prev goes once its stack is free: finish_switch queues it (its `on_cpu` stays set until then,
+            // so no CPU could pick it earlier anyway), moving the pending switch's reference into the queue.
+            let requeue = if prev_runnable && !prev_is_idle {
                 prev_sched.state = TaskState::Runnable;
                 if prev_stays_here {
-                    // Its on_cpu stays set until finish_switch, so no other CPU steals it before that.
-                    prev_for_queue = Some(prev.clone());
+                    Requeue::Here
                 } else {
-                    migrate_to = Some(
+                    Requeue::On(
                         self.choose_cpu(prev.affinity(), None).expect("runnable task's affinity has no online CPU"),
-                    );
+                    )
                 }
-            }
+            } else {
+                Requeue::Nowhere
+            };
             drop(prev_sched);
-            if let Some(queued) = prev_for_queue {
-                inner.queue.push_back(queued);
-            }
-            inner.publish_length(rq);
             // CPU time: prev ran since its switch-in or the last tick. One counter read and an add here; the
             // conversion and the user/system split happen only when a process asks (cpu_time).
             let now = A::cpu_time_stamp();
@@ -553,16 +550,16 @@ impl<A: Arch> Scheduler<A> {
             crate::rseq::note_switch_out(&prev, masked);
             let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
             // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
-            // migration, leaving a runnable task in no queue (a silent hang).
+            // requeue, leaving a runnable task in no queue (a silent hang).
             assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
-            // switch_context takes a reference to each task; `inner.curr` (next) and `inner.pending` (prev) keep
-            // both alive until finish_switch, so an exited `prev`, which never returns here, leaves nothing owned
-            // on this stack.
-            let switched_from = prev.clone();
-            let switched_to = next.clone();
+            // switch_context gets the two tasks without a reference count: `inner.curr` (next) and
+            // `inner.pending` (prev) keep both alive until finish_switch, and an exited `prev`, which never
+            // returns here, leaves nothing owned on this stack.
+            let switched_from = SwitchingTask::new(&prev);
+            let switched_to = SwitchingTask::new(&next);
             rq.publish_current(&next);
             inner.curr = Some(next);
-            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, migrate_to });
+            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, requeue });
             drop(inner);
 
             A::switch_context(switched_from, switched_to);
@@ -580,7 +577,16 @@ impl<A: Arch> Scheduler<A> {
         next: &Task<A>,
         masked: &IrqsMasked<A>,
     ) -> Option<Arc<Mm<A>>> {
-        let prev_owns_mm = prev.mm.lock_masked(masked).is_some();
+        // Whether prev has an mm (Linux `prev->mm`), from the id this CPU publishes for it instead of prev's
+        // `mm` lock: a running task's `mm` changes only on its own CPU under this run-queue lock (exit_mm_current,
+        // kthread_use_mm, kthread_unuse_mm), together with the published id (0 exactly when it has none), and
+        // the caller holds that lock. Read before the new id is stored below.
+        let prev_owns_mm = rq.current_mm_id.load(Ordering::Relaxed) != 0;
+        debug_assert_eq!(
+            prev_owns_mm,
+            prev.mm.lock_masked(masked).is_some(),
+            "published mm id out of step with prev.mm"
+        );
         // Borrowed under next's lock, not cloned: no reference-count traffic on the switch path. Nesting: a
         // task's `mm` lock before an `active_mm` lock, as in kthread_use_mm.
         let next_mm_guard = next.mm.lock_masked(masked);
@@ -665,18 +671,41 @@ impl<A: Arch> Scheduler<A> {
         without_interrupts::<A, _>(|masked| self.finish_switch_masked(masked));
     }
 
+    // Inlined into `schedule_with`: the switch path's second half, not worth a call of its own.
+    #[inline(always)]
     fn finish_switch_masked(&self, masked: &IrqsMasked<A>) {
+        // Read again, not passed from `schedule`: prev may resume on another CPU than the one it left.
         let cpu = A::cpu_id();
-        let pending = self.run_queues[cpu].inner.lock_masked(masked).pending.take();
-        let Some(pending) = pending else { return };
+        let rq = &self.run_queues[cpu];
+        let mut inner = rq.inner.lock_masked(masked);
+        let Some(PendingSwitch { prev, lazy_mm_to_drop, requeue }) = inner.pending.take() else { return };
         // Release: the saved context of prev (written by switch_context) is visible to the CPU that picks
-        // prev next. Pairs with the Acquire load of on_cpu in pick_next.
-        pending.prev.on_cpu.store(false, Ordering::Release);
-        if let Some(mm) = pending.lazy_mm_to_drop {
+        // prev next. Pairs with the Acquire load of on_cpu in pick_next. Under this run queue's lock, and
+        // before prev is queued: no CPU can find it in a queue with `on_cpu` still set.
+        prev.on_cpu.store(false, Ordering::Release);
+        let (elsewhere, not_queued) = match requeue {
+            // The affinity is read under this run queue's lock. `set_affinity` stores the new affinity, then
+            // (having read that the task's CPU is this one) looks for it in this queue under the same lock: either
+            // it looks after this push and moves the task, or its store is visible to this read and the task goes
+            // through `enqueue` to an allowed CPU instead. Neither way is it left where it may not run.
+            Requeue::Here if prev.affinity().contains(cpu) => {
+                inner.queue.push_back(prev);
+                inner.publish_length(rq);
+                (None, None)
+            }
+            Requeue::Here => (Some((cpu, prev)), None),
+            Requeue::On(target) => (Some((target, prev)), None),
+            Requeue::Nowhere => (None, Some(prev)),
+        };
+        drop(inner);
+        // Outside the lock: the last reference to an exited task frees its stack, the last lazy reference to
+        // an mm its page-table root.
+        drop(not_queued);
+        if let Some(mm) = lazy_mm_to_drop {
             mm.mmdrop();
         }
-        if let Some(target) = pending.migrate_to {
-            self.enqueue(target, pending.prev, masked);
+        if let Some((target, prev)) = elsewhere {
+            self.enqueue(target, prev, masked);
         }
     }
 
