@@ -127,7 +127,7 @@ impl<A: Arch> Scheduler<A> {
                 assert!(inner.curr.is_none(), "init_cpu twice on CPU {cpu}");
                 {
                     let mut sched = idle.sched.lock_masked(masked);
-                    sched.state = TaskState::Running;
+                    idle.state.set(TaskState::Running);
                     sched.on_rq = true;
                 }
                 idle.set_cpu(cpu);
@@ -269,8 +269,8 @@ impl<A: Arch> Scheduler<A> {
         without_interrupts::<A, _>(|masked| {
             {
                 let mut sched = task.sched.lock_masked(masked);
-                assert!(!sched.on_rq && sched.state == TaskState::Blocked, "spawn of a task already started");
-                sched.state = TaskState::Runnable;
+                assert!(!sched.on_rq && task.state.get() == TaskState::Blocked, "spawn of a task already started");
+                task.state.set(TaskState::Runnable);
                 sched.on_rq = true;
             }
             self.enqueue(cpu, task, masked);
@@ -286,10 +286,10 @@ impl<A: Arch> Scheduler<A> {
     fn wake_masked(&self, task: &Arc<Task<A>>, masked: &IrqsMasked<A>) {
         let must_enqueue = {
             let mut sched = task.sched.lock_masked(masked);
-            if sched.state != TaskState::Blocked {
+            if task.state.get() != TaskState::Blocked {
                 return;
             }
-            sched.state = TaskState::Runnable;
+            task.state.set(TaskState::Runnable);
             // Still on a run queue: it blocked but its CPU has not switched away yet; `schedule` sees
             // Runnable and keeps it (Linux `ttwu_runnable`).
             let must_enqueue = !sched.on_rq;
@@ -352,9 +352,9 @@ impl<A: Arch> Scheduler<A> {
         without_interrupts::<A, _>(|masked| {
             let curr = self.current();
             {
-                let mut sched = curr.sched.lock_masked(masked);
-                assert_eq!(sched.state, TaskState::Running, "block_current of a task that is not running");
-                sched.state = TaskState::Blocked;
+                let _sched = curr.sched.lock_masked(masked);
+                assert_eq!(curr.state.get(), TaskState::Running, "block_current of a task that is not running");
+                curr.state.set(TaskState::Blocked);
             }
             self.schedule();
         });
@@ -377,7 +377,8 @@ impl<A: Arch> Scheduler<A> {
                 let rq = self.this_rq();
                 let inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
-                curr.sched.lock_masked(masked).state = TaskState::Exited;
+                let _sched = curr.sched.lock_masked(masked);
+                curr.state.set(TaskState::Exited);
             }
             self.schedule();
         });
@@ -495,7 +496,7 @@ impl<A: Arch> Scheduler<A> {
             // pick below takes no task lock (other run queues only with try_lock), so this nests safely under
             // the run-queue lock as in `enqueue`.
             let mut prev_sched = prev.sched.lock_masked(masked);
-            let prev_runnable = match prev_sched.state {
+            let prev_runnable = match prev.state.get() {
                 TaskState::Running | TaskState::Runnable => true,
                 TaskState::Blocked | TaskState::Exited => {
                     prev_sched.on_rq = false;
@@ -509,11 +510,11 @@ impl<A: Arch> Scheduler<A> {
                 Stealing::OnlyWhenPrevStops => !prev_can_continue,
             };
 
-            let next = match self.pick_next(cpu, &mut inner, masked, may_steal) {
+            let next = match self.pick_next(cpu, rq, &mut inner, masked, may_steal) {
                 Some(task) => task,
                 None if prev_can_continue || prev_is_idle => {
                     // Nothing else can run: prev goes on (the idle task too). Nothing was published.
-                    prev_sched.state = TaskState::Running;
+                    prev.state.set(TaskState::Running);
                     drop(prev_sched);
                     inner.curr = Some(prev);
                     return;
@@ -524,7 +525,7 @@ impl<A: Arch> Scheduler<A> {
             // Where prev goes once its stack is free: finish_switch queues it (its `on_cpu` stays set until then,
             // so no CPU could pick it earlier anyway), moving the pending switch's reference into the queue.
             let requeue = if prev_runnable && !prev_is_idle {
-                prev_sched.state = TaskState::Runnable;
+                prev.state.set(TaskState::Runnable);
                 if prev_stays_here {
                     Requeue::Here
                 } else {
@@ -541,7 +542,8 @@ impl<A: Arch> Scheduler<A> {
             let now = A::cpu_time_stamp();
             prev.cpu_time.add_run_stamps(now.wrapping_sub(inner.curr_accounted_at));
             inner.curr_accounted_at = now;
-            next.sched.lock_masked(masked).state = TaskState::Running;
+            // Without next's `sched` lock: nothing else changes the state of a queued task (see `StateCell`).
+            next.state.set(TaskState::Running);
             next.set_cpu(cpu);
             next.on_cpu.store(true, Ordering::Relaxed);
 
@@ -768,6 +770,7 @@ impl<A: Arch> Scheduler<A> {
     fn pick_next(
         &self,
         cpu: usize,
+        rq: &RunQueue<A>,
         inner: &mut RunQueueInner<A>,
         masked: &IrqsMasked<A>,
         may_steal: bool,
@@ -775,7 +778,6 @@ impl<A: Arch> Scheduler<A> {
         // Acquire: pairs with the Release store of on_cpu in finish_switch.
         let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
         // The common case, O(1): the head of the FIFO can run here.
-        let rq = &self.run_queues[cpu];
         if inner.queue.front().is_some_and(can_run) {
             let task = inner.queue.pop_front();
             inner.publish_length(rq);
@@ -807,7 +809,7 @@ impl<A: Arch> Scheduler<A> {
             if let Some(position) = other_inner.queue.iter().position(can_run) {
                 let task = other_inner.queue.remove(position);
                 other_inner.publish_length(&self.run_queues[other]);
-                bump_local(&self.run_queues[cpu].stats.migrations);
+                bump_local(&rq.stats.migrations);
                 return task;
             }
         }
