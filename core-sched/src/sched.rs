@@ -551,17 +551,18 @@ impl<A: Arch> Scheduler<A> {
             // refreshed before it runs user code again (Linux's rseq_preempt); nothing for a task without rseq.
             crate::rseq::note_switch_out(&prev, masked);
             let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
-            // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
-            // requeue, leaving a runnable task in no queue (a silent hang).
-            assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
             // switch_context gets the two tasks without a reference count: `inner.curr` (next) and
             // `inner.pending` (prev) keep both alive until finish_switch, and an exited `prev`, which never
             // returns here, leaves nothing owned on this stack.
             let switched_from = SwitchingTask::new(&prev);
             let switched_to = SwitchingTask::new(&next);
+            // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
+            // requeue, leaving a runnable task in no queue (a silent hang). Right before the store, so that the
+            // store needs no drop of an old value.
+            assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
+            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, requeue });
             rq.publish_current(&next);
             inner.curr = Some(next);
-            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, requeue });
             drop(inner);
 
             A::switch_context(switched_from, switched_to);
