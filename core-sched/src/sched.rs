@@ -125,11 +125,7 @@ impl<A: Arch> Scheduler<A> {
             {
                 let mut inner = rq.inner.lock_masked(masked);
                 assert!(inner.curr.is_none(), "init_cpu twice on CPU {cpu}");
-                {
-                    let mut sched = idle.sched.lock_masked(masked);
-                    idle.state.set(TaskState::Running);
-                    sched.on_rq = true;
-                }
+                idle.state.store_on_rq(TaskState::Running);
                 idle.set_cpu(cpu);
                 idle.on_cpu.store(true, Ordering::Relaxed);
                 inner.curr_accounted_at = A::cpu_time_stamp();
@@ -268,10 +264,8 @@ impl<A: Arch> Scheduler<A> {
         .ok_or(Errno::EINVAL)?;
         without_interrupts::<A, _>(|masked| {
             {
-                let mut sched = task.sched.lock_masked(masked);
-                assert!(!sched.on_rq && task.state.get() == TaskState::Blocked, "spawn of a task already started");
-                task.state.set(TaskState::Runnable);
-                sched.on_rq = true;
+                let _sched = task.sched.lock_masked(masked);
+                assert!(task.state.start(), "spawn of a task already started");
             }
             self.enqueue(cpu, task, masked);
         });
@@ -285,16 +279,12 @@ impl<A: Arch> Scheduler<A> {
 
     fn wake_masked(&self, task: &Arc<Task<A>>, masked: &IrqsMasked<A>) {
         let must_enqueue = {
-            let mut sched = task.sched.lock_masked(masked);
-            if task.state.get() != TaskState::Blocked {
-                return;
-            }
-            task.state.set(TaskState::Runnable);
-            // Still on a run queue: it blocked but its CPU has not switched away yet; `schedule` sees
-            // Runnable and keeps it (Linux `ttwu_runnable`).
-            let must_enqueue = !sched.on_rq;
-            sched.on_rq = true;
-            must_enqueue
+            let _sched = task.sched.lock_masked(masked);
+            // One atomic step against `schedule`'s switch away from a blocked task (see `SchedState`). Still on a
+            // run queue: it blocked but its CPU has not switched away yet; `schedule` sees Runnable and keeps it
+            // (Linux `ttwu_runnable`).
+            let Some(was_on_rq) = task.state.wake() else { return };
+            !was_on_rq
         };
         if must_enqueue {
             let cpu =
@@ -353,8 +343,8 @@ impl<A: Arch> Scheduler<A> {
             let curr = self.current();
             {
                 let _sched = curr.sched.lock_masked(masked);
-                assert_eq!(curr.state.get(), TaskState::Running, "block_current of a task that is not running");
-                curr.state.set(TaskState::Blocked);
+                assert_eq!(curr.state.state(), TaskState::Running, "block_current of a task that is not running");
+                curr.state.set_state(TaskState::Blocked);
             }
             self.schedule();
         });
@@ -378,7 +368,7 @@ impl<A: Arch> Scheduler<A> {
                 let inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
                 let _sched = curr.sched.lock_masked(masked);
-                curr.state.set(TaskState::Exited);
+                curr.state.set_state(TaskState::Exited);
             }
             self.schedule();
         });
@@ -492,17 +482,9 @@ impl<A: Arch> Scheduler<A> {
             // Moved out of `curr` (no reference count traffic); `curr` is set again below on every path.
             let prev = inner.curr.take().expect("schedule() before init_cpu on this CPU");
             let prev_is_idle = inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &prev));
-            // prev's scheduling fields stay locked until its new state is set: one acquisition per switch. The
-            // pick below takes no task lock (other run queues only with try_lock), so this nests safely under
-            // the run-queue lock as in `enqueue`.
-            let mut prev_sched = prev.sched.lock_masked(masked);
-            let prev_runnable = match prev.state.get() {
-                TaskState::Running | TaskState::Runnable => true,
-                TaskState::Blocked | TaskState::Exited => {
-                    prev_sched.on_rq = false;
-                    false
-                }
-            };
+            // Without prev's `sched` lock: one load for a runnable prev, one atomic step against a concurrent wake
+            // for a blocked or exited one (clearing `on_rq`; see `SchedState`).
+            let prev_runnable = prev.state.switch_out_is_runnable();
             let prev_stays_here = prev_runnable && prev.affinity().contains(cpu);
             let prev_can_continue = prev_stays_here && !prev_is_idle;
             let may_steal = match stealing {
@@ -514,8 +496,7 @@ impl<A: Arch> Scheduler<A> {
                 Some(task) => task,
                 None if prev_can_continue || prev_is_idle => {
                     // Nothing else can run: prev goes on (the idle task too). Nothing was published.
-                    prev.state.set(TaskState::Running);
-                    drop(prev_sched);
+                    prev.state.store_on_rq(TaskState::Running);
                     inner.curr = Some(prev);
                     return;
                 }
@@ -525,7 +506,7 @@ impl<A: Arch> Scheduler<A> {
             // Where prev goes once its stack is free: finish_switch queues it (its `on_cpu` stays set until then,
             // so no CPU could pick it earlier anyway), moving the pending switch's reference into the queue.
             let requeue = if prev_runnable && !prev_is_idle {
-                prev.state.set(TaskState::Runnable);
+                prev.state.store_on_rq(TaskState::Runnable);
                 if prev_stays_here {
                     Requeue::Here
                 } else {
@@ -536,14 +517,13 @@ impl<A: Arch> Scheduler<A> {
             } else {
                 Requeue::Nowhere
             };
-            drop(prev_sched);
             // CPU time: prev ran since its switch-in or the last tick. One counter read and an add here; the
             // conversion and the user/system split happen only when a process asks (cpu_time).
             let now = A::cpu_time_stamp();
             prev.cpu_time.add_run_stamps(now.wrapping_sub(inner.curr_accounted_at));
             inner.curr_accounted_at = now;
-            // Without next's `sched` lock: nothing else changes the state of a queued task (see `StateCell`).
-            next.state.set(TaskState::Running);
+            // Without next's `sched` lock: nothing else changes the state of a queued task (see `SchedState`).
+            next.state.store_on_rq(TaskState::Running);
             next.set_cpu(cpu);
             next.on_cpu.store(true, Ordering::Relaxed);
 

@@ -55,38 +55,90 @@ impl TaskState {
     }
 }
 
-/// A task's [`TaskState`] in one atomic byte, so that it can be read without the task's `sched` lock.
+/// A task's [`TaskState`] and Linux's `on_rq` (the task is some CPU's `curr` or in a run queue) in one atomic
+/// byte, so that the switch reads and changes them without the task's `sched` lock.
 ///
-/// Every change is made under that lock, except one: the switch's Runnable -> Running of the task it has just
-/// taken from a run queue (`Scheduler::schedule`). Nothing else changes the state of a queued task: a wake
-/// acts only on a `Blocked` task (a queued one is `Runnable`), and blocking, exiting and `cancel_block` are the
-/// running task's own doing. So that store races with no read-modify-write under the lock, and a wake that
-/// reads it (either value) leaves the task alone, as it would have under the lock.
-pub(crate) struct StateCell(AtomicU8);
+/// The two change together in two places only, each with one atomic read-modify-write: a wake (`Blocked` ->
+/// `Runnable`, setting `on_rq`; a task that was still `on_rq` is only made runnable again, otherwise the waker
+/// enqueues it) and the switch away from a task that blocked or exited (clearing `on_rq`). Whichever comes
+/// first, the other sees its result: a wake that wins leaves `Runnable`, so `schedule` keeps the task; a
+/// `schedule` that wins leaves `on_rq` clear, so the wake enqueues it (it cannot run before its `on_cpu` is
+/// cleared). That is all the `sched` lock used to give them.
+///
+/// Every other change keeps `on_rq` and is made with the `sched` lock held (blocking, exiting, `cancel_block`,
+/// `spawn`: the running task's own doing, or a task not started yet), except two plain stores of the switch,
+/// which no read-modify-write can meet: prev goes back to `Runnable` (or stays `Running`) while it still runs
+/// here, and the task just taken from a run queue becomes `Running`. Nothing else changes the state of a
+/// running or queued task: a wake acts only on a `Blocked` one, and blocking is the running task's own doing,
+/// never concurrent with its CPU's `schedule`.
+pub(crate) struct SchedState(AtomicU8);
 
-impl StateCell {
+/// The `on_rq` bit of [`SchedState`]; the state is in the bits below it.
+const ON_RQ: u8 = 1 << 2;
+const STATE_BITS: u8 = ON_RQ - 1;
+
+impl SchedState {
     fn new(state: TaskState) -> Self {
-        StateCell(AtomicU8::new(state.to_byte()))
+        SchedState(AtomicU8::new(state.to_byte()))
     }
 
-    /// Relaxed: the task's `sched` lock, or for the switch the run-queue lock and `on_cpu`, orders what
-    /// depends on the state.
+    /// Relaxed, as every access here: the `sched` lock, the run-queue locks and `on_cpu` order what depends on
+    /// the state; the byte itself needs only to be changed atomically.
     #[inline(always)]
-    pub(crate) fn get(&self) -> TaskState {
-        TaskState::from_byte(self.0.load(Ordering::Relaxed))
+    pub(crate) fn state(&self) -> TaskState {
+        TaskState::from_byte(self.0.load(Ordering::Relaxed) & STATE_BITS)
     }
 
+    /// Changes the state, keeping `on_rq` (with the `sched` lock held; see the type's documentation).
+    pub(crate) fn set_state(&self, state: TaskState) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |byte| Some(byte & ON_RQ | state.to_byte()));
+    }
+
+    /// A plain store of `state` with `on_rq` set, for the switch's two stores and `init_cpu` (see the type's
+    /// documentation for why no read-modify-write can meet them).
     #[inline(always)]
-    pub(crate) fn set(&self, state: TaskState) {
-        self.0.store(state.to_byte(), Ordering::Relaxed);
+    pub(crate) fn store_on_rq(&self, state: TaskState) {
+        self.0.store(state.to_byte() | ON_RQ, Ordering::Relaxed);
     }
-}
 
-/// A task's fields guarded by its `sched` lock.
-pub(crate) struct SchedFields {
-    /// Linux's `on_rq`: the task is some CPU's `curr` or in a run queue. A wake-up of a task that is still
-    /// `on_rq` only makes it runnable again; otherwise it enqueues it.
-    pub(crate) on_rq: bool,
+    /// `spawn`: `Blocked` and not on a run queue -> `Runnable` on one. False (and no change) otherwise.
+    pub(crate) fn start(&self) -> bool {
+        let blocked = TaskState::Blocked.to_byte();
+        let runnable = TaskState::Runnable.to_byte() | ON_RQ;
+        self.0.compare_exchange(blocked, runnable, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    /// A wake: `Blocked` -> `Runnable` with `on_rq` set. `None` when the task was not blocked (nothing
+    /// changed), else whether it was still `on_rq` (then it needs no enqueue).
+    pub(crate) fn wake(&self) -> Option<bool> {
+        let blocked = TaskState::Blocked.to_byte();
+        let runnable = TaskState::Runnable.to_byte() | ON_RQ;
+        let previous = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |byte| {
+                (byte & STATE_BITS == blocked).then_some(runnable)
+            })
+            .ok()?;
+        Some(previous & ON_RQ != 0)
+    }
+
+    /// The switch away from the running task: whether it is still runnable (`Running` or `Runnable`: a wake
+    /// came after it blocked, or it did not block). When not (`Blocked`, `Exited`), clears `on_rq` in the same
+    /// atomic step, so that a wake from now on enqueues it. The common case, a runnable task, is one load.
+    #[inline(always)]
+    pub(crate) fn switch_out_is_runnable(&self) -> bool {
+        let mut byte = self.0.load(Ordering::Relaxed);
+        loop {
+            match TaskState::from_byte(byte & STATE_BITS) {
+                TaskState::Running | TaskState::Runnable => return true,
+                TaskState::Blocked | TaskState::Exited => {}
+            }
+            match self.0.compare_exchange_weak(byte, byte & !ON_RQ, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return false,
+                Err(current) => byte = current,
+            }
+        }
+    }
 }
 
 /// A task. Shared as `Arc<Task<A>>`.
@@ -100,11 +152,11 @@ pub struct Task<A: Arch> {
     /// `count` reference (a user task's is taken at creation; a kernel thread's is the lazy one).
     pub(crate) active_mm: IrqSpinLock<A, Option<Arc<Mm<A>>>>,
     affinity: AtomicU64,
-    /// Taken to change `state` and `on_rq` together (wake against schedule), and by `enqueue` and
-    /// `set_affinity` to order the affinity with the CPU a task is queued on.
-    pub(crate) sched: IrqSpinLock<A, SchedFields>,
-    /// The scheduling state; see [`StateCell`] for the one change made without the `sched` lock.
-    pub(crate) state: StateCell,
+    /// Taken by `enqueue` and `set_affinity` to order the affinity with the CPU a task is queued on, and
+    /// around the changes of `state` outside the switch (see [`SchedState`]).
+    pub(crate) sched: IrqSpinLock<A, ()>,
+    /// The scheduling state and `on_rq`; see [`SchedState`] for who changes them and how.
+    pub(crate) state: SchedState,
     /// Set while a CPU uses the task's stack and registers: from the moment it is picked until
     /// `finish_switch` after the switch away. No CPU may switch to a task whose `on_cpu` is still set.
     pub(crate) on_cpu: AtomicBool,
@@ -207,8 +259,8 @@ impl<A: Arch> Task<A> {
             mm: IrqSpinLock::new(mm),
             active_mm: IrqSpinLock::new(active_mm),
             affinity: AtomicU64::new(affinity.0),
-            sched: IrqSpinLock::new(SchedFields { on_rq: false }),
-            state: StateCell::new(TaskState::Blocked),
+            sched: IrqSpinLock::new(()),
+            state: SchedState::new(TaskState::Blocked),
             on_cpu: AtomicBool::new(false),
             cpu: AtomicUsize::new(0),
             process_id: AtomicU32::new(0),
@@ -249,7 +301,7 @@ impl<A: Arch> Task<A> {
 
     /// Scheduling state.
     pub fn state(&self) -> TaskState {
-        self.state.get()
+        self.state.state()
     }
 
     /// Whether a CPU still uses the task's stack (see the field's documentation).

@@ -67,10 +67,10 @@ impl<A: Arch> Scheduler<A> {
         {
             let _sched = current.sched.lock_masked(masked);
             assert!(
-                matches!(current.state.get(), TaskState::Running | TaskState::Blocked | TaskState::Runnable),
+                matches!(current.state.state(), TaskState::Running | TaskState::Blocked | TaskState::Runnable),
                 "prepare_to_block of an exited task"
             );
-            current.state.set(TaskState::Blocked);
+            current.state.set_state(TaskState::Blocked);
         }
         current
     }
@@ -81,9 +81,9 @@ impl<A: Arch> Scheduler<A> {
         let current = self.current_masked(masked);
         {
             let _sched = current.sched.lock_masked(masked);
-            if current.state.get() != TaskState::Blocked {
+            if current.state.state() != TaskState::Blocked {
                 // Woken between prepare and here: still on its run queue, just running on.
-                current.state.set(TaskState::Running);
+                current.state.set_state(TaskState::Running);
                 return false;
             }
         }
@@ -96,8 +96,8 @@ impl<A: Arch> Scheduler<A> {
     pub fn cancel_block(&self, masked: &IrqsMasked<A>) {
         let current = self.current_masked(masked);
         let _sched = current.sched.lock_masked(masked);
-        if matches!(current.state.get(), TaskState::Blocked | TaskState::Runnable) {
-            current.state.set(TaskState::Running);
+        if matches!(current.state.state(), TaskState::Blocked | TaskState::Runnable) {
+            current.state.set_state(TaskState::Running);
         }
     }
 }

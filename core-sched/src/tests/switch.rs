@@ -265,7 +265,7 @@ fn wake_of_running_task_that_blocked_keeps_it_runnable() {
     sched.spawn(k.clone(), None).unwrap();
     run_on(sched, 0, &k);
     // It marked itself blocked but a wake-up arrived before it switched away (on_rq still set).
-    k.state.set(TaskState::Blocked);
+    k.state.set_state(TaskState::Blocked);
     sched.wake(&k);
     assert_eq!(sched.run_queue(0).queued(), 0, "not queued twice");
     sched.schedule();
