@@ -53,6 +53,13 @@ pub(crate) struct RunQueueInner<A: Arch> {
     pub(crate) pending: Option<PendingSwitch<A>>,
     /// When `curr`'s CPU time was last accounted ([`Arch::cpu_time_stamp`]): its switch-in or the last tick.
     pub(crate) curr_accounted_at: u64,
+    /// The address of the mm whose page tables this CPU has loaded, i.e. of `curr`'s `active_mm` (0: none),
+    /// kept where that changes (a switch that calls `switch_mm`, `kthread_use_mm`, `init_cpu`, going offline;
+    /// a switch to a kernel thread hands the same mm over, and exit keeps it). The switch compares it with the
+    /// incoming task's mm instead of locking prev's `active_mm`. An address rather than an `MmId` (a process
+    /// id, which may be reused): the loaded mm is alive (`curr`'s `active_mm` holds a `count` reference to
+    /// it), so no other live mm has its address.
+    pub(crate) loaded_mm: usize,
 }
 
 /// The six kinds of switch, by whether the outgoing and incoming task have an mm (Linux's `task->mm`).
@@ -170,6 +177,7 @@ impl<A: Arch> RunQueue<A> {
                 queue: VecDeque::new(),
                 pending: None,
                 curr_accounted_at: 0,
+                loaded_mm: 0,
             }),
             current_mm_id: AtomicU32::new(0),
             membarrier_state: AtomicU32::new(0),

@@ -57,6 +57,11 @@ use crate::mm::Mm;
 use crate::runqueue::{bump, bump_local, PendingSwitch, Requeue, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{CpuTime, Task, TaskState};
 
+/// The address of `mm`, which identifies it among the live address spaces (`RunQueueInner::loaded_mm`).
+fn mm_address<A: Arch>(mm: &Mm<A>) -> usize {
+    core::ptr::from_ref(mm) as usize
+}
+
 /// Whether `schedule` may take a task from another CPU's queue.
 #[derive(Clone, Copy)]
 enum Stealing {
@@ -129,6 +134,7 @@ impl<A: Arch> Scheduler<A> {
                 idle.set_cpu(cpu);
                 idle.on_cpu.store(true, Ordering::Relaxed);
                 inner.curr_accounted_at = A::cpu_time_stamp();
+                inner.loaded_mm = idle.active_mm.lock_masked(masked).as_deref().map_or(0, mm_address);
                 rq.publish_current(&idle);
                 inner.idle = Some(idle.clone());
                 inner.curr = Some(idle);
@@ -150,7 +156,7 @@ impl<A: Arch> Scheduler<A> {
             let cpu = A::cpu_id();
             let rq = &self.run_queues[cpu];
             let lazy = {
-                let inner = rq.inner.lock_masked(masked);
+                let mut inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.clone().expect("offline of a CPU that was never online");
                 let idle = inner.idle.clone().expect("offline of a CPU without idle task");
                 assert!(Arc::ptr_eq(&curr, &idle), "CPU {cpu} goes offline while not idle");
@@ -159,6 +165,7 @@ impl<A: Arch> Scheduler<A> {
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
                 let lazy = idle.active_mm.lock_masked(masked).take();
+                inner.loaded_mm = 0;
                 lazy
             };
             self.online_count.fetch_sub(1, Ordering::Relaxed);
@@ -418,7 +425,7 @@ impl<A: Arch> Scheduler<A> {
         let old_active = without_interrupts::<A, _>(|masked| {
             let rq = self.this_rq();
             {
-                let inner = rq.inner.lock_masked(masked);
+                let mut inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.clone().expect("kthread_use_mm before init_cpu");
                 assert!(curr.is_kernel_thread(), "kthread_use_mm from a user task");
                 let mut task_mm = curr.mm.lock_masked(masked);
@@ -431,6 +438,7 @@ impl<A: Arch> Scheduler<A> {
                 rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
                 if changed {
                     A::switch_mm(old_active.as_deref(), mm);
+                    inner.loaded_mm = mm_address(mm);
                 }
                 self.finish_switch_mm_hook(rq);
                 old_active
@@ -530,7 +538,7 @@ impl<A: Arch> Scheduler<A> {
             // rseq hook: prev leaves the CPU, so its critical section (if any) must restart and its ids be
             // refreshed before it runs user code again (Linux's rseq_preempt); nothing for a task without rseq.
             crate::rseq::note_switch_out(&prev, masked);
-            let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
+            let lazy_mm_to_drop = self.context_switch_mm(rq, &mut inner, &prev, &next, masked);
             // switch_context gets the two tasks without a reference count: `inner.curr` (next) and
             // `inner.pending` (prev) keep both alive until finish_switch, and an exited `prev`, which never
             // returns here, leaves nothing owned on this stack.
@@ -556,6 +564,7 @@ impl<A: Arch> Scheduler<A> {
     fn context_switch_mm(
         &self,
         rq: &RunQueue<A>,
+        inner: &mut RunQueueInner<A>,
         prev: &Task<A>,
         next: &Task<A>,
         masked: &IrqsMasked<A>,
@@ -592,13 +601,21 @@ impl<A: Arch> Scheduler<A> {
                 stale
             }
             Some(next_mm) => {
-                let mut prev_active = prev.active_mm.lock_masked(masked);
-                let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, next_mm));
+                // prev's `active_mm` is the mm loaded here, whose address the run queue keeps (see
+                // `RunQueueInner::loaded_mm`), so the comparison needs no lock of it; the lock is taken only to
+                // hand it to switch_mm or to take a lazy reference.
+                let same_mm = inner.loaded_mm == mm_address(next_mm);
+                debug_assert_eq!(
+                    same_mm,
+                    prev.active_mm.lock_masked(masked).as_ref().is_some_and(|mm| Arc::ptr_eq(mm, next_mm)),
+                    "the run queue's loaded mm is not prev's active_mm"
+                );
                 rq.current_mm_id.store(next_mm.id().0, Ordering::Relaxed);
                 self.membarrier_switch_mm(rq, next_mm);
                 A::trace_user_mm_published(rq.membarrier_state.load(Ordering::Relaxed));
                 if !same_mm {
-                    A::switch_mm(prev_active.as_deref(), next_mm);
+                    A::switch_mm(prev.active_mm.lock_masked(masked).as_deref(), next_mm);
+                    inner.loaded_mm = mm_address(next_mm);
                 }
                 // Rule 2, the explicit post-switch-mm barrier: also when !same_mm is false.
                 self.finish_switch_mm_hook(rq);
@@ -614,7 +631,7 @@ impl<A: Arch> Scheduler<A> {
                     None
                 } else {
                     // Linux rq->prev_mm: the lazy reference outlives the switch, dropped in finish_switch.
-                    prev_active.take()
+                    prev.active_mm.lock_masked(masked).take()
                 }
             }
         }
