@@ -572,7 +572,8 @@ impl<A: Arch> Scheduler<A> {
         // Whether prev has an mm (Linux `prev->mm`), from the id this CPU publishes for it instead of prev's
         // `mm` lock: a running task's `mm` changes only on its own CPU under this run-queue lock (exit_mm_current,
         // kthread_use_mm, kthread_unuse_mm), together with the published id (0 exactly when it has none), and
-        // the caller holds that lock. Read before the new id is stored below.
+        // the caller holds that lock. Read before the new id is stored below. A read by the id's only writer:
+        // what remote membarrier callers read, and the barriers around the stores they pair with, are unchanged.
         let prev_owns_mm = rq.current_mm_id.load(Ordering::Relaxed) != 0;
         debug_assert_eq!(
             prev_owns_mm,
