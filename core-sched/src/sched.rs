@@ -272,7 +272,8 @@ impl<A: Arch> Scheduler<A> {
         without_interrupts::<A, _>(|masked| {
             {
                 let _sched = task.sched.lock_masked(masked);
-                assert!(task.state.start(), "spawn of a task already started");
+                let started = task.state.start();
+                assert!(started, "spawn of a task already started");
             }
             self.enqueue(cpu, task, masked);
         });
