@@ -11,7 +11,8 @@
 //!    `switch_mm` only if the mm changed, then **always** `membarrier_finish_switch_mm(rq.membarrier_state)`
 //!    (rule 2) — also when the mm did not change, the kernel thread -> user case;
 //! 5. a lazy `prev` leaves its `active_mm` reference in the run queue; unlock the run queue;
-//! 6. `switch_context(prev, next)`; then [`Scheduler::finish_switch`], on `next`'s stack.
+//! 6. `switch_context(prev, next)`; then [`Scheduler::finish_switch`], on `next`'s stack: it clears `prev`'s
+//!    `on_cpu` and queues a runnable `prev` again (here, or on an allowed CPU).
 //!
 //! Rule 1 prevents, with the caller on another CPU doing `y = 1; membarrier(); r2 = x`:
 //! ```text
@@ -28,8 +29,17 @@
 //! cannot be handed from one stack to another without `unsafe`, so the lock is released just before
 //! `switch_context`, with interrupts still disabled. What the lock would have protected is protected by
 //! `on_cpu` instead: `prev` keeps `on_cpu` set until `finish_switch` (no CPU picks a task whose `on_cpu` is
-//! set, so nobody else runs on `prev`'s stack), and the per-switch leftovers (`prev`, its lazy mm, a
-//! migration) are parked in the run queue for `finish_switch`, which only the same CPU runs.
+//! set, so nobody else runs on `prev`'s stack), and the per-switch leftovers (`prev`, its lazy mm, where
+//! `prev` is to be queued) are parked in the run queue for `finish_switch`, which only the same CPU runs.
+//!
+//! # What a switch locks
+//! The run-queue lock (twice: `schedule`, `finish_switch`) and `next`'s `mm` (to borrow the incoming mm);
+//! `prev`'s `active_mm` only to hand it to `switch_mm` or take a lazy reference. Not `prev`'s or `next`'s
+//! `sched` lock: state and `on_rq` are one atomic byte (`SchedState` in task.rs explains who changes them);
+//! not `prev`'s `mm`: the published mm id says whether it has one; not `prev`'s `active_mm` for the same-mm
+//! test: the run queue keeps the loaded mm's address (`RunQueueInner::loaded_mm`). No reference count either:
+//! the arch gets the two tasks as [`SwitchingTask`]s, and `prev`'s reference moves from the pending switch into
+//! the queue.
 //!
 //! # Contract with the arch and the kernel
 //! * `init_cpu(cpu, idle)` on each CPU at boot, with the boot context as the idle task.
