@@ -5,6 +5,7 @@
 //! without values (`pub enum Arm64 {}`), so every call is statically dispatched.
 
 use alloc::sync::Arc;
+use core::ptr::NonNull;
 
 use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::CpuSet;
@@ -69,11 +70,11 @@ pub trait Arch: 'static + Sized {
     /// does that itself when this function returns, and a new task's first entry code (which the arch set up in
     /// its context) must do it explicitly, then enable interrupts and enter the task.
     ///
-    /// It takes ownership of the scheduler's references to both tasks, because an exited `prev` never
-    /// resumes: a reference left on its stack would leak the task. The scheduler keeps both tasks alive until
-    /// `finish_switch` (the run queue's `curr` holds `next`, its pending switch holds `prev`), so an
-    /// implementation drops the `Arc`s before switching stacks and reaches the two contexts without them.
-    fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>);
+    /// The tasks come as [`SwitchingTask`]s, not `Arc`s: no reference count is taken or dropped per switch,
+    /// and nothing owned is left on the stack of an exited `prev`, which never resumes. The scheduler keeps
+    /// both tasks alive until `finish_switch` has run on `next`'s stack (the run queue's `curr` holds `next`,
+    /// its pending switch holds `prev`); see [`SwitchingTask`] for what an implementation may rely on.
+    fn switch_context(prev: SwitchingTask<Self>, next: SwitchingTask<Self>);
 
     /// Sends an IPI of `kind` to every CPU of `cpus` (never the sender, which is not in the set). Stores the
     /// sender made before the call must be visible to the handler on each target (arm64: `dsb ish` before the
@@ -192,6 +193,32 @@ pub trait Arch: 'static + Sized {
     /// Nanoseconds in `stamps` units of [`Arch::cpu_time_stamp`] (default: they are nanoseconds already).
     fn cpu_time_stamps_to_ns(stamps: u64) -> u64 {
         stamps
+    }
+}
+
+/// A task handed to [`Arch::switch_context`], without a reference count: a pointer to the task that only the
+/// scheduler's switch path creates, and only for the two tasks of the switch it is making.
+///
+/// What an implementation may rely on: the task behind [`SwitchingTask::as_ptr`] stays alive (its
+/// `Arc` is held by the run queue: `curr` for `next`, the pending switch for `prev`) until
+/// [`Scheduler::finish_switch`](crate::Scheduler::finish_switch) has run on the CPU after the switch, which
+/// is after `switch_context` has stopped using `prev`'s stack and started on `next`'s. Dereferencing the
+/// pointer before that point is sound; keeping it beyond is not. Why not `Arc`s: an `Arc` handed over must
+/// be dropped by the implementation before it switches stacks (an exited `prev` never resumes to drop one),
+/// which costs two reference-count increments here and two decrements there on every switch for nothing the
+/// run queue does not already guarantee. Why not references: the owners sit behind the run-queue lock,
+/// which is released before the switch, so no borrow of them can span it.
+pub struct SwitchingTask<A: Arch>(NonNull<Task<A>>);
+
+impl<A: Arch> SwitchingTask<A> {
+    /// Only the switch path creates one, for a task whose `Arc` the run queue keeps until `finish_switch`.
+    pub(crate) fn new(task: &Arc<Task<A>>) -> Self {
+        SwitchingTask(NonNull::from(&**task))
+    }
+
+    /// The task; valid until `finish_switch` has run after the switch (see the type's documentation).
+    pub fn as_ptr(&self) -> *const Task<A> {
+        self.0.as_ptr()
     }
 }
 

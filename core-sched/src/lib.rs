@@ -34,7 +34,7 @@ pub mod wait;
 #[cfg(test)]
 mod tests;
 
-pub use arch::{generic_membarrier_finish_switch_mm, Arch, ClearedAt, IpiKind, IrqState};
+pub use arch::{generic_membarrier_finish_switch_mm, Arch, ClearedAt, IpiKind, IrqState, SwitchingTask};
 pub use cpuset::{CpuSet, MAX_CPUS};
 pub use errno::Errno;
 pub use irq::{without_interrupts, IrqSpinLock, IrqSpinLockGuard, IrqsMasked};

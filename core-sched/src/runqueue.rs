@@ -20,8 +20,22 @@ pub(crate) struct PendingSwitch<A: Arch> {
     /// The lazy `active_mm` reference of a kernel thread (or exited task) switched away from, dropped only
     /// after the switch: the mm's page tables were loaded until `switch_mm` replaced them.
     pub(crate) lazy_mm_to_drop: Option<Arc<Mm<A>>>,
-    /// A runnable `prev` whose affinity excludes this CPU is queued on this CPU once its stack is free.
-    pub(crate) migrate_to: Option<usize>,
+    /// Where `prev` is queued once its stack is free.
+    pub(crate) requeue: Requeue,
+}
+
+/// Where [`Scheduler::finish_switch`](crate::Scheduler::finish_switch) queues the task switched away from.
+///
+/// A runnable `prev` is queued only there, after its `on_cpu` is cleared, not by `schedule`: the run queue's
+/// reference moves from the pending switch to the queue, so a switch takes no reference count for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Requeue {
+    /// Nowhere: it blocked or exited, or it is the idle task (never queued).
+    Nowhere,
+    /// At the tail of this CPU's queue: it yielded or was preempted and may still run here.
+    Here,
+    /// On that CPU: its affinity no longer includes this one.
+    On(usize),
 }
 
 impl<A: Arch> RunQueueInner<A> {
@@ -39,6 +53,13 @@ pub(crate) struct RunQueueInner<A: Arch> {
     pub(crate) pending: Option<PendingSwitch<A>>,
     /// When `curr`'s CPU time was last accounted ([`Arch::cpu_time_stamp`]): its switch-in or the last tick.
     pub(crate) curr_accounted_at: u64,
+    /// The address of the mm whose page tables this CPU has loaded, i.e. of `curr`'s `active_mm` (0: none),
+    /// kept where that changes (a switch that calls `switch_mm`, `kthread_use_mm`, `init_cpu`, going offline;
+    /// a switch to a kernel thread hands the same mm over, and exit keeps it). The switch compares it with the
+    /// incoming task's mm instead of locking prev's `active_mm`. An address rather than an `MmId` (a process
+    /// id, which may be reused): the loaded mm is alive (`curr`'s `active_mm` holds a `count` reference to
+    /// it), so no other live mm has its address.
+    pub(crate) loaded_mm: usize,
 }
 
 /// The six kinds of switch, by whether the outgoing and incoming task have an mm (Linux's `task->mm`).
@@ -156,6 +177,7 @@ impl<A: Arch> RunQueue<A> {
                 queue: VecDeque::new(),
                 pending: None,
                 curr_accounted_at: 0,
+                loaded_mm: 0,
             }),
             current_mm_id: AtomicU32::new(0),
             membarrier_state: AtomicU32::new(0),

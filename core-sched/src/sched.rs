@@ -11,7 +11,8 @@
 //!    `switch_mm` only if the mm changed, then **always** `membarrier_finish_switch_mm(rq.membarrier_state)`
 //!    (rule 2) — also when the mm did not change, the kernel thread -> user case;
 //! 5. a lazy `prev` leaves its `active_mm` reference in the run queue; unlock the run queue;
-//! 6. `switch_context(prev, next)`; then [`Scheduler::finish_switch`], on `next`'s stack.
+//! 6. `switch_context(prev, next)`; then [`Scheduler::finish_switch`], on `next`'s stack: it clears `prev`'s
+//!    `on_cpu` and queues a runnable `prev` again (here, or on an allowed CPU).
 //!
 //! Rule 1 prevents, with the caller on another CPU doing `y = 1; membarrier(); r2 = x`:
 //! ```text
@@ -28,8 +29,17 @@
 //! cannot be handed from one stack to another without `unsafe`, so the lock is released just before
 //! `switch_context`, with interrupts still disabled. What the lock would have protected is protected by
 //! `on_cpu` instead: `prev` keeps `on_cpu` set until `finish_switch` (no CPU picks a task whose `on_cpu` is
-//! set, so nobody else runs on `prev`'s stack), and the per-switch leftovers (`prev`, its lazy mm, a
-//! migration) are parked in the run queue for `finish_switch`, which only the same CPU runs.
+//! set, so nobody else runs on `prev`'s stack), and the per-switch leftovers (`prev`, its lazy mm, where
+//! `prev` is to be queued) are parked in the run queue for `finish_switch`, which only the same CPU runs.
+//!
+//! # What a switch locks
+//! The run-queue lock (twice: `schedule`, `finish_switch`) and `next`'s `mm` (to borrow the incoming mm);
+//! `prev`'s `active_mm` only to hand it to `switch_mm` or take a lazy reference. Not `prev`'s or `next`'s
+//! `sched` lock: state and `on_rq` are one atomic byte (`SchedState` in task.rs explains who changes them);
+//! not `prev`'s `mm`: the published mm id says whether it has one; not `prev`'s `active_mm` for the same-mm
+//! test: the run queue keeps the loaded mm's address (`RunQueueInner::loaded_mm`). No reference count either:
+//! the arch gets the two tasks as [`SwitchingTask`]s, and `prev`'s reference moves from the pending switch into
+//! the queue.
 //!
 //! # Contract with the arch and the kernel
 //! * `init_cpu(cpu, idle)` on each CPU at boot, with the boot context as the idle task.
@@ -47,15 +57,20 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 
-use crate::arch::{membarrier_state_requires_barrier, Arch, ClearedAt, IpiKind};
+use crate::arch::{membarrier_state_requires_barrier, Arch, ClearedAt, IpiKind, SwitchingTask};
 use crate::barrier::{smp_mb, BarrierSite};
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::errno::Errno;
 use crate::irq::{without_interrupts, IrqsMasked};
 use crate::membarrier::{MembarrierRequest, MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE};
 use crate::mm::Mm;
-use crate::runqueue::{bump, bump_local, PendingSwitch, RunQueue, RunQueueInner, SwitchKind};
+use crate::runqueue::{bump, bump_local, PendingSwitch, Requeue, RunQueue, RunQueueInner, SwitchKind};
 use crate::task::{CpuTime, Task, TaskState};
+
+/// The address of `mm`, which identifies it among the live address spaces (`RunQueueInner::loaded_mm`).
+fn mm_address<A: Arch>(mm: &Mm<A>) -> usize {
+    core::ptr::from_ref(mm) as usize
+}
 
 /// Whether `schedule` may take a task from another CPU's queue.
 #[derive(Clone, Copy)]
@@ -125,14 +140,11 @@ impl<A: Arch> Scheduler<A> {
             {
                 let mut inner = rq.inner.lock_masked(masked);
                 assert!(inner.curr.is_none(), "init_cpu twice on CPU {cpu}");
-                {
-                    let mut sched = idle.sched.lock_masked(masked);
-                    sched.state = TaskState::Running;
-                    sched.on_rq = true;
-                }
+                idle.state.store_on_rq(TaskState::Running);
                 idle.set_cpu(cpu);
                 idle.on_cpu.store(true, Ordering::Relaxed);
                 inner.curr_accounted_at = A::cpu_time_stamp();
+                inner.loaded_mm = idle.active_mm.lock_masked(masked).as_deref().map_or(0, mm_address);
                 rq.publish_current(&idle);
                 inner.idle = Some(idle.clone());
                 inner.curr = Some(idle);
@@ -154,7 +166,7 @@ impl<A: Arch> Scheduler<A> {
             let cpu = A::cpu_id();
             let rq = &self.run_queues[cpu];
             let lazy = {
-                let inner = rq.inner.lock_masked(masked);
+                let mut inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.clone().expect("offline of a CPU that was never online");
                 let idle = inner.idle.clone().expect("offline of a CPU without idle task");
                 assert!(Arc::ptr_eq(&curr, &idle), "CPU {cpu} goes offline while not idle");
@@ -163,6 +175,7 @@ impl<A: Arch> Scheduler<A> {
                 rq.current_mm_id.store(0, Ordering::Relaxed);
                 rq.membarrier_state.store(0, Ordering::Relaxed);
                 let lazy = idle.active_mm.lock_masked(masked).take();
+                inner.loaded_mm = 0;
                 lazy
             };
             self.online_count.fetch_sub(1, Ordering::Relaxed);
@@ -268,10 +281,9 @@ impl<A: Arch> Scheduler<A> {
         .ok_or(Errno::EINVAL)?;
         without_interrupts::<A, _>(|masked| {
             {
-                let mut sched = task.sched.lock_masked(masked);
-                assert!(!sched.on_rq && sched.state == TaskState::Blocked, "spawn of a task already started");
-                sched.state = TaskState::Runnable;
-                sched.on_rq = true;
+                let _sched = task.sched.lock_masked(masked);
+                let started = task.state.start();
+                assert!(started, "spawn of a task already started");
             }
             self.enqueue(cpu, task, masked);
         });
@@ -285,16 +297,12 @@ impl<A: Arch> Scheduler<A> {
 
     fn wake_masked(&self, task: &Arc<Task<A>>, masked: &IrqsMasked<A>) {
         let must_enqueue = {
-            let mut sched = task.sched.lock_masked(masked);
-            if sched.state != TaskState::Blocked {
-                return;
-            }
-            sched.state = TaskState::Runnable;
-            // Still on a run queue: it blocked but its CPU has not switched away yet; `schedule` sees
-            // Runnable and keeps it (Linux `ttwu_runnable`).
-            let must_enqueue = !sched.on_rq;
-            sched.on_rq = true;
-            must_enqueue
+            let _sched = task.sched.lock_masked(masked);
+            // One atomic step against `schedule`'s switch away from a blocked task (see `SchedState`). Still on a
+            // run queue: it blocked but its CPU has not switched away yet; `schedule` sees Runnable and keeps it
+            // (Linux `ttwu_runnable`).
+            let Some(was_on_rq) = task.state.wake() else { return };
+            !was_on_rq
         };
         if must_enqueue {
             let cpu =
@@ -352,9 +360,9 @@ impl<A: Arch> Scheduler<A> {
         without_interrupts::<A, _>(|masked| {
             let curr = self.current();
             {
-                let mut sched = curr.sched.lock_masked(masked);
-                assert_eq!(sched.state, TaskState::Running, "block_current of a task that is not running");
-                sched.state = TaskState::Blocked;
+                let _sched = curr.sched.lock_masked(masked);
+                assert_eq!(curr.state.state(), TaskState::Running, "block_current of a task that is not running");
+                curr.state.set_state(TaskState::Blocked);
             }
             self.schedule();
         });
@@ -377,7 +385,8 @@ impl<A: Arch> Scheduler<A> {
                 let rq = self.this_rq();
                 let inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.as_ref().expect("exit_current before init_cpu");
-                curr.sched.lock_masked(masked).state = TaskState::Exited;
+                let _sched = curr.sched.lock_masked(masked);
+                curr.state.set_state(TaskState::Exited);
             }
             self.schedule();
         });
@@ -427,7 +436,7 @@ impl<A: Arch> Scheduler<A> {
         let old_active = without_interrupts::<A, _>(|masked| {
             let rq = self.this_rq();
             {
-                let inner = rq.inner.lock_masked(masked);
+                let mut inner = rq.inner.lock_masked(masked);
                 let curr = inner.curr.clone().expect("kthread_use_mm before init_cpu");
                 assert!(curr.is_kernel_thread(), "kthread_use_mm from a user task");
                 let mut task_mm = curr.mm.lock_masked(masked);
@@ -440,6 +449,7 @@ impl<A: Arch> Scheduler<A> {
                 rq.membarrier_state.store(mm.membarrier_state(), Ordering::Relaxed);
                 if changed {
                     A::switch_mm(old_active.as_deref(), mm);
+                    inner.loaded_mm = mm_address(mm);
                 }
                 self.finish_switch_mm_hook(rq);
                 old_active
@@ -491,17 +501,9 @@ impl<A: Arch> Scheduler<A> {
             // Moved out of `curr` (no reference count traffic); `curr` is set again below on every path.
             let prev = inner.curr.take().expect("schedule() before init_cpu on this CPU");
             let prev_is_idle = inner.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, &prev));
-            // prev's scheduling fields stay locked until its new state is set: one acquisition per switch. The
-            // pick below takes no task lock (other run queues only with try_lock), so this nests safely under
-            // the run-queue lock as in `enqueue`.
-            let mut prev_sched = prev.sched.lock_masked(masked);
-            let prev_runnable = match prev_sched.state {
-                TaskState::Running | TaskState::Runnable => true,
-                TaskState::Blocked | TaskState::Exited => {
-                    prev_sched.on_rq = false;
-                    false
-                }
-            };
+            // Without prev's `sched` lock: one load for a runnable prev, one atomic step against a concurrent wake
+            // for a blocked or exited one (clearing `on_rq`; see `SchedState`).
+            let prev_runnable = prev.state.switch_out_is_runnable();
             let prev_stays_here = prev_runnable && prev.affinity().contains(cpu);
             let prev_can_continue = prev_stays_here && !prev_is_idle;
             let may_steal = match stealing {
@@ -509,60 +511,57 @@ impl<A: Arch> Scheduler<A> {
                 Stealing::OnlyWhenPrevStops => !prev_can_continue,
             };
 
-            let next = match self.pick_next(cpu, &mut inner, masked, may_steal) {
+            let next = match self.pick_next(cpu, rq, &mut inner, masked, may_steal) {
                 Some(task) => task,
                 None if prev_can_continue || prev_is_idle => {
                     // Nothing else can run: prev goes on (the idle task too). Nothing was published.
-                    prev_sched.state = TaskState::Running;
-                    drop(prev_sched);
+                    prev.state.store_on_rq(TaskState::Running);
                     inner.curr = Some(prev);
                     return;
                 }
                 None => inner.idle.clone().expect("schedule() before init_cpu on this CPU"),
             };
 
-            let mut migrate_to = None;
-            let mut prev_for_queue = None;
-            if prev_runnable && !prev_is_idle {
-                prev_sched.state = TaskState::Runnable;
+            // Where prev goes once its stack is free: finish_switch queues it (its `on_cpu` stays set until then,
+            // so no CPU could pick it earlier anyway), moving the pending switch's reference into the queue.
+            let requeue = if prev_runnable && !prev_is_idle {
+                prev.state.store_on_rq(TaskState::Runnable);
                 if prev_stays_here {
-                    // Its on_cpu stays set until finish_switch, so no other CPU steals it before that.
-                    prev_for_queue = Some(prev.clone());
+                    Requeue::Here
                 } else {
-                    migrate_to = Some(
+                    Requeue::On(
                         self.choose_cpu(prev.affinity(), None).expect("runnable task's affinity has no online CPU"),
-                    );
+                    )
                 }
-            }
-            drop(prev_sched);
-            if let Some(queued) = prev_for_queue {
-                inner.queue.push_back(queued);
-            }
-            inner.publish_length(rq);
+            } else {
+                Requeue::Nowhere
+            };
             // CPU time: prev ran since its switch-in or the last tick. One counter read and an add here; the
             // conversion and the user/system split happen only when a process asks (cpu_time).
             let now = A::cpu_time_stamp();
             prev.cpu_time.add_run_stamps(now.wrapping_sub(inner.curr_accounted_at));
             inner.curr_accounted_at = now;
-            next.sched.lock_masked(masked).state = TaskState::Running;
+            // Without next's `sched` lock: nothing else changes the state of a queued task (see `SchedState`).
+            next.state.store_on_rq(TaskState::Running);
             next.set_cpu(cpu);
             next.on_cpu.store(true, Ordering::Relaxed);
 
             // rseq hook: prev leaves the CPU, so its critical section (if any) must restart and its ids be
             // refreshed before it runs user code again (Linux's rseq_preempt); nothing for a task without rseq.
             crate::rseq::note_switch_out(&prev, masked);
-            let lazy_mm_to_drop = self.context_switch_mm(rq, &prev, &next, masked);
+            let lazy_mm_to_drop = self.context_switch_mm(rq, &mut inner, &prev, &next, masked);
+            // switch_context gets the two tasks without a reference count: `inner.curr` (next) and
+            // `inner.pending` (prev) keep both alive until finish_switch, and an exited `prev`, which never
+            // returns here, leaves nothing owned on this stack.
+            let switched_from = SwitchingTask::new(&prev);
+            let switched_to = SwitchingTask::new(&next);
             // Checked in release builds too: an overwritten pending switch would lose prev's on_cpu clear and its
-            // migration, leaving a runnable task in no queue (a silent hang).
+            // requeue, leaving a runnable task in no queue (a silent hang). Right before the store, so that the
+            // store needs no drop of an old value.
             assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
-            // switch_context takes a reference to each task; `inner.curr` (next) and `inner.pending` (prev) keep
-            // both alive until finish_switch, so an exited `prev`, which never returns here, leaves nothing owned
-            // on this stack.
-            let switched_from = prev.clone();
-            let switched_to = next.clone();
+            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, requeue });
             rq.publish_current(&next);
             inner.curr = Some(next);
-            inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, migrate_to });
             drop(inner);
 
             A::switch_context(switched_from, switched_to);
@@ -576,11 +575,22 @@ impl<A: Arch> Scheduler<A> {
     fn context_switch_mm(
         &self,
         rq: &RunQueue<A>,
+        inner: &mut RunQueueInner<A>,
         prev: &Task<A>,
         next: &Task<A>,
         masked: &IrqsMasked<A>,
     ) -> Option<Arc<Mm<A>>> {
-        let prev_owns_mm = prev.mm.lock_masked(masked).is_some();
+        // Whether prev has an mm (Linux `prev->mm`), from the id this CPU publishes for it instead of prev's
+        // `mm` lock: a running task's `mm` changes only on its own CPU under this run-queue lock (exit_mm_current,
+        // kthread_use_mm, kthread_unuse_mm), together with the published id (0 exactly when it has none), and
+        // the caller holds that lock. Read before the new id is stored below. A read by the id's only writer:
+        // what remote membarrier callers read, and the barriers around the stores they pair with, are unchanged.
+        let prev_owns_mm = rq.current_mm_id.load(Ordering::Relaxed) != 0;
+        debug_assert_eq!(
+            prev_owns_mm,
+            prev.mm.lock_masked(masked).is_some(),
+            "published mm id out of step with prev.mm"
+        );
         // Borrowed under next's lock, not cloned: no reference-count traffic on the switch path. Nesting: a
         // task's `mm` lock before an `active_mm` lock, as in kthread_use_mm.
         let next_mm_guard = next.mm.lock_masked(masked);
@@ -603,13 +613,21 @@ impl<A: Arch> Scheduler<A> {
                 stale
             }
             Some(next_mm) => {
-                let mut prev_active = prev.active_mm.lock_masked(masked);
-                let same_mm = prev_active.as_ref().is_some_and(|mm| Arc::ptr_eq(mm, next_mm));
+                // prev's `active_mm` is the mm loaded here, whose address the run queue keeps (see
+                // `RunQueueInner::loaded_mm`), so the comparison needs no lock of it; the lock is taken only to
+                // hand it to switch_mm or to take a lazy reference.
+                let same_mm = inner.loaded_mm == mm_address(next_mm);
+                debug_assert_eq!(
+                    same_mm,
+                    prev.active_mm.lock_masked(masked).as_ref().is_some_and(|mm| Arc::ptr_eq(mm, next_mm)),
+                    "the run queue's loaded mm is not prev's active_mm"
+                );
                 rq.current_mm_id.store(next_mm.id().0, Ordering::Relaxed);
                 self.membarrier_switch_mm(rq, next_mm);
                 A::trace_user_mm_published(rq.membarrier_state.load(Ordering::Relaxed));
                 if !same_mm {
-                    A::switch_mm(prev_active.as_deref(), next_mm);
+                    A::switch_mm(prev.active_mm.lock_masked(masked).as_deref(), next_mm);
+                    inner.loaded_mm = mm_address(next_mm);
                 }
                 // Rule 2, the explicit post-switch-mm barrier: also when !same_mm is false.
                 self.finish_switch_mm_hook(rq);
@@ -625,7 +643,7 @@ impl<A: Arch> Scheduler<A> {
                     None
                 } else {
                     // Linux rq->prev_mm: the lazy reference outlives the switch, dropped in finish_switch.
-                    prev_active.take()
+                    prev.active_mm.lock_masked(masked).take()
                 }
             }
         }
@@ -665,18 +683,41 @@ impl<A: Arch> Scheduler<A> {
         without_interrupts::<A, _>(|masked| self.finish_switch_masked(masked));
     }
 
+    // Inlined into `schedule_with`: the switch path's second half, not worth a call of its own.
+    #[inline(always)]
     fn finish_switch_masked(&self, masked: &IrqsMasked<A>) {
+        // Read again, not passed from `schedule`: prev may resume on another CPU than the one it left.
         let cpu = A::cpu_id();
-        let pending = self.run_queues[cpu].inner.lock_masked(masked).pending.take();
-        let Some(pending) = pending else { return };
+        let rq = &self.run_queues[cpu];
+        let mut inner = rq.inner.lock_masked(masked);
+        let Some(PendingSwitch { prev, lazy_mm_to_drop, requeue }) = inner.pending.take() else { return };
         // Release: the saved context of prev (written by switch_context) is visible to the CPU that picks
-        // prev next. Pairs with the Acquire load of on_cpu in pick_next.
-        pending.prev.on_cpu.store(false, Ordering::Release);
-        if let Some(mm) = pending.lazy_mm_to_drop {
+        // prev next. Pairs with the Acquire load of on_cpu in pick_next. Under this run queue's lock, and
+        // before prev is queued: no CPU can find it in a queue with `on_cpu` still set.
+        prev.on_cpu.store(false, Ordering::Release);
+        let (elsewhere, not_queued) = match requeue {
+            // The affinity is read under this run queue's lock. `set_affinity` stores the new affinity, then
+            // (having read that the task's CPU is this one) looks for it in this queue under the same lock: either
+            // it looks after this push and moves the task, or its store is visible to this read and the task goes
+            // through `enqueue` to an allowed CPU instead. Neither way is it left where it may not run.
+            Requeue::Here if prev.affinity().contains(cpu) => {
+                inner.queue.push_back(prev);
+                inner.publish_length(rq);
+                (None, None)
+            }
+            Requeue::Here => (Some((cpu, prev)), None),
+            Requeue::On(target) => (Some((target, prev)), None),
+            Requeue::Nowhere => (None, Some(prev)),
+        };
+        drop(inner);
+        // Outside the lock: the last reference to an exited task frees its stack, the last lazy reference to
+        // an mm its page-table root.
+        drop(not_queued);
+        if let Some(mm) = lazy_mm_to_drop {
             mm.mmdrop();
         }
-        if let Some(target) = pending.migrate_to {
-            self.enqueue(target, pending.prev, masked);
+        if let Some((target, prev)) = elsewhere {
+            self.enqueue(target, prev, masked);
         }
     }
 
@@ -739,6 +780,7 @@ impl<A: Arch> Scheduler<A> {
     fn pick_next(
         &self,
         cpu: usize,
+        rq: &RunQueue<A>,
         inner: &mut RunQueueInner<A>,
         masked: &IrqsMasked<A>,
         may_steal: bool,
@@ -746,7 +788,6 @@ impl<A: Arch> Scheduler<A> {
         // Acquire: pairs with the Release store of on_cpu in finish_switch.
         let can_run = |task: &Arc<Task<A>>| task.affinity().contains(cpu) && !task.on_cpu.load(Ordering::Acquire);
         // The common case, O(1): the head of the FIFO can run here.
-        let rq = &self.run_queues[cpu];
         if inner.queue.front().is_some_and(can_run) {
             let task = inner.queue.pop_front();
             inner.publish_length(rq);
@@ -778,7 +819,7 @@ impl<A: Arch> Scheduler<A> {
             if let Some(position) = other_inner.queue.iter().position(can_run) {
                 let task = other_inner.queue.remove(position);
                 other_inner.publish_length(&self.run_queues[other]);
-                bump_local(&self.run_queues[cpu].stats.migrations);
+                bump_local(&rq.stats.migrations);
                 return task;
             }
         }

@@ -1,7 +1,7 @@
 //! Tasks: user tasks (threads owning an mm) and kernel threads (borrowing the previous `active_mm` lazily).
 
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::arch::Arch;
 use crate::cpuset::CpuSet;
@@ -35,11 +35,110 @@ pub enum TaskState {
     Exited,
 }
 
-pub(crate) struct SchedFields {
-    pub(crate) state: TaskState,
-    /// Linux's `on_rq`: the task is some CPU's `curr` or in a run queue. A wake-up of a task that is still
-    /// `on_rq` only makes it runnable again; otherwise it enqueues it.
-    pub(crate) on_rq: bool,
+impl TaskState {
+    const fn from_byte(byte: u8) -> TaskState {
+        match byte {
+            0 => TaskState::Runnable,
+            1 => TaskState::Running,
+            2 => TaskState::Blocked,
+            _ => TaskState::Exited,
+        }
+    }
+
+    const fn to_byte(self) -> u8 {
+        match self {
+            TaskState::Runnable => 0,
+            TaskState::Running => 1,
+            TaskState::Blocked => 2,
+            TaskState::Exited => 3,
+        }
+    }
+}
+
+/// A task's [`TaskState`] and Linux's `on_rq` (the task is some CPU's `curr` or in a run queue) in one atomic
+/// byte, so that the switch reads and changes them without the task's `sched` lock.
+///
+/// The two change together in two places only, each with one atomic read-modify-write: a wake (`Blocked` ->
+/// `Runnable`, setting `on_rq`; a task that was still `on_rq` is only made runnable again, otherwise the waker
+/// enqueues it) and the switch away from a task that blocked or exited (clearing `on_rq`). Whichever comes
+/// first, the other sees its result: a wake that wins leaves `Runnable`, so `schedule` keeps the task; a
+/// `schedule` that wins leaves `on_rq` clear, so the wake enqueues it (it cannot run before its `on_cpu` is
+/// cleared). That is all the `sched` lock used to give them.
+///
+/// Every other change keeps `on_rq` and is made with the `sched` lock held (blocking, exiting, `cancel_block`,
+/// `spawn`: the running task's own doing, or a task not started yet), except two plain stores of the switch,
+/// which no read-modify-write can meet: prev goes back to `Runnable` (or stays `Running`) while it still runs
+/// here, and the task just taken from a run queue becomes `Running`. Nothing else changes the state of a
+/// running or queued task: a wake acts only on a `Blocked` one, and blocking is the running task's own doing,
+/// never concurrent with its CPU's `schedule`.
+pub(crate) struct SchedState(AtomicU8);
+
+/// The `on_rq` bit of [`SchedState`]; the state is in the bits below it.
+const ON_RQ: u8 = 1 << 2;
+const STATE_BITS: u8 = ON_RQ - 1;
+
+impl SchedState {
+    fn new(state: TaskState) -> Self {
+        SchedState(AtomicU8::new(state.to_byte()))
+    }
+
+    /// Relaxed, as every access here: the `sched` lock, the run-queue locks and `on_cpu` order what depends on
+    /// the state; the byte itself needs only to be changed atomically.
+    #[inline(always)]
+    pub(crate) fn state(&self) -> TaskState {
+        TaskState::from_byte(self.0.load(Ordering::Relaxed) & STATE_BITS)
+    }
+
+    /// Changes the state, keeping `on_rq` (with the `sched` lock held; see the type's documentation).
+    pub(crate) fn set_state(&self, state: TaskState) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |byte| Some(byte & ON_RQ | state.to_byte()));
+    }
+
+    /// A plain store of `state` with `on_rq` set, for the switch's two stores and `init_cpu` (see the type's
+    /// documentation for why no read-modify-write can meet them).
+    #[inline(always)]
+    pub(crate) fn store_on_rq(&self, state: TaskState) {
+        self.0.store(state.to_byte() | ON_RQ, Ordering::Relaxed);
+    }
+
+    /// `spawn`: `Blocked` and not on a run queue -> `Runnable` on one. False (and no change) otherwise.
+    pub(crate) fn start(&self) -> bool {
+        let blocked = TaskState::Blocked.to_byte();
+        let runnable = TaskState::Runnable.to_byte() | ON_RQ;
+        self.0.compare_exchange(blocked, runnable, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    /// A wake: `Blocked` -> `Runnable` with `on_rq` set. `None` when the task was not blocked (nothing
+    /// changed), else whether it was still `on_rq` (then it needs no enqueue).
+    pub(crate) fn wake(&self) -> Option<bool> {
+        let blocked = TaskState::Blocked.to_byte();
+        let runnable = TaskState::Runnable.to_byte() | ON_RQ;
+        let previous = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |byte| {
+                (byte & STATE_BITS == blocked).then_some(runnable)
+            })
+            .ok()?;
+        Some(previous & ON_RQ != 0)
+    }
+
+    /// The switch away from the running task: whether it is still runnable (`Running` or `Runnable`: a wake
+    /// came after it blocked, or it did not block). When not (`Blocked`, `Exited`), clears `on_rq` in the same
+    /// atomic step, so that a wake from now on enqueues it. The common case, a runnable task, is one load.
+    #[inline(always)]
+    pub(crate) fn switch_out_is_runnable(&self) -> bool {
+        let mut byte = self.0.load(Ordering::Relaxed);
+        loop {
+            match TaskState::from_byte(byte & STATE_BITS) {
+                TaskState::Running | TaskState::Runnable => return true,
+                TaskState::Blocked | TaskState::Exited => {}
+            }
+            match self.0.compare_exchange_weak(byte, byte & !ON_RQ, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return false,
+                Err(current) => byte = current,
+            }
+        }
+    }
 }
 
 /// A task. Shared as `Arc<Task<A>>`.
@@ -53,7 +152,11 @@ pub struct Task<A: Arch> {
     /// `count` reference (a user task's is taken at creation; a kernel thread's is the lazy one).
     pub(crate) active_mm: IrqSpinLock<A, Option<Arc<Mm<A>>>>,
     affinity: AtomicU64,
-    pub(crate) sched: IrqSpinLock<A, SchedFields>,
+    /// Taken by `enqueue` and `set_affinity` to order the affinity with the CPU a task is queued on, and
+    /// around the changes of `state` outside the switch (see [`SchedState`]).
+    pub(crate) sched: IrqSpinLock<A, ()>,
+    /// The scheduling state and `on_rq`; see [`SchedState`] for who changes them and how.
+    pub(crate) state: SchedState,
     /// Set while a CPU uses the task's stack and registers: from the moment it is picked until
     /// `finish_switch` after the switch away. No CPU may switch to a task whose `on_cpu` is still set.
     pub(crate) on_cpu: AtomicBool,
@@ -80,7 +183,9 @@ pub(crate) struct CpuTimeCounters {
 
 impl CpuTimeCounters {
     // A load and a store rather than a read-modify-write: only the CPU running the task writes its counters
-    // (under its run-queue lock), and readers need no more than a recent value.
+    // (under its run-queue lock), and readers need no more than a recent value. Inlined: three instructions
+    // on the switch path.
+    #[inline(always)]
     pub(crate) fn add_run_stamps(&self, stamps: u64) {
         self.run_stamps.store(self.run_stamps.load(Ordering::Relaxed).wrapping_add(stamps), Ordering::Relaxed);
     }
@@ -154,7 +259,8 @@ impl<A: Arch> Task<A> {
             mm: IrqSpinLock::new(mm),
             active_mm: IrqSpinLock::new(active_mm),
             affinity: AtomicU64::new(affinity.0),
-            sched: IrqSpinLock::new(SchedFields { state: TaskState::Blocked, on_rq: false }),
+            sched: IrqSpinLock::new(()),
+            state: SchedState::new(TaskState::Blocked),
             on_cpu: AtomicBool::new(false),
             cpu: AtomicUsize::new(0),
             process_id: AtomicU32::new(0),
@@ -195,7 +301,7 @@ impl<A: Arch> Task<A> {
 
     /// Scheduling state.
     pub fn state(&self) -> TaskState {
-        self.sched.lock().state
+        self.state.state()
     }
 
     /// Whether a CPU still uses the task's stack (see the field's documentation).

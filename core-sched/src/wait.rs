@@ -65,12 +65,12 @@ impl<A: Arch> Scheduler<A> {
     pub fn prepare_to_block(&self, masked: &IrqsMasked<A>) -> Arc<Task<A>> {
         let current = self.current_masked(masked);
         {
-            let mut sched = current.sched.lock_masked(masked);
+            let _sched = current.sched.lock_masked(masked);
             assert!(
-                matches!(sched.state, TaskState::Running | TaskState::Blocked | TaskState::Runnable),
+                matches!(current.state.state(), TaskState::Running | TaskState::Blocked | TaskState::Runnable),
                 "prepare_to_block of an exited task"
             );
-            sched.state = TaskState::Blocked;
+            current.state.set_state(TaskState::Blocked);
         }
         current
     }
@@ -80,10 +80,10 @@ impl<A: Arch> Scheduler<A> {
     pub fn block_prepared(&self, masked: &IrqsMasked<A>) -> bool {
         let current = self.current_masked(masked);
         {
-            let mut sched = current.sched.lock_masked(masked);
-            if sched.state != TaskState::Blocked {
+            let _sched = current.sched.lock_masked(masked);
+            if current.state.state() != TaskState::Blocked {
                 // Woken between prepare and here: still on its run queue, just running on.
-                sched.state = TaskState::Running;
+                current.state.set_state(TaskState::Running);
                 return false;
             }
         }
@@ -95,9 +95,9 @@ impl<A: Arch> Scheduler<A> {
     /// The condition held after [`Scheduler::prepare_to_block`]: back to `Running` without switching.
     pub fn cancel_block(&self, masked: &IrqsMasked<A>) {
         let current = self.current_masked(masked);
-        let mut sched = current.sched.lock_masked(masked);
-        if matches!(sched.state, TaskState::Blocked | TaskState::Runnable) {
-            sched.state = TaskState::Running;
+        let _sched = current.sched.lock_masked(masked);
+        if matches!(current.state.state(), TaskState::Blocked | TaskState::Runnable) {
+            current.state.set_state(TaskState::Running);
         }
     }
 }

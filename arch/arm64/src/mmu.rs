@@ -771,6 +771,32 @@ impl AsidAllocator {
         self.flush_pending = (1 << MAX_CPUS) - 1;
     }
 
+    /// Gives an mm whose ASID (`old`, a full value) is of an older generation a number of the current one, and
+    /// returns the new full value (also stored in `mm_asid`). Out of line: a switch to an mm that has run in
+    /// this generation (the common case) then needs no registers for it in `activate`.
+    #[cold]
+    #[inline(never)]
+    fn assign_in_current_generation(&mut self, mm_asid: &AtomicU64, old: u64) -> u64 {
+        let number = match self.take_reserved(old) {
+            Some(number) => number,
+            None => match self.free_number() {
+                Some(number) => number,
+                None => {
+                    self.rollover();
+                    // The mm may itself have been running somewhere: then it keeps its number.
+                    match self.take_reserved(old) {
+                        Some(number) => number,
+                        None => self.free_number().expect("after a rollover only the reserved numbers are used"),
+                    }
+                }
+            },
+        };
+        self.mark_used(number);
+        let asid = (self.generation << ASID_BITS) | number;
+        mm_asid.store(asid, Ordering::Relaxed);
+        asid
+    }
+
     /// If `old` (a full value of an older generation) is reserved, moves the reservation to the current
     /// generation and returns the number.
     fn take_reserved(&mut self, old: u64) -> Option<u64> {
@@ -798,23 +824,7 @@ fn asid_allocator_assign(mm_asid: &AtomicU64) -> u64 {
     let core = crate::cpu::cpu_id();
     let mut asid = mm_asid.load(Ordering::Relaxed);
     if asid >> ASID_BITS != allocator.generation {
-        let number = match allocator.take_reserved(asid) {
-            Some(number) => number,
-            None => match allocator.free_number() {
-                Some(number) => number,
-                None => {
-                    allocator.rollover();
-                    // The mm may itself have been running somewhere: then it keeps its number.
-                    match allocator.take_reserved(asid) {
-                        Some(number) => number,
-                        None => allocator.free_number().expect("after a rollover only the reserved numbers are used"),
-                    }
-                }
-            },
-        };
-        allocator.mark_used(number);
-        asid = (allocator.generation << ASID_BITS) | number;
-        mm_asid.store(asid, Ordering::Relaxed);
+        asid = allocator.assign_in_current_generation(mm_asid, asid);
     }
     allocator.active[core] = asid;
     if allocator.flush_pending & (1 << core) != 0 {

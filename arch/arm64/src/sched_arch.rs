@@ -3,9 +3,8 @@
 use crate::context::{self, TaskContext};
 use crate::mmu::UserAddressSpace;
 use crate::Arm64;
-use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use core_sched::{Arch, CpuSet, IpiKind, IrqState, Mm, Task};
+use core_sched::{Arch, CpuSet, IpiKind, IrqState, Mm, SwitchingTask, Task};
 
 /// Which post-switch barrier this build uses, for reports.
 pub const POST_SWITCH_BARRIER: &str = if cfg!(feature = "no-post-switch-barrier") {
@@ -35,15 +34,13 @@ impl Arch for Arm64 {
         next.arch().activate();
     }
 
-    fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
-        let prev_context: *const TaskContext = prev.context();
-        let next_context: *const TaskContext = next.context();
-        let next_task: *const Task<Self> = Arc::as_ptr(&next);
-        // core-sched keeps both tasks alive until `finish_switch` runs after the switch (the run queue's `curr`
-        // and its pending switch hold them), so these references can go now: an exited `prev` never comes back
-        // to drop them.
-        drop(prev);
-        drop(next);
+    fn switch_context(prev: SwitchingTask<Self>, next: SwitchingTask<Self>) {
+        // SAFETY: core-sched keeps both tasks alive until `finish_switch` has run after the switch (the run
+        // queue's `curr` holds `next`, its pending switch holds `prev`; see `SwitchingTask`), and the contexts
+        // are used only until then: `switch_context_raw` saves into `prev`'s (the running task's) and resumes
+        // from `next`'s, and what resumes calls `finish_switch` before anything else.
+        let (prev_context, next_context) = unsafe { ((*prev.as_ptr()).context(), (*next.as_ptr()).context()) };
+        let next_task: *const Task<Self> = next.as_ptr();
         // SAFETY: both contexts outlive the switch, as argued above; `prev_context` is the running task's, and
         // `next_task` is `next_context`'s task, which the run queue's `curr` keeps alive while it runs.
         unsafe { context::switch_context_raw(prev_context, next_context, next_task) };

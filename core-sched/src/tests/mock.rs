@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use alloc::sync::Arc;
 
-use crate::arch::{generic_membarrier_finish_switch_mm, Arch, IpiKind, IrqState};
+use crate::arch::{generic_membarrier_finish_switch_mm, Arch, IpiKind, IrqState, SwitchingTask};
 use crate::cpuset::CpuSet;
 use crate::mm::{Mm, MmId};
 use crate::sched::Scheduler;
@@ -100,7 +100,18 @@ impl Arch for Mock {
     fn switch_mm(prev: Option<&Mm<Self>>, next: &Mm<Self>) {
         record(Event::SwitchMm { prev: prev.map(|m| m.id().0), next: next.id().0 });
     }
-    fn switch_context(prev: Arc<Task<Self>>, next: Arc<Task<Self>>) {
+    fn switch_context(switched_from: SwitchingTask<Self>, switched_to: SwitchingTask<Self>) {
+        // The tasks behind the two pointers, found where the scheduler keeps them until finish_switch (the run
+        // queue's `curr` and pending switch): the mock checks that they are the ones passed, without `unsafe`.
+        let sched = SCHED.with(Cell::get).expect("mock scheduler not installed");
+        let (prev, next) = {
+            let inner = sched.run_queue(Self::cpu_id()).inner.lock();
+            let next = inner.curr.clone().expect("switch_context without a current task");
+            let prev = inner.pending.as_ref().expect("switch_context without a pending switch").prev.clone();
+            (prev, next)
+        };
+        assert!(core::ptr::eq(Arc::as_ptr(&prev), switched_from.as_ptr()), "prev is not the pending switch's task");
+        assert!(core::ptr::eq(Arc::as_ptr(&next), switched_to.as_ptr()), "next is not the run queue's curr");
         record(Event::SwitchContext { prev: prev.id().0, next: next.id().0 });
         ON_SWITCH_CONTEXT.with(|hook| {
             if let Some(hook) = hook.borrow().as_ref() {

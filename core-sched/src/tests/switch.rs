@@ -265,7 +265,7 @@ fn wake_of_running_task_that_blocked_keeps_it_runnable() {
     sched.spawn(k.clone(), None).unwrap();
     run_on(sched, 0, &k);
     // It marked itself blocked but a wake-up arrived before it switched away (on_rq still set).
-    k.sched.lock().state = TaskState::Blocked;
+    k.state.set_state(TaskState::Blocked);
     sched.wake(&k);
     assert_eq!(sched.run_queue(0).queued(), 0, "not queued twice");
     sched.schedule();
@@ -566,4 +566,39 @@ fn spawn_places_on_the_least_loaded_or_the_hinted_allowed_cpu() {
     assert_eq!(queued_on(1), 2, "a hint outside the affinity: the lowest allowed CPU");
     sched.spawn(kthread(6, CpuSet(0b1100)), Some(3)).unwrap();
     assert_eq!((queued_on(2), queued_on(3)), (3, 0), "a hint to an offline CPU: an online one");
+}
+
+/// A yield queues prev again on its own CPU once the switch completes (finish_switch), without asking that
+/// CPU to reschedule; and an affinity change that comes between the switch and finish_switch (set_affinity
+/// finds the task in no queue then) still sends it to an allowed CPU: finish_switch reads the affinity under
+/// the run-queue lock set_affinity looks in.
+#[test]
+fn yield_requeues_prev_at_finish_switch_and_an_affinity_change_in_between_moves_it() {
+    let sched = setup(2);
+    let a = kthread(1, CpuSet(0b11));
+    let b = kthread(2, CpuSet(0b11));
+    sched.spawn(a.clone(), Some(0)).unwrap();
+    sched.spawn(b.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &a);
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.run_queue(0).curr().unwrap(), &b));
+    let queued: Vec<_> = sched.run_queue(0).queued_tasks();
+    assert!(queued.len() == 1 && Arc::ptr_eq(&queued[0], &a), "prev queued again here");
+    assert!(!sched.need_resched(), "a requeue on the own CPU asks for no reschedule");
+    assert_eq!(a.state(), TaskState::Runnable);
+
+    // b yields to a; while the switch is in flight (before finish_switch), b's affinity moves to CPU 1.
+    set_on_switch_context(Some(std::boxed::Box::new(move |prev, _next| {
+        let sched = installed_scheduler();
+        assert!(sched.run_queue(0).queued_tasks().iter().all(|task| !Arc::ptr_eq(task, prev)), "not queued yet");
+        sched.set_affinity(prev, CpuSet::single(1)).unwrap();
+    })));
+    sched.yield_now();
+    set_on_switch_context(None);
+    assert!(Arc::ptr_eq(&sched.run_queue(0).curr().unwrap(), &a));
+    assert!(sched.run_queue(0).queued_tasks().is_empty(), "b is not left where it may not run");
+    let on_one: Vec<_> = sched.run_queue(1).queued_tasks();
+    assert!(on_one.len() == 1 && Arc::ptr_eq(&on_one[0], &b), "b queued on its allowed CPU");
+    assert_eq!(b.cpu(), 1);
+    assert!(!b.is_on_cpu());
 }
