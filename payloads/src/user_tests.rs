@@ -21,6 +21,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "user_fp_simd_state_survives_switches_and_clone", run: fp_state },
     Test { name: "user_preemption_with_more_threads_than_cores", run: preemption },
     Test { name: "user_process_cpu_time_never_goes_back_as_threads_exit", run: process_cpu_time },
+    Test { name: "user_callee_saved_registers_survive_migrating_blocking_system_calls", run: callee_saved },
     Test { name: "user_faults_kill_only_the_task", run: faults },
     Test { name: "user_cannot_execute_kernel_memory_and_sigbus_on_misaligned_sp", run: hardening },
     Test { name: "user_signals_default_actions_end_the_process", run: signals },
@@ -218,6 +219,10 @@ fn threads_parallel() -> Result<(), String> {
 
 fn preemption() -> Result<(), String> {
     run_expecting(&["threads", "preempt", "6"], 0)
+}
+
+fn callee_saved() -> Result<(), String> {
+    run_expecting(&["threads", "callee-saved"], 0)
 }
 
 fn process_cpu_time() -> Result<(), String> {

@@ -59,6 +59,8 @@ impl TrapFrame {
     /// and return address, 0 as its system call's result and `stack` as its stack pointer. Only clone may call
     /// it: its frame is the only system-call frame saved whole ([`FULL_FRAME_SYSCALL`]).
     pub(crate) fn cloned_for_new_thread(&self, stack: u64) -> TrapFrame {
+        // A frame of any other system call holds stale x19-x28: copying it would start the thread with them.
+        assert_eq!(self.syscall_number(), FULL_FRAME_SYSCALL, "only clone's frame is saved whole");
         let mut frame = *self;
         frame.set_syscall_return(0);
         frame.sp_el0 = stack;

@@ -4,7 +4,8 @@
 //! (N threads and the main one keep distinct values in all FP/SIMD registers and FPCR across many yields, and
 //! each new thread starts with the FPCR its creator had, also when cloned while its creator's registers were not
 //! live; the main one keeps them across migrations: the kernel's lazy FP/SIMD switching), `cputime ROUNDS` (the
-//! process's CPU time never goes back while threads burn CPU and exit).
+//! process's CPU time never goes back while threads burn CPU and exit), `callee-saved` (x19-x28 keep their values
+//! across system calls that migrate, sleep and yield: the kernel's system-call path does not save them).
 #![no_std]
 #![no_main]
 
@@ -157,6 +158,122 @@ fn cpu_time_test(name: &str, rounds: usize) -> i32 {
     }
     println!("{name}: cputime: {rounds} rounds of {CPUTIME_BURNERS} threads, {reads} reads, {backwards} went back");
     i32::from(backwards != 0)
+}
+
+/// One round of `threads callee-saved`: loads distinct values into x19-x28, makes three system calls with them
+/// live (sched_setaffinity to `cpu_mask`'s CPU, which migrates the thread, a 1 ms nanosleep, which blocks it,
+/// and sched_yield), and returns what x19-x28 held afterwards.
+fn callee_saved_after_system_calls(values: &[u64; 10], cpu_mask: u64) -> [u64; 10] {
+    let mut after = [0u64; 10];
+    let mut kept = [0u64; 10];
+    let sleep = [0u64, 1_000_000];
+    // SAFETY: x19-x28 cannot be asm operands (LLVM reserves x19), so the block saves the caller's values to
+    // `kept` first and restores them last. The pointers are in x9-x13, which the system-call ABI preserves
+    // (every register but x0). x0-x2 and x8 carry the calls' arguments and number and are declared clobbered.
+    // The three calls touch only `cpu_mask` and `sleep`, which live until the block ends.
+    unsafe {
+        core::arch::asm!(
+            "stp x19, x20, [x9]",
+            "stp x21, x22, [x9, #16]",
+            "stp x23, x24, [x9, #32]",
+            "stp x25, x26, [x9, #48]",
+            "stp x27, x28, [x9, #64]",
+            "ldp x19, x20, [x10]",
+            "ldp x21, x22, [x10, #16]",
+            "ldp x23, x24, [x10, #32]",
+            "ldp x25, x26, [x10, #48]",
+            "ldp x27, x28, [x10, #64]",
+            // sched_setaffinity(0, 8, &cpu_mask)
+            "mov x0, #0",
+            "mov x1, #8",
+            "mov x2, x12",
+            "mov x8, #{setaffinity}",
+            "svc #0",
+            // nanosleep(&sleep, NULL)
+            "mov x0, x13",
+            "mov x1, #0",
+            "mov x8, #{nanosleep}",
+            "svc #0",
+            // sched_yield()
+            "mov x8, #{sched_yield}",
+            "svc #0",
+            "stp x19, x20, [x11]",
+            "stp x21, x22, [x11, #16]",
+            "stp x23, x24, [x11, #32]",
+            "stp x25, x26, [x11, #48]",
+            "stp x27, x28, [x11, #64]",
+            "ldp x19, x20, [x9]",
+            "ldp x21, x22, [x9, #16]",
+            "ldp x23, x24, [x9, #32]",
+            "ldp x25, x26, [x9, #48]",
+            "ldp x27, x28, [x9, #64]",
+            setaffinity = const nr::SCHED_SETAFFINITY,
+            nanosleep = const nr::NANOSLEEP,
+            sched_yield = const nr::SCHED_YIELD,
+            in("x9") kept.as_mut_ptr(),
+            in("x10") values.as_ptr(),
+            in("x11") after.as_mut_ptr(),
+            in("x12") &cpu_mask,
+            in("x13") sleep.as_ptr(),
+            out("x0") _,
+            out("x1") _,
+            out("x2") _,
+            out("x8") _,
+            options(nostack),
+        );
+    }
+    after
+}
+
+/// `threads callee-saved`: x19-x28 survive system calls that migrate the thread over every CPU, block and yield;
+/// a sibling thread runs the same check at the same time, so the CPUs switch between the two.
+fn callee_saved_test(name: &str) -> i32 {
+    const ROUNDS: usize = 16;
+    let check = |seed: u64| {
+        let mut failures = 0;
+        for round in 0..ROUNDS {
+            let values: [u64; 10] = core::array::from_fn(|index| {
+                seed ^ ((round as u64) << 32) ^ (0x1900 + index as u64).wrapping_mul(0x9e37_79b9)
+            });
+            let after = callee_saved_after_system_calls(&values, 1 << (round % 4));
+            if after != values {
+                println!("{name}: callee-saved: round {round}: x19-x28 were {values:x?}, came back {after:x?}");
+                failures += 1;
+            }
+        }
+        failures
+    };
+    CALLEE_SAVED_SIBLING_FAILURES.store(usize::MAX, Ordering::Relaxed);
+    // SAFETY: each stack is handed to exactly one thread, once.
+    let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[0]) };
+    if ulib::spawn_thread(stack, callee_saved_sibling, 0) < 0 {
+        return 1;
+    }
+    let failures = check(0x5eed_0000_0000_0000);
+    while FINISHED.load(Ordering::Acquire) < 1 {
+        sys::sched_yield();
+    }
+    let sibling_failures = CALLEE_SAVED_SIBLING_FAILURES.load(Ordering::Relaxed);
+    println!(
+        "{name}: callee-saved: x19-x28 kept across {ROUNDS} rounds of migrate, sleep and yield in 2 threads: {}",
+        if failures == 0 && sibling_failures == 0 { "yes" } else { "NO" }
+    );
+    i32::from(failures != 0 || sibling_failures != 0)
+}
+
+static CALLEE_SAVED_SIBLING_FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn callee_saved_sibling(_index: usize) -> ! {
+    let mut failures = 0;
+    for round in 0..16usize {
+        let values: [u64; 10] = core::array::from_fn(|index| 0xab00_0000_0000_0000 ^ ((round * 10 + index) as u64));
+        if callee_saved_after_system_calls(&values, 1 << ((round + 2) % 4)) != values {
+            failures += 1;
+        }
+    }
+    CALLEE_SAVED_SIBLING_FAILURES.store(failures, Ordering::Relaxed);
+    FINISHED.fetch_add(1, Ordering::Release);
+    sys::exit(0)
 }
 
 /// What each thread of `threads limit` sleeps for, in a loop: 1000 s (a `timespec`).
@@ -482,6 +599,9 @@ fn main(args: ulib::Args) -> i32 {
     }
     if args.get(1) == "exit-group" {
         return exit_group_test();
+    }
+    if args.get(1) == "callee-saved" {
+        return callee_saved_test(args.get(0));
     }
     if args.get(1) == "cputime" {
         return cpu_time_test(args.get(0), parse(args.get(2)).unwrap_or(96));
