@@ -113,9 +113,12 @@ impl SchedState {
     pub(crate) fn wake(&self) -> Option<bool> {
         let blocked = TaskState::Blocked.to_byte();
         let runnable = TaskState::Runnable.to_byte() | ON_RQ;
+        // Release, paired with the switch-out's Acquire below: what the waker wrote before the wake (the
+        // condition the task waited for) is visible to the task once it sees itself runnable, also when it does
+        // so in the switch without any lock of its own (the `sched` lock used to give this).
         let previous = self
             .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |byte| {
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |byte| {
                 (byte & STATE_BITS == blocked).then_some(runnable)
             })
             .ok()?;
@@ -127,13 +130,15 @@ impl SchedState {
     /// atomic step, so that a wake from now on enqueues it. The common case, a runnable task, is one load.
     #[inline(always)]
     pub(crate) fn switch_out_is_runnable(&self) -> bool {
-        let mut byte = self.0.load(Ordering::Relaxed);
+        // Acquire, paired with `wake`'s Release: a task found runnable again runs on with its waker's writes
+        // visible (an `ldar` instead of an `ldr`: no extra instruction).
+        let mut byte = self.0.load(Ordering::Acquire);
         loop {
             match TaskState::from_byte(byte & STATE_BITS) {
                 TaskState::Running | TaskState::Runnable => return true,
                 TaskState::Blocked | TaskState::Exited => {}
             }
-            match self.0.compare_exchange_weak(byte, byte & !ON_RQ, Ordering::Relaxed, Ordering::Relaxed) {
+            match self.0.compare_exchange_weak(byte, byte & !ON_RQ, Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => return false,
                 Err(current) => byte = current,
             }
