@@ -246,15 +246,18 @@ impl<A: Arch> Scheduler<A> {
 
     /// The CPU time `task` has used, including its current stretch if it is running now.
     pub fn cpu_time(&self, task: &Arc<Task<A>>) -> CpuTime {
-        let running_for = without_interrupts::<A, _>(|masked| {
+        let counters = &task.cpu_time;
+        // The stamps are read under the same lock as the current stretch: a tick or a switch on the task's CPU
+        // moves that stretch into the stamps under this lock, and a read of the stamps after the unlock could
+        // count it twice (the next reading would then go back).
+        let run_stamps = without_interrupts::<A, _>(|masked| {
             let inner = self.run_queues[task.cpu()].inner.lock_masked(masked);
-            match &inner.curr {
+            let running_for = match &inner.curr {
                 Some(curr) if Arc::ptr_eq(curr, task) => A::cpu_time_stamp().wrapping_sub(inner.curr_accounted_at),
                 _ => 0,
-            }
+            };
+            counters.run_stamps.load(Ordering::Relaxed) + running_for
         });
-        let counters = &task.cpu_time;
-        let run_stamps = counters.run_stamps.load(Ordering::Relaxed) + running_for;
         CpuTime::split(
             A::cpu_time_stamps_to_ns(run_stamps),
             counters.user_ticks.load(Ordering::Relaxed),
