@@ -26,6 +26,10 @@ pub struct CoreSchedOptions {
     /// Only mutate this file (repeatable; cargo-mutants' `--file`, e.g. `core-sched/src/membarrier.rs`).
     #[arg(long = "file", value_name = "PATH")]
     files: Vec<String>,
+    /// Only the mutants whose name (as `cargo mutants --list` shows it) matches this regex (repeatable;
+    /// cargo-mutants' `--re`): to confirm that new tests catch the mutants a previous run missed.
+    #[arg(long = "re", value_name = "REGEX")]
+    regexes: Vec<String>,
     /// Mutants built and tested in parallel (each in its own copy of the tree).
     #[arg(long, default_value_t = 1)]
     jobs: u32,
@@ -200,6 +204,9 @@ pub fn core_sched(options: &CoreSchedOptions) -> Result<()> {
     command.arg("--output").arg(&output);
     for file in &options.files {
         command.args(["--file", file]);
+    }
+    for regex in &options.regexes {
+        command.args(["--re", regex]);
     }
     if options.skip_property_test {
         // After `--`: cargo test's arguments; after the second: the test binary's.
