@@ -102,7 +102,7 @@ enum Commands {
     /// Mutation runs on core-sched. By default (or `--core-sched`): the `cargo-mutants` tool (installed on
     /// demand) over core-sched's host tests, one mutant at a time; prints the missed mutants per module and
     /// fails if one is missed in the code that must have none (membarrier.rs, sched.rs's switch path, mm.rs,
-    /// runqueue.rs) and is not listed as equivalent in docs/testing.md. Long: half an hour or more on two
+    /// runqueue.rs, rseq.rs) and is not listed as equivalent in docs/testing.md. Long: half an hour or more on two
     /// cores. `--barriers`: remove each full barrier (`smp_mb` call site) in turn, run the host tests that can
     /// see it (one test binary, the site switched at run time), print each site with the litmus it guards and
     /// the tests that caught its removal; fails if any removal goes unnoticed (about 15 s).

@@ -506,3 +506,46 @@ fn lost_ipi_wait_ends_within_one_clock_step_after_the_deadline() {
     let waited = now() - started;
     assert!(waited > IPI_ACK_TIMEOUT_NS && waited <= IPI_ACK_TIMEOUT_NS + 2 * step, "waited {waited} ns");
 }
+
+/// `membarrier_current` (the kernel's system call entry, which finds the caller's mm itself) gives the same
+/// answers as `membarrier` with the running task: QUERY without an mm, the mm commands on the running task's
+/// mm, and EINVAL for them from a kernel thread.
+#[test]
+fn membarrier_current_uses_the_running_tasks_mm() {
+    let sched = setup(1);
+    let current = |cmd| {
+        set_cpu_id_needs_masked_irqs(true);
+        let result = sched.membarrier_current(cmd, 0, 0);
+        set_cpu_id_needs_masked_irqs(false);
+        result
+    };
+    assert_eq!(current(MEMBARRIER_CMD_QUERY), Ok(0x3ff));
+    assert_eq!(current(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED), Err(Errno::EINVAL), "a kernel thread");
+    let mm = new_mm(1);
+    let t = user(1, mm.clone(), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    assert_eq!(current(MEMBARRIER_CMD_GET_REGISTRATIONS), Ok(0));
+    assert_eq!(current(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED), Ok(0));
+    assert_ne!(mm.membarrier_state() & MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY, 0);
+    assert_eq!(current(MEMBARRIER_CMD_GET_REGISTRATIONS), Ok(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED as i64));
+}
+
+/// REGISTER_PRIVATE_EXPEDITED_RSEQ, as Linux, sets the plain PRIVATE_EXPEDITED bit (the scheduler's barriers
+/// for the mm) with its own plain and READY bits, but not PRIVATE_EXPEDITED's READY.
+#[test]
+fn rseq_registration_alone_turns_the_scheduler_barriers_on() {
+    let sched = setup(1);
+    let mm = new_mm(1);
+    let t = user(1, mm.clone(), CpuSet::single(0));
+    sched.spawn(t.clone(), None).unwrap();
+    run_on(sched, 0, &t);
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), Ok(0));
+    assert_eq!(
+        mm.membarrier_state(),
+        MEMBARRIER_STATE_PRIVATE_EXPEDITED
+            | MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ
+            | MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY
+    );
+    assert_eq!(call(sched, &t, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Err(Errno::EPERM));
+}

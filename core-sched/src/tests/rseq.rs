@@ -4,6 +4,7 @@
 
 use alloc::sync::Arc;
 use std::collections::BTreeMap;
+use std::vec::Vec;
 
 use super::mock::*;
 use crate::rseq::*;
@@ -277,4 +278,149 @@ fn membarrier_rseq_restarts_the_section_running_on_the_target_cpu() {
     let mut pc = START_IP + 8;
     assert_eq!(resume(&other, &mm, &mut memory, &mut pc), Ok(Resume::Aborted { from: START_IP + 8 }));
     assert_eq!(pc, ABORT_IP);
+}
+
+/// PRIVATE_EXPEDITED_RSEQ without FLAG_CPU (whatever `cpu_id` holds) restarts the sections on every other CPU
+/// running the mm, not the caller's own (Linux's smp_call_function_many skips the caller); with FLAG_CPU aimed
+/// at the caller's CPU it restarts the caller's (smp_call_function_single runs it there); a plain
+/// PRIVATE_EXPEDITED barrier restarts none.
+#[test]
+fn membarrier_rseq_spares_the_caller_unless_aimed_at_its_cpu() {
+    use crate::membarrier::*;
+    let sched = setup(3);
+    let mm = new_mm(5);
+    let caller = user(1, mm.clone(), CpuSet::single(0));
+    let middle = user(2, mm.mmget(), CpuSet::single(1));
+    let last = user(3, mm.mmget(), CpuSet::single(2));
+    let mut memory = memory();
+    for (cpu, task) in [(0, &caller), (1, &middle), (2, &last)] {
+        sched.spawn(task.clone(), None).unwrap();
+        run_on(sched, cpu, task);
+    }
+    // The caller and the thread on CPU 2 registered, their events consumed by a return to user mode.
+    let consume = |task: &Task<Mock>, cpu: usize, memory: &mut FakeMemory| {
+        set_cpu(cpu);
+        let mut pc = 0;
+        assert_eq!(resume(task, &mm, memory, &mut pc), Ok(Resume::IdsUpdated));
+        set_cpu(0);
+    };
+    for (cpu, task, area) in [(0, &caller, AREA), (2, &last, SECOND_AREA)] {
+        set_cpu(cpu);
+        assert_eq!(sys_rseq(task, &mm, &mut memory, area, 32, 0, SIGNATURE), Ok(()));
+        consume(task, cpu, &mut memory);
+    }
+    assert_eq!(sched.membarrier(&caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0), Ok(0));
+    assert_eq!(sched.membarrier(&caller, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    // Without FLAG_CPU (cpu_id 0 or 1 is ignored) and with FLAG_CPU and cpu_id -1: every other CPU.
+    for (flags, cpu_id) in [(0, 0), (0, 1), (MEMBARRIER_CMD_FLAG_CPU, -1)] {
+        assert_eq!(sched.membarrier(&caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, flags, cpu_id), Ok(0));
+        assert!(last.rseq.notify_pending(), "flags {flags}, cpu_id {cpu_id}: CPU 2's section restarts");
+        assert!(!caller.rseq.notify_pending(), "flags {flags}, cpu_id {cpu_id}: the caller's is spared");
+        consume(&last, 2, &mut memory);
+    }
+    // Aimed at the caller's own CPU: the caller's only.
+    assert_eq!(sched.membarrier(&caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, 0), Ok(0));
+    assert!(caller.rseq.notify_pending());
+    assert!(!last.rseq.notify_pending());
+    consume(&caller, 0, &mut memory);
+    // The plain barrier reaches CPU 2 but restarts nothing.
+    clear_log();
+    assert_eq!(sched.membarrier(&caller, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), Ok(0));
+    assert!(take_log().iter().any(|record| record.cpu == 2 && record.event == Event::SmpMb));
+    assert!(!last.rseq.notify_pending() && !caller.rseq.notify_pending());
+}
+
+/// The accessors a diagnostic reads, and the "one load and a branch" promise for a task without rseq: its
+/// switch-out raises no event (the kernel's return-to-user path then skips the fixup).
+#[test]
+fn registration_state_is_readable_and_unregistered_tasks_get_no_event() {
+    let (mm, first, second, mut memory) = registered_pair();
+    assert_eq!(first.rseq.area(), AREA);
+    assert_eq!(second.rseq.area(), 0);
+    assert_eq!(first.rseq.concurrency_id(), Some(0), "held while running after its return to user mode");
+    preempt_and_resume(&first, &second);
+    assert!(!second.rseq.notify_pending(), "second is not registered: its switch-out raises nothing");
+    assert!(!second.rseq.is_registered());
+    assert_eq!(sys_rseq(&first, &mm, &mut memory, AREA, 32, RSEQ_FLAG_UNREGISTER, SIGNATURE), Ok(()));
+    assert_eq!(first.rseq.area(), 0);
+    assert!(!first.rseq.is_registered());
+}
+
+/// Three threads running at once on three CPUs hold three distinct ids, 0 to 2, all marked held.
+#[test]
+fn concurrency_ids_of_threads_running_at_once_are_distinct() {
+    let sched = setup(3);
+    let mm = new_mm(9);
+    let mut memory = memory();
+    memory.map(0x12_0000, 32);
+    let threads: Vec<_> = (0..3).map(|cpu| user(cpu as u32 + 1, mm.mmget(), CpuSet::single(cpu))).collect();
+    for (cpu, (task, area)) in threads.iter().zip([AREA, SECOND_AREA, 0x12_0000]).enumerate() {
+        sched.spawn(task.clone(), None).unwrap();
+        run_on(sched, cpu, task);
+        set_cpu(cpu);
+        assert_eq!(sys_rseq(task, &mm, &mut memory, area, 32, 0, SIGNATURE), Ok(()));
+        let mut pc = 0;
+        assert_eq!(resume(task, &mm, &mut memory, &mut pc), Ok(Resume::IdsUpdated));
+        assert_eq!(mm_cid(&memory, area), cpu as u64);
+        assert_eq!(task.rseq.concurrency_id(), Some(cpu as u32));
+    }
+    assert_eq!(mm.rseq_cids.held(), 0b111);
+    mm.mmput();
+}
+
+/// Registration's remaining checks: a longer area must be aligned to `struct rseq`'s 32 bytes, the range may
+/// end exactly at the end of user space but not beyond, and a stale `rseq_cs` left in the area is cleared.
+#[test]
+fn registration_checks_alignment_range_end_and_clears_a_stale_section() {
+    let (mm, _first, second, mut memory) = registered_pair();
+    let call = |memory: &mut FakeMemory, area, length| sys_rseq(&second, &mm, memory, area, length, 0, SIGNATURE);
+    assert_eq!(call(&mut memory, SECOND_AREA + 16, 64), Err(Errno::EINVAL), "a 64-byte area 16 bytes off");
+    let last_area = (1 << 48) - 32;
+    memory.map(last_area, 32);
+    assert_eq!(call(&mut memory, last_area, 64), Err(Errno::EFAULT), "ends 32 bytes beyond user space");
+    assert_eq!(call(&mut memory, last_area, 32), Ok(()), "ends exactly at the end of user space");
+    assert_eq!(sys_rseq(&second, &mm, &mut memory, last_area, 32, RSEQ_FLAG_UNREGISTER, SIGNATURE), Ok(()));
+    enter_critical_section(&mut memory, SECOND_AREA);
+    assert_eq!(call(&mut memory, SECOND_AREA, 32), Ok(()));
+    assert_eq!(memory.read(SECOND_AREA + 8, 8), Ok(0), "the stale rseq_cs is cleared at registration");
+}
+
+/// The descriptor's checks, each on its own: an unknown version; a no-restart flag; a section that ends beyond user space
+/// (its abort handler, below it, being valid); an abort handler inside the section (its signature in place)
+/// faults, one exactly at the section's end is valid.
+#[test]
+fn descriptor_checks_fault_each_on_its_own() {
+    let (mm, first, second, mut memory) = registered_pair();
+    let preempted_at = |memory: &mut FakeMemory, pc: u64| {
+        enter_critical_section(memory, AREA);
+        preempt_and_resume(&first, &second);
+        let mut pc = pc;
+        resume(&first, &mm, memory, &mut pc)
+    };
+    memory.write(DESCRIPTOR, 4, 1).unwrap();
+    assert_eq!(preempted_at(&mut memory, START_IP + 4), Err(UserFault), "version 1");
+    memory.write(DESCRIPTOR, 4, 0).unwrap();
+    // The deprecated no-restart flags, in the descriptor or in the thread's area.
+    for flags_address in [DESCRIPTOR + 4, AREA + 16] {
+        memory.write(flags_address, 4, 1).unwrap();
+        assert_eq!(preempted_at(&mut memory, START_IP + 4), Err(UserFault), "flags at {flags_address:#x}");
+        memory.write(flags_address, 4, 0).unwrap();
+    }
+    // An abort handler below the section, with its signature.
+    let low_abort_ip = START_IP - 0x100;
+    memory.map(low_abort_ip - 4, 4);
+    memory.write(low_abort_ip - 4, 4, SIGNATURE.into()).unwrap();
+    memory.write(DESCRIPTOR + 24, 8, low_abort_ip).unwrap();
+    assert_eq!(preempted_at(&mut memory, START_IP + 4), Ok(Resume::Aborted { from: START_IP + 4 }));
+    memory.write(DESCRIPTOR + 16, 8, u64::MAX - START_IP).unwrap();
+    assert_eq!(preempted_at(&mut memory, START_IP + 4), Err(UserFault), "the section ends beyond user space");
+    memory.write(DESCRIPTOR + 16, 8, POST_COMMIT_OFFSET).unwrap();
+    // Abort handlers inside the section and exactly at its end, the signature word before each.
+    memory.map(START_IP, POST_COMMIT_OFFSET);
+    for (abort_ip, valid) in [(START_IP + 8, false), (START_IP + POST_COMMIT_OFFSET, true)] {
+        memory.write(abort_ip - 4, 4, SIGNATURE.into()).unwrap();
+        memory.write(DESCRIPTOR + 24, 8, abort_ip).unwrap();
+        let expected = if valid { Ok(Resume::Aborted { from: START_IP + 4 }) } else { Err(UserFault) };
+        assert_eq!(preempted_at(&mut memory, START_IP + 4), expected, "abort handler at {abort_ip:#x}");
+    }
 }

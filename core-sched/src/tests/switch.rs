@@ -431,6 +431,31 @@ fn queued_task_runs_at_the_next_yield_or_tick_and_hints_follow_the_queues() {
     assert!(Arc::ptr_eq(&sched.current(), &late));
 }
 
+/// A yield whose caller can go on here keeps to its own queue (Linux's `sched_yield` does not balance either):
+/// a task queued on another CPU stays there. A yield whose caller cannot go on here (its affinity moved away)
+/// steals it, as a preemption would.
+#[test]
+fn a_yield_steals_only_when_its_caller_cannot_go_on_here() {
+    let sched = setup(2);
+    let mm = new_mm(1);
+    let yielder = user(1, mm.clone(), CpuSet::all());
+    let busy = user(2, mm.mmget(), CpuSet::single(1));
+    let queued = user(3, mm.mmget(), CpuSet::all());
+    sched.spawn(yielder.clone(), Some(0)).unwrap();
+    run_on(sched, 0, &yielder);
+    sched.spawn(busy.clone(), Some(1)).unwrap();
+    run_on(sched, 1, &busy);
+    sched.spawn(queued.clone(), Some(1)).unwrap();
+    assert_eq!(sched.run_queue(1).queued_hint(), 1, "queued behind the busy task on CPU 1");
+    set_cpu(0);
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &yielder), "nothing queued here: the yielder goes on");
+    assert_eq!(sched.run_queue(1).queued_hint(), 1, "CPU 1's queued task stays there");
+    sched.set_affinity(&yielder, CpuSet::single(1)).unwrap();
+    sched.yield_now();
+    assert!(Arc::ptr_eq(&sched.current(), &queued), "the yielder leaves: CPU 0 steals the queued task");
+}
+
 /// A switch into a task whose mm registered PRIVATE_EXPEDITED_SYNC_CORE serializes the core before user mode
 /// (after the hook, before the switch), and a switch into an mm without it does not (Linux's
 /// `membarrier_mm_sync_core_before_usermode`).
