@@ -319,7 +319,6 @@ pub fn spawn_process_with_affinity(
         exited_threads_cpu_time: IrqSpinLock::new(core_sched::CpuTime::default()),
     });
     let task = Task::new_user(TaskId(pid), mm, affinity, context);
-    task.set_process_id(pid);
     let state = Arc::new(ThreadState::default());
     THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone(), state });
     SCHED.spawn(task, cpu_hint).map_err(|error| alloc::format!("cannot schedule it: {error:?}"))?;
@@ -345,7 +344,6 @@ pub(crate) fn clone_thread(
     context.inherit_current_fp_state();
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
-    task.set_process_id(process.pid);
     process.threads_alive.fetch_add(1, Ordering::Relaxed);
     process.threads_holding_mm.fetch_add(1, Ordering::Relaxed);
     // Like Linux's clone: the new thread inherits the signal mask; pending signals and the alternate stack
