@@ -141,9 +141,9 @@ pub(crate) fn bump_local(counter: &AtomicU64) {
 }
 
 /// One CPU's run queue. Cache-line aligned: other CPUs write a queue's lock and read its published fields, so
-/// two queues sharing a line would slow both; and the size, a multiple of 64, is 256 today (248 bytes of fields), a
-/// power of two, so finding this CPU's queue (every system call's return test, every switch) is a shift, not a
-/// multiplication.
+/// two queues sharing a line would slow both; and the size, a multiple of 64, is 256 today (248 bytes of
+/// fields): a power of two, so finding this CPU's queue (every system call's return test, every switch) is a
+/// shift, not a multiplication.
 #[repr(align(64))]
 pub struct RunQueue<A: Arch> {
     pub(crate) inner: IrqSpinLock<A, RunQueueInner<A>>,
