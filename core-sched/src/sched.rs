@@ -145,7 +145,6 @@ impl<A: Arch> Scheduler<A> {
                 idle.on_cpu.store(true, Ordering::Relaxed);
                 inner.curr_accounted_at = A::cpu_time_stamp();
                 inner.loaded_mm = idle.active_mm.lock_masked(masked).as_deref().map_or(0, mm_address);
-                rq.publish_current(&idle);
                 inner.idle = Some(idle.clone());
                 inner.curr = Some(idle);
                 rq.current_mm_id.store(0, Ordering::Relaxed);
@@ -196,19 +195,6 @@ impl<A: Arch> Scheduler<A> {
         // block_current, block that task instead of itself).
         without_interrupts::<A, _>(|masked| self.this_rq().inner.lock_masked(masked).curr.clone())
             .expect("no current task: init_cpu not called on this CPU")
-    }
-
-    /// The id of the running task, without the run-queue lock: the switch publishes it per CPU.
-    pub fn current_task_id(&self) -> crate::task::TaskId {
-        // Masked: the CPU id and the read belong to the same CPU (a migration in between would read the id of
-        // the task now running where the caller was).
-        crate::task::TaskId(without_interrupts::<A, _>(|_| self.this_rq().current_task_id.load(Ordering::Relaxed)))
-    }
-
-    /// The process id of the running task (0 for a kernel thread), without the run-queue lock (see
-    /// [`Task::process_id`]).
-    pub fn current_process_id(&self) -> u32 {
-        without_interrupts::<A, _>(|_| self.this_rq().current_process_id.load(Ordering::Relaxed))
     }
 
     /// Whether the calling CPU should call `schedule()` at its next opportunity. With interrupts enabled the
@@ -563,7 +549,6 @@ impl<A: Arch> Scheduler<A> {
             // store needs no drop of an old value.
             assert!(inner.pending.is_none(), "finish_switch missed for the previous switch on CPU {cpu}");
             inner.pending = Some(PendingSwitch { prev, lazy_mm_to_drop, requeue });
-            rq.publish_current(&next);
             inner.curr = Some(next);
             drop(inner);
 

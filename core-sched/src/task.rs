@@ -1,7 +1,7 @@
 //! Tasks: user tasks (threads owning an mm) and kernel threads (borrowing the previous `active_mm` lazily).
 
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::arch::Arch;
 use crate::cpuset::CpuSet;
@@ -166,9 +166,6 @@ pub struct Task<A: Arch> {
     /// `finish_switch` after the switch away. No CPU may switch to a task whose `on_cpu` is still set.
     pub(crate) on_cpu: AtomicBool,
     cpu: AtomicUsize,
-    /// The id of the process the task belongs to (Linux's tgid), 0 for a kernel thread; set by the kernel
-    /// before the task first runs. The switch publishes it per CPU, so `getpid` reads it without a lock.
-    process_id: AtomicU32,
     /// CPU time, written only by the CPU running the task (at switch-out and ticks).
     pub(crate) cpu_time: CpuTimeCounters,
     /// The rseq registration and its pending event (rseq.rs).
@@ -268,7 +265,6 @@ impl<A: Arch> Task<A> {
             state: SchedState::new(TaskState::Blocked),
             on_cpu: AtomicBool::new(false),
             cpu: AtomicUsize::new(0),
-            process_id: AtomicU32::new(0),
             cpu_time: CpuTimeCounters::default(),
             rseq: crate::rseq::TaskRseq::default(),
             context,
@@ -321,16 +317,6 @@ impl<A: Arch> Task<A> {
 
     pub(crate) fn set_cpu(&self, cpu: usize) {
         self.cpu.store(cpu, Ordering::Relaxed);
-    }
-
-    /// The id of the task's process (0 for a kernel thread); see the field.
-    pub fn process_id(&self) -> u32 {
-        self.process_id.load(Ordering::Relaxed)
-    }
-
-    /// Sets the task's process id. Call before the task is spawned: the switch publishes the value it finds.
-    pub fn set_process_id(&self, process_id: u32) {
-        self.process_id.store(process_id, Ordering::Relaxed);
     }
 
     /// The saved registers, for the arch's `switch_context`.

@@ -297,6 +297,8 @@ pub fn spawn_process_with_affinity(
         .map_err(|_| String::from("cannot create its first thread: thread limit reached or out of memory"))?;
     let mm = Mm::new(MmId(pid), program.address_space);
     context.set_user_entry(program.entry, program.stack_pointer, [0; 3]);
+    // Read by getpid/gettid from the stack (the first thread's id is the process's).
+    context.set_task_ids(pid, pid);
     let process = Arc::new(Process {
         pid,
         name: String::from(argv.first().copied().unwrap_or("?")),
@@ -317,7 +319,6 @@ pub fn spawn_process_with_affinity(
         exited_threads_cpu_time: IrqSpinLock::new(core_sched::CpuTime::default()),
     });
     let task = Task::new_user(TaskId(pid), mm, affinity, context);
-    task.set_process_id(pid);
     let state = Arc::new(ThreadState::default());
     THREADS.lock().insert(pid, ThreadEntry { process: process.clone(), task: task.clone(), state });
     SCHED.spawn(task, cpu_hint).map_err(|error| alloc::format!("cannot schedule it: {error:?}"))?;
@@ -339,10 +340,10 @@ pub(crate) fn clone_thread(
     // EAGAIN at the thread limit or without memory for the stack, as Linux's clone.
     let mut context = new_task_context(user_task_first_entry, 0, tid)?;
     context.set_user_frame_cloned_from(parent_frame, stack);
+    context.set_task_ids(tid, process.pid);
     context.inherit_current_fp_state();
     context.set_thread_pointer(thread_pointer.unwrap_or_else(arch_arm64::cpu::user_thread_pointer));
     let task = Task::new_user(TaskId(tid), mm.mmget(), parent.affinity(), context);
-    task.set_process_id(process.pid);
     process.threads_alive.fetch_add(1, Ordering::Relaxed);
     process.threads_holding_mm.fetch_add(1, Ordering::Relaxed);
     // Like Linux's clone: the new thread inherits the signal mask; pending signals and the alternate stack

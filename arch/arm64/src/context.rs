@@ -124,6 +124,22 @@ pub(crate) fn load_fpsimd_of_running_task() {
 /// Size of every task's kernel stack.
 pub use crate::layout::KERNEL_STACK_SIZE;
 
+/// The ids of the task a kernel stack belongs to, in the 16 bytes at the very top of that stack, directly above
+/// the user frame ([`TaskContext::user_frame`]); written when the task is made, never changed. A system call
+/// finds them at a fixed offset from its frame ([`SyscallFrame`](crate::exceptions::SyscallFrame)), so
+/// `getpid` and `gettid` are one load, as Linux's `thread_info` at the stack once made `current`: no per-CPU
+/// slot, so nothing to mask against a migration between finding the CPU and reading its slot. 16 bytes keep
+/// the frame below, and so SP, 16-byte aligned.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaskIds {
+    /// The task's own id (Linux's tid).
+    pub(crate) thread_id: u32,
+    /// The id of its process (Linux's tgid); 0 for a kernel thread.
+    pub(crate) process_id: u32,
+}
+const _: () = assert!(core::mem::size_of::<TaskIds>() == 16, "the frame below the ids stays 16-byte aligned");
+
 /// A task's saved registers and its kernel stack.
 ///
 /// The stack is freed (unmapped, its frames returned) when the context is dropped, i.e. when the last
@@ -146,20 +162,24 @@ unsafe impl Send for TaskContext {}
 
 impl TaskContext {
     /// A task that starts by calling `entry(argument)` on a fresh kernel stack. `entry` must call core-sched's
-    /// `finish_switch()` first and never return. `owner` is the task's id, which a stack overflow report names.
+    /// `finish_switch()` first and never return. `owner` is the task's id, which a stack overflow report names
+    /// and the stack's [`TaskIds`] hold (with process id 0 until [`TaskContext::set_task_ids`]).
     ///
     /// # Errors
     /// When the thread limit is reached or no page frames are left for the stack.
     pub fn new_task(entry: extern "C" fn(usize) -> !, argument: usize, owner: u32) -> Result<Self, StackUnavailable> {
         let stack = KernelStack::allocate(owner)?;
+        // SAFETY: the slot is the top 16 bytes of the stack just allocated (mapped, 16-byte aligned: the top is
+        // a slot end), which nothing else uses yet.
+        unsafe { task_ids_slot(&stack).write(TaskIds { thread_id: owner, process_id: 0 }) };
         let mut frame = SwitchFrame::ZEROED;
         frame.callee_saved[0] = entry as usize as u64; // x19
         frame.callee_saved[1] = argument as u64; // x20
         frame.callee_saved[11] = core::ptr::addr_of!(task_first_entry) as u64; // x30
 
-        // The top of the stack is reserved for the TrapFrame of exceptions from EL0 (and of the first entry to
-        // user mode), so kernel code starts below it.
-        frame.stack_pointer = (stack.top() - TrapFrame::SIZE) as u64;
+        // The top of the stack is reserved for the task's ids and, below them, the TrapFrame of exceptions from
+        // EL0 (and of the first entry to user mode), so kernel code starts below both.
+        frame.stack_pointer = user_frame_slot(&stack) as u64;
         Ok(Self { frame: UnsafeCell::new(frame), stack: Some(stack) })
     }
 
@@ -172,10 +192,17 @@ impl TaskContext {
         self.stack.as_ref().expect("a boot flow has no task stack and never enters user mode")
     }
 
-    /// The TrapFrame slot at the top of this task's kernel stack: where an exception from EL0 saves the user
-    /// registers, and what `enter_user` returns through.
+    /// The TrapFrame slot at the top of this task's kernel stack (below its [`TaskIds`]): where an exception
+    /// from EL0 saves the user registers, and what `enter_user` returns through.
     pub fn user_frame(&self) -> *mut TrapFrame {
-        (self.stack().top() - TrapFrame::SIZE) as *mut TrapFrame
+        user_frame_slot(self.stack())
+    }
+
+    /// Sets the ids a system call of this task reads from its stack (`gettid`, `getpid`): its own id and its
+    /// process's. Before the task first runs (`&mut self`).
+    pub fn set_task_ids(&mut self, thread_id: u32, process_id: u32) {
+        // SAFETY: `&mut self`: the task has not run yet, so nothing else uses its stack; the slot is inside it.
+        unsafe { task_ids_slot(self.stack()).write(TaskIds { thread_id, process_id }) };
     }
 
     /// Sets up the first return to EL0 for a new user task: entry point, user stack pointer, argument registers.
@@ -226,6 +253,17 @@ impl TaskContext {
     pub fn set_thread_pointer(&mut self, value: u64) {
         self.frame.get_mut().thread_pointer = value;
     }
+}
+
+/// Where `stack`'s [`TaskIds`] are: its top 16 bytes.
+fn task_ids_slot(stack: &KernelStack) -> *mut TaskIds {
+    (stack.top() - core::mem::size_of::<TaskIds>()) as *mut TaskIds
+}
+
+/// Where `stack`'s user frame is: directly below its [`TaskIds`], so that the frame's end, SP_EL1 while the task
+/// runs in EL0, is the ids' address ([`SyscallFrame`](crate::exceptions::SyscallFrame) relies on it).
+fn user_frame_slot(stack: &KernelStack) -> *mut TrapFrame {
+    (task_ids_slot(stack) as usize - TrapFrame::SIZE) as *mut TrapFrame
 }
 
 /// Saves the running task's registers into `prev` and continues `next`; returns when `prev` is switched in again.

@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
 
+use crate::context::TaskIds;
 use crate::interrupts::Interrupt;
 
 /// Registers saved on exception entry, in the order vectors.s stores them. Opaque outside this crate: the kernel
@@ -87,6 +88,68 @@ impl TrapFrame {
     }
 }
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == TrapFrame::SIZE);
+
+/// The frame of a system call from EL0 as the kernel's [`Handlers::syscall`] gets it: a [`TrapFrame`] (every
+/// method of which it has, through `Deref`) known to be the user frame at the top of the calling task's kernel
+/// stack ([`TaskContext::user_frame`](crate::context::TaskContext::user_frame)), so that the task's ids
+/// ([`TaskIds`]) lie directly above it. Only this crate makes one, from the frame an exception from EL0 saved:
+/// SP_EL1 while a task runs in EL0 is the end of its user frame (the first entry to EL0 and every later return
+/// pop that frame, and an exception from EL0 pushes its frame at that SP again), and a system call comes only
+/// from EL0.
+#[repr(transparent)]
+pub struct SyscallFrame(TrapFrame);
+
+impl SyscallFrame {
+    /// The frame `frame` as a system call's.
+    ///
+    /// # Safety
+    /// `frame` must be the frame an exception taken from EL0 saved (the vector's first push at the SP_EL1 EL0
+    /// left), i.e. the user frame of the running task's kernel stack, not one of an exception from EL1.
+    #[inline(always)]
+    pub(crate) unsafe fn from_user_exception(frame: &mut TrapFrame) -> &mut SyscallFrame {
+        // SAFETY: `repr(transparent)`: a `SyscallFrame` is a `TrapFrame`; the borrow is `frame`'s.
+        unsafe { &mut *core::ptr::from_mut(frame).cast::<SyscallFrame>() }
+    }
+
+    /// The calling task's ids, written when it was made ([`TaskContext::set_task_ids`](
+    /// crate::context::TaskContext::set_task_ids)).
+    #[inline(always)]
+    fn caller_ids(&self) -> TaskIds {
+        let ids = core::ptr::from_ref(self).wrapping_byte_add(TrapFrame::SIZE).cast::<TaskIds>();
+        // SAFETY: a `SyscallFrame` is the user frame of the calling task's kernel stack (see the type), so the
+        // 16 bytes after it are that stack's `TaskIds`: inside the stack (which is alive while its task runs, and
+        // the task runs this system call), aligned, written before the task first ran and never again.
+        unsafe { ids.read() }
+    }
+
+    /// The calling thread's id (`gettid`), read from its kernel stack: no per-CPU lookup, so no masking
+    /// against a migration.
+    #[inline(always)]
+    pub fn caller_thread_id(&self) -> u32 {
+        self.caller_ids().thread_id
+    }
+
+    /// The calling thread's process id (`getpid`), as [`SyscallFrame::caller_thread_id`].
+    #[inline(always)]
+    pub fn caller_process_id(&self) -> u32 {
+        self.caller_ids().process_id
+    }
+}
+
+impl core::ops::Deref for SyscallFrame {
+    type Target = TrapFrame;
+    #[inline(always)]
+    fn deref(&self) -> &TrapFrame {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for SyscallFrame {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut TrapFrame {
+        &mut self.0
+    }
+}
 
 /// The `kind` vectors.s passes for a kernel stack overflow (beyond the 16 vector slots).
 pub(crate) const KIND_STACK_OVERFLOW: u64 = 16;
@@ -345,8 +408,8 @@ pub struct Handlers {
     pub irq: fn(interrupt: Interrupt, frame: &mut TrapFrame),
     /// A system call from EL0 (SVC), the fast path: vectors.s calls it directly (so the C calling convention),
     /// it reads the number and arguments from the frame and writes the result back into it.
-    pub syscall: extern "C" fn(frame: &mut TrapFrame),
-    /// Any other synchronous exception from EL0 (faults, undefined instructions).
+    pub syscall: extern "C" fn(frame: &mut SyscallFrame),
+    /// Any other synchronous exception from EL0 (faults, undefined instructions): never a system call.
     pub user_trap: fn(trap: UserTrap, frame: &mut TrapFrame),
     /// A kernel stack overflow: reports it (naming the task) and ends the run; runs on an emergency stack.
     pub kernel_stack_overflow: fn(overflow: &KernelStackOverflow) -> !,
@@ -377,7 +440,13 @@ extern "C" fn arch_handle_exception(frame: &mut TrapFrame, slot: u64) {
         // The lazy FP/SIMD trap: the running task's first FP/SIMD instruction since it was switched in.
         VectorKind::UserSync if Syndrome::read().class == EC_FP_ACCESS => crate::context::load_fpsimd_of_running_task(),
         VectorKind::UserSync => match HANDLERS.get() {
-            Some(handlers) => (handlers.user_trap)(UserTrap::read(frame), frame),
+            Some(handlers) => match UserTrap::read(frame) {
+                // An SVC comes here only while no handler is registered (vectors.s), which `HANDLERS` being set
+                // all but rules out; should one still arrive, it runs as on the fast path.
+                // SAFETY: the lower-EL synchronous vector saved `frame` at the SP_EL1 EL0 left: the user frame.
+                UserTrap::Syscall { .. } => (handlers.syscall)(unsafe { SyscallFrame::from_user_exception(frame) }),
+                trap => (handlers.user_trap)(trap, frame),
+            },
             None => kernel_fault("exception from EL0 before handlers were registered", Syndrome::read(), frame),
         },
         VectorKind::KernelSync => kernel_fault("kernel fault", Syndrome::read(), frame),

@@ -113,7 +113,7 @@ task_first_entry:
     blr     x19                               // extern "C" fn(usize) -> !, never returns
     b       park
 
-// Leaves the kernel for EL0 through the TrapFrame at x0 (the top of the task's kernel stack).
+// Leaves the kernel for EL0 through the TrapFrame at x0 (the top of the task's kernel stack, below its ids).
 .global arch_enter_user
 arch_enter_user:
     mov     sp, x0

@@ -23,24 +23,15 @@ mod user_memory;
 
 use abi::syscalls as nr;
 use abi::{syscall_return_value, Errno};
-use arch_arm64::exceptions::{TrapFrame, UserTrap};
+use arch_arm64::exceptions::{SyscallFrame, TrapFrame, UserTrap};
 
 use crate::println;
 use crate::process;
 pub use user_memory::{UserCString, UserPtr, UserSlice};
 
-/// Entry from the exception vectors for a synchronous exception taken from EL0 other than a system call (those
-/// take [`handle_syscall`]; a decoded system call that still comes here runs the same way).
-pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
-    match trap {
-        UserTrap::Syscall { .. } => handle_syscall(frame),
-        _ => handle_user_fault(trap, frame),
-    }
-}
-
 /// A system call from EL0, called by the arch's vector assembly directly (the SVC test comes before any other
 /// decoding): the number and arguments are read from the frame, the result goes into its x0.
-pub extern "C" fn handle_syscall(frame: &mut TrapFrame) {
+pub extern "C" fn handle_syscall(frame: &mut SyscallFrame) {
     arch_arm64::cpu::irq_enable();
     let result = dispatch(frame.syscall_number(), frame);
     frame.set_syscall_return(result);
@@ -48,12 +39,10 @@ pub extern "C" fn handle_syscall(frame: &mut TrapFrame) {
     crate::user_return::before_return_to_user(frame);
 }
 
-/// Every other exception from EL0. A page fault may be a first touch (vm.rs: inside a region that allows the
-/// access a zeroed page is mapped and the program resumes); everything else kills the process. Out of line, so
-/// that the system-call path above keeps its short prologue.
-#[inline(never)]
-#[cold]
-fn handle_user_fault(trap: UserTrap, frame: &mut TrapFrame) {
+/// Every other synchronous exception from EL0 (the arch sends each system call to [`handle_syscall`]). A page
+/// fault may be a first touch (vm.rs: inside a region that allows the access a zeroed page is mapped and the
+/// program resumes); everything else kills the process.
+pub fn handle_user_trap(trap: UserTrap, frame: &mut TrapFrame) {
     if let UserTrap::PageFault { address, access, kind } = trap {
         match crate::vm::handle_user_page_fault(address, access, kind) {
             crate::vm::FaultResolution::Resumed => {
@@ -74,7 +63,7 @@ fn handle_user_fault(trap: UserTrap, frame: &mut TrapFrame) {
 /// as the value for x0 (`-errno` on failure). Each arm encodes its own result: a handler inlined here (`getpid`)
 /// then hands its value over in a register, where one encoding after the `match` made every arm go through a
 /// `Result` in memory.
-fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
+fn dispatch(number: usize, frame: &SyscallFrame) -> u64 {
     let [a0, a1, a2, a3, a4, a5] = frame.syscall_arguments();
     match number {
         // Descriptors (the console as 0, 1, 2).
@@ -106,7 +95,7 @@ fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
         // Processes, threads and the system.
         nr::EXIT => thread::exit(a0 as i32),
         nr::EXIT_GROUP => thread::exit_group(a0 as i32),
-        nr::SET_TID_ADDRESS => syscall_return_value(thread::set_tid_address(a0)),
+        nr::SET_TID_ADDRESS => syscall_return_value(thread::set_tid_address(frame, a0)),
         nr::SET_ROBUST_LIST => syscall_return_value(thread::set_robust_list(a0, a1)),
         nr::GET_ROBUST_LIST => syscall_return_value(thread::get_robust_list(a0, UserPtr::new(a1), UserPtr::new(a2))),
         nr::UNAME => syscall_return_value(system::uname(UserPtr::new(a0))),
@@ -139,8 +128,8 @@ fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
         nr::SCHED_GETAFFINITY => syscall_return_value(sched::sched_getaffinity(a0, a1, a2)),
         nr::SCHED_YIELD => syscall_return_value(sched::sched_yield()),
         nr::GETCPU => syscall_return_value(sched::getcpu(UserPtr::new(a0), UserPtr::new(a1))),
-        nr::GETPID => syscall_return_value(thread::getpid()),
-        nr::GETTID => syscall_return_value(thread::gettid()),
+        nr::GETPID => syscall_return_value(thread::getpid(frame)),
+        nr::GETTID => syscall_return_value(thread::gettid(frame)),
         // The one call that reads the whole frame (x19-x28 too): the arch saves it whole for this number only
         // (vectors.s, `syscall_entry`); a new call that reads or replaces the frame must be added there.
         nr::CLONE => syscall_return_value(thread::clone(frame, a0, a1, a2, a3, a4)),
@@ -151,7 +140,7 @@ fn dispatch(number: usize, frame: &TrapFrame) -> u64 {
         nr::SCHED_GET_PRIORITY_MIN => syscall_return_value(sched::sched_get_priority_min(a0)),
         nr::GETPRIORITY => syscall_return_value(sched::getpriority(a0, a1)),
         nr::SETPRIORITY => syscall_return_value(sched::setpriority(a0, a1, a2)),
-        nr::MEMBARRIER => syscall_return_value(membarrier::membarrier(a0, a1, a2)),
+        nr::MEMBARRIER => membarrier::membarrier(a0, a1, a2),
         nr::RSEQ => syscall_return_value(rseq::rseq(a0, a1, a2, a3)),
         _ => syscall_return_value(unimplemented(number)),
     }

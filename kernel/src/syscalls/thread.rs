@@ -6,7 +6,7 @@ use abi::clone::{
     CLONE_UNTRACED, CLONE_VM, CSIGNAL,
 };
 use abi::Errno;
-use arch_arm64::exceptions::TrapFrame;
+use arch_arm64::exceptions::{SyscallFrame, TrapFrame};
 
 use crate::process::{self, SCHED};
 
@@ -39,15 +39,15 @@ pub fn exit_group(status: i32) -> ! {
     process::exit_current_thread(status, true)
 }
 
-/// `getpid()`: the id of the calling process (its first thread's id).
-pub fn getpid() -> Result<usize, Errno> {
-    // Published by the switch: no lock, no reference count, no thread-table search.
-    Ok(SCHED.current_process_id() as usize)
+/// `getpid()`: the id of the calling process (its first thread's id), kept on the caller's kernel stack next to
+/// its system-call frame: one load, no lock, no reference count, no per-CPU lookup.
+pub fn getpid(frame: &SyscallFrame) -> Result<usize, Errno> {
+    Ok(frame.caller_process_id() as usize)
 }
 
-/// `gettid()`.
-pub fn gettid() -> Result<usize, Errno> {
-    Ok(SCHED.current_task_id().0 as usize)
+/// `gettid()`, as `getpid`.
+pub fn gettid(frame: &SyscallFrame) -> Result<usize, Errno> {
+    Ok(frame.caller_thread_id() as usize)
 }
 
 /// `clone(flags, stack, parent_tid, tls, child_tid)` (arm64's argument order) for a thread only.
@@ -109,11 +109,11 @@ pub fn clone(
 
 /// `set_tid_address(address)`: remembers where to clear the tid at exit (then a FUTEX_WAKE of one waiter on
 /// it: `pthread_join`); returns the caller's tid.
-pub fn set_tid_address(address: u64) -> Result<usize, Errno> {
+pub fn set_tid_address(frame: &SyscallFrame, address: u64) -> Result<usize, Errno> {
     if let Some(thread) = process::current_thread_state() {
         thread.clear_child_tid.store(address, core::sync::atomic::Ordering::Relaxed);
     }
-    gettid()
+    gettid(frame)
 }
 
 /// `set_robust_list(head, length)`: remembers the thread's robust futex list; EINVAL unless `length` is the

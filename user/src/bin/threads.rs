@@ -5,7 +5,10 @@
 //! each new thread starts with the FPCR its creator had, also when cloned while its creator's registers were not
 //! live; the main one keeps them across migrations: the kernel's lazy FP/SIMD switching), `cputime ROUNDS` (the
 //! process's CPU time never goes back while threads burn CPU and exit), `callee-saved` (x19-x28 keep their values
-//! across system calls that migrate, sleep and yield: the kernel's system-call path does not save them).
+//! across system calls that migrate, sleep and yield: the kernel's system-call path does not save them). In the
+//! default mode each thread also checks, every round, that `getpid` is the process's id and `gettid` the id
+//! clone returned for it, also after it moved to another CPU (the kernel reads both from the thread's own kernel
+//! stack).
 #![no_std]
 #![no_main]
 
@@ -19,6 +22,12 @@ const ROUNDS: u64 = 200;
 static SHARED_COUNTER: AtomicU64 = AtomicU64::new(0);
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 static mut STACKS: [ThreadStack; MAX_THREADS] = [const { ThreadStack([0; 16384]) }; MAX_THREADS];
+/// The process's id, stored by the main thread before it creates the workers.
+static MAIN_PID: AtomicU64 = AtomicU64::new(0);
+/// What each worker's `gettid` said, for the main thread to compare with clone's result.
+static WORKER_TIDS: [AtomicU64; MAX_THREADS] = [const { AtomicU64::new(0) }; MAX_THREADS];
+/// Rounds in which a worker's `getpid` or `gettid` changed or `getpid` was not the process's id.
+static ID_MISMATCHES: AtomicU64 = AtomicU64::new(0);
 
 fn parse(text: &str) -> Option<usize> {
     text.parse().ok()
@@ -26,7 +35,12 @@ fn parse(text: &str) -> Option<usize> {
 
 extern "C" fn worker(index: usize) -> ! {
     let mut cpus_seen = 0u64;
+    let tid = sys::gettid();
+    WORKER_TIDS[index].store(tid as u64, Ordering::Relaxed);
     for _ in 0..ROUNDS {
+        if sys::getpid() as u64 != MAIN_PID.load(Ordering::Relaxed) || sys::gettid() != tid {
+            ID_MISMATCHES.fetch_add(1, Ordering::Relaxed);
+        }
         let cpu = sys::getcpu();
         if cpu >= 0 {
             cpus_seen |= 1 << cpu;
@@ -611,17 +625,33 @@ fn main(args: ulib::Args) -> i32 {
     }
     let require_parallel = args.get(2) == "parallel";
     let threads = parse(args.get(1)).unwrap_or(4).clamp(1, MAX_THREADS);
-    for index in 0..threads {
+    let pid = sys::getpid();
+    MAIN_PID.store(pid as u64, Ordering::Relaxed);
+    let mut tids = [0i64; MAX_THREADS];
+    for (index, tid) in tids.iter_mut().enumerate().take(threads) {
         // SAFETY: each stack is handed to exactly one thread, once.
         let stack = unsafe { &mut *core::ptr::addr_of_mut!(STACKS[index]) };
-        let tid = ulib::spawn_thread(stack, worker, index);
-        if tid < 0 {
+        *tid = ulib::spawn_thread(stack, worker, index);
+        if *tid < 0 {
             println!("{}: clone failed: {}", args.get(0), tid);
             return 1;
         }
     }
     while FINISHED.load(Ordering::Acquire) < threads {
         sys::sched_yield();
+    }
+    // Acquire above: each worker stored its tid before its Release increment of FINISHED.
+    let seen: [u64; MAX_THREADS] = core::array::from_fn(|index| WORKER_TIDS[index].load(Ordering::Relaxed));
+    let mismatches = ID_MISMATCHES.load(Ordering::Relaxed);
+    if mismatches != 0 || (0..threads).any(|index| seen[index] != tids[index] as u64 || tids[index] == pid) {
+        println!(
+            "{}: wrong ids: pid {pid}, clone gave tids {:?}, the threads' gettid said {:?}, {mismatches} rounds \
+             with another getpid or gettid",
+            args.get(0),
+            &tids[..threads],
+            &seen[..threads]
+        );
+        return 1;
     }
     let total = SHARED_COUNTER.load(Ordering::Relaxed);
     let expected = threads as u64 * ROUNDS;
