@@ -48,24 +48,3 @@ fn run_queue_reports_curr_idle_queue_publication_and_online_state() {
     assert!(rq.is_online());
 }
 
-/// The running task's ids, published per CPU with every switch and at `init_cpu` (the idle task's): what
-/// `gettid` and `getpid` read without the run-queue lock.
-#[test]
-fn current_task_and_process_ids_follow_every_switch() {
-    let sched = setup(1);
-    assert_eq!((sched.current_task_id().0, sched.current_process_id()), (1000, 0), "the idle task");
-    let mm = new_mm(6);
-    let leader = user(40, mm.clone(), CpuSet::single(0));
-    let thread = user(41, mm.mmget(), CpuSet::single(0));
-    leader.set_process_id(40);
-    thread.set_process_id(40);
-    sched.spawn(leader.clone(), None).unwrap();
-    sched.spawn(thread.clone(), None).unwrap();
-    run_on(sched, 0, &leader);
-    assert_eq!((sched.current_task_id().0, sched.current_process_id()), (40, 40));
-    sched.yield_now();
-    assert_eq!((sched.current_task_id().0, sched.current_process_id()), (41, 40));
-    sched.block_current();
-    sched.block_current();
-    assert_eq!((sched.current_task_id().0, sched.current_process_id()), (1000, 0), "back to idle");
-}
