@@ -47,4 +47,3 @@ fn run_queue_reports_curr_idle_queue_publication_and_online_state() {
     assert!(!sched.run_queue(1).is_online());
     assert!(rq.is_online());
 }
-
