@@ -2,14 +2,28 @@
 
 use abi::Errno;
 use alloc::sync::Arc;
-use core_sched::CpuSet;
+use arch_arm64::Arm64;
+use core_sched::{without_interrupts, CpuSet};
 
 use super::{UserPtr, UserSlice};
 use crate::process::{self, SCHED};
 
-/// `sched_yield()`.
+/// `sched_yield()`. When this CPU's queue is empty and it owes no reschedule, the yield would take the run-queue
+/// lock and execute `schedule`'s barrier only to find nothing else to run (a yield does not steal while its
+/// caller can go on: `Scheduler::yield_now`), so it returns at once: no switch, nothing published, so no
+/// barrier is due. The queue length is a lock-free hint: a task queued here by another CPU an instant ago comes
+/// with a reschedule IPI, which preempts the caller as soon as it returns to user mode, as it would have
+/// preempted it after a yield that found the queue still empty.
+#[inline(always)]
 pub fn sched_yield() -> Result<usize, Errno> {
-    SCHED.yield_now();
+    // Interrupts masked: no migration between reading the CPU id and its run queue's fields.
+    let nothing_else_here = without_interrupts::<Arm64, _>(|_| {
+        let rq = SCHED.run_queue(arch_arm64::cpu::cpu_id());
+        rq.queued_hint() == 0 && !rq.need_resched()
+    });
+    if !nothing_else_here {
+        SCHED.yield_now();
+    }
     Ok(0)
 }
 
