@@ -44,7 +44,9 @@ pub struct CoreSchedOptions {
 
 /// The code that must have no missed mutant (issue 16; rseq.rs since issue 15 added it), as (file, functions);
 /// no functions means the whole file. sched.rs's part is the switch path: picking, switching the mm with its barriers and hook, finishing
-/// the switch, and the other points that publish or clear a CPU's mm.
+/// the switch, and the other points that publish or clear a CPU's mm. task.rs's part is what the switch reads and
+/// changes of a task since issue 14's step 6 took the `sched` lock off it: the state byte (`SchedState`, and
+/// `TaskState`'s encoding in it), the run time it adds, and the affinity, CPU and process id it reads or sets.
 const GUARDED: &[(&str, &[&str])] = &[
     ("core-sched/src/membarrier.rs", &[]),
     ("core-sched/src/mm.rs", &[]),
@@ -54,6 +56,7 @@ const GUARDED: &[(&str, &[&str])] = &[
     (
         "core-sched/src/sched.rs",
         &[
+            "mm_address",
             "schedule",
             "schedule_with",
             "pick_next",
@@ -66,6 +69,22 @@ const GUARDED: &[(&str, &[&str])] = &[
             "exit_mm_current",
             "kthread_use_mm",
             "kthread_unuse_mm",
+        ],
+    ),
+    (
+        "core-sched/src/task.rs",
+        &[
+            "from_byte",
+            "to_byte",
+            "state",
+            "set_state",
+            "store_on_rq",
+            "start",
+            "wake",
+            "switch_out_is_runnable",
+            "add_run_stamps",
+            "affinity",
+            "set_cpu",
         ],
     ),
 ];
@@ -167,6 +186,37 @@ const EQUIVALENT: &[Equivalent] = &[
         file: "core-sched/src/sched.rs",
         description: "replace && with || in Scheduler<A>::pick_next",
         source_line_contains: "inner.queue.is_empty() && inner.queue.capacity() > RUN_QUEUE_KEPT_CAPACITY",
+    },
+    // task.rs's state byte: the state's bits and `ON_RQ` are distinct, so `|` and `^` of the two agree, in
+    // `set_state` (the kept `on_rq` and the new state), `store_on_rq`, `start` and `wake`.
+    Equivalent {
+        file: "core-sched/src/task.rs",
+        description: "replace | with ^ in SchedState::set_state",
+        source_line_contains: "Some(byte & ON_RQ | state.to_byte())",
+    },
+    Equivalent {
+        file: "core-sched/src/task.rs",
+        description: "replace | with ^ in SchedState::store_on_rq",
+        source_line_contains: "self.0.store(state.to_byte() | ON_RQ, Ordering::Relaxed)",
+    },
+    Equivalent {
+        file: "core-sched/src/task.rs",
+        description: "replace | with ^ in SchedState::start",
+        source_line_contains: "let runnable = TaskState::Runnable.to_byte() | ON_RQ;",
+    },
+    Equivalent {
+        file: "core-sched/src/task.rs",
+        description: "replace | with ^ in SchedState::wake",
+        source_line_contains: "let runnable = TaskState::Runnable.to_byte() | ON_RQ;",
+    },
+    // `start` without `on_rq` (`|` to `&` leaves `Runnable`, 0): the bit of a queued task is never read before
+    // the pick overwrites the byte (`store_on_rq(Running)`): `wake` reads it only of a `Blocked` task,
+    // `switch_out_is_runnable` changes it only of a `Blocked` or `Exited` one, and `set_state` is called only
+    // on a running task. A spawned task is `Runnable` and queued until it is picked.
+    Equivalent {
+        file: "core-sched/src/task.rs",
+        description: "replace | with & in SchedState::start",
+        source_line_contains: "let runnable = TaskState::Runnable.to_byte() | ON_RQ;",
     },
 ];
 

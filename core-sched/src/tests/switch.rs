@@ -627,3 +627,29 @@ fn yield_requeues_prev_at_finish_switch_and_an_affinity_change_in_between_moves_
     assert_eq!(b.cpu(), 1);
     assert!(!b.is_on_cpu());
 }
+
+/// `spawn` makes a new task runnable on a run queue in one step (`SchedState::start`): a wake before its first
+/// run finds it not blocked and leaves it queued once.
+#[test]
+fn a_spawned_task_is_runnable_and_a_wake_before_its_first_run_does_not_queue_it_again() {
+    let sched = setup(1);
+    let k = kthread(1, CpuSet::single(0));
+    assert_eq!(k.state(), TaskState::Blocked, "not started yet");
+    sched.spawn(k.clone(), None).unwrap();
+    assert_eq!(k.state(), TaskState::Runnable);
+    sched.wake(&k);
+    assert_eq!(sched.run_queue(0).queued(), 1, "queued once");
+    run_on(sched, 0, &k);
+    assert_eq!(k.state(), TaskState::Running);
+    assert_eq!(sched.run_queue(0).queued(), 0);
+}
+
+/// Spawning a task twice is a bug the scheduler stops instead of queueing the task a second time.
+#[test]
+#[should_panic(expected = "spawn of a task already started")]
+fn spawning_a_started_task_again_panics() {
+    let sched = setup(1);
+    let k = kthread(1, CpuSet::single(0));
+    sched.spawn(k.clone(), None).unwrap();
+    let _ = sched.spawn(k, None);
+}

@@ -274,3 +274,28 @@ fn prepare_to_block_scheme_loses_no_wake_up() {
         assert!(!wake_is_lost(Scheme::PrepareToBlock, &order), "lost wake-up in {order:?}");
     }
 }
+
+/// A wake that finds its task still on its CPU (between `prepare_to_block` and the block, or before
+/// `cancel_block`) leaves it on its run queue (`on_rq`): after the task runs on without switching, the next
+/// prepare-and-wake again finds it there and does not queue it. Queued while it runs, it would be in a queue
+/// and some CPU's `curr` at once, and run twice after its switch-out requeued it.
+#[test]
+fn a_wake_of_a_task_still_on_its_cpu_leaves_it_on_its_run_queue_for_the_next_wake() {
+    let sched = setup(2);
+    let waiter = running_waiter(sched);
+    for round in 0..3 {
+        without_interrupts::<Mock, _>(|masked| sched.prepare_to_block(masked));
+        set_cpu(1);
+        sched.wake(&waiter);
+        set_cpu(0);
+        assert_eq!(sched.run_queue(0).queued(), 0, "round {round}: the running task was queued by the wake");
+        assert_eq!(waiter.state(), TaskState::Runnable);
+        if round % 2 == 0 {
+            assert!(!without_interrupts::<Mock, _>(|masked| sched.block_prepared(masked)), "round {round}");
+        } else {
+            without_interrupts::<Mock, _>(|masked| sched.cancel_block(masked));
+        }
+        assert_eq!(waiter.state(), TaskState::Running);
+        assert!(Arc::ptr_eq(&sched.current(), &waiter));
+    }
+}
